@@ -1,0 +1,100 @@
+/**
+ * The event store contract shared by the PostgreSQL and EventStoreDB adapters.
+ *
+ * Positions are opaque, totally ordered string tokens: compare them only with `comparePositions`.
+ * Every `from` position is exclusive: it names the last event already seen (a checkpoint).
+ */
+export type Position = string;
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export type ExpectedRevision = bigint | 'no_stream' | 'exists' | 'any';
+
+export interface EventToAppend {
+  /** A UUID; generated when absent. Re-appending the same ids at the same place is a no-op. */
+  id?: string;
+  type: string;
+  data: JsonObject;
+  metadata?: JsonObject;
+}
+
+export interface RecordedEvent {
+  id: string;
+  streamId: string;
+  type: string;
+  /** Counts from 0 within the stream. */
+  revision: bigint;
+  position: Position;
+  data: JsonObject;
+  metadata: JsonObject;
+  recordedAt: Date;
+}
+
+export interface AppendResult {
+  /** The revision of the last event in the stream after the append: the next expected revision. */
+  nextRevision: bigint;
+  /** The position of the last appended event. */
+  position: Position;
+}
+
+/** Filters combine with AND; each list matches any of its entries. */
+export interface EventFilter {
+  /** Stream categories: the part of the stream id before the first dash. */
+  categories?: readonly string[];
+  eventTypes?: readonly string[];
+  streamIds?: readonly string[];
+}
+
+export interface ReadStreamOptions {
+  fromRevision?: bigint | 'start' | 'end';
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  from?: Position | 'start';
+  maxCount?: number;
+  filter?: EventFilter;
+}
+
+export interface SubscribeOptions {
+  from?: Position | 'start' | 'end';
+  filter?: EventFilter;
+  /** Ends the subscription; the iterator then finishes normally. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Emitted by subscriptions after the events of a read: every matching event up to `position` has
+ * been delivered. Filtered subscribers store it so that a restart does not rescan skipped events.
+ * `caughtUp` is true once the subscription has delivered everything committed so far (it is live).
+ */
+export interface Checkpoint {
+  kind: 'checkpoint';
+  position: Position;
+  caughtUp: boolean;
+}
+
+export type SubscriptionMessage = RecordedEvent | Checkpoint;
+
+export function isCheckpoint(message: SubscriptionMessage): message is Checkpoint {
+  return (message as Checkpoint).kind === 'checkpoint';
+}
+
+export interface EventStore {
+  append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
+  /** Throws StreamNotFoundError (on first iteration) when the stream has no events. */
+  readStream(streamId: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  /** Events after `from` in position order, up to what is committed when the read starts. */
+  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
+  /** Catch-up then live: every event after `from` exactly once, in position order, until aborted. */
+  subscribe(options?: SubscribeOptions): AsyncIterable<SubscriptionMessage>;
+  close(): Promise<void>;
+}
+
+/** The category of a stream: the part of its id before the first dash. */
+export function categoryOf(streamId: string): string {
+  const dash = streamId.indexOf('-');
+  return dash === -1 ? streamId : streamId.slice(0, dash);
+}

@@ -1,0 +1,32 @@
+import { InvalidInputError } from './errors.js';
+import type { Position } from './contract.js';
+
+/**
+ * Both adapters encode a position as two unsigned 64-bit numbers (PostgreSQL: transaction id and
+ * sequence; EventStoreDB: commit and prepare), as 32 fixed-width hex digits, so that string order
+ * is position order.
+ */
+const TOKEN = /^[0-9a-f]{32}$/;
+const MAX_U64 = (1n << 64n) - 1n;
+
+export function encodePosition(high: bigint, low: bigint): Position {
+  if (high < 0n || low < 0n || high > MAX_U64 || low > MAX_U64) throw new RangeError('position out of range');
+  return high.toString(16).padStart(16, '0') + low.toString(16).padStart(16, '0');
+}
+
+export function decodePosition(token: unknown, field = 'position'): [high: bigint, low: bigint] {
+  if (typeof token !== 'string' || !TOKEN.test(token)) {
+    throw new InvalidInputError(field, 'must be a position token returned by the event store');
+  }
+  return [BigInt('0x' + token.slice(0, 16)), BigInt('0x' + token.slice(16))];
+}
+
+export const START_POSITION: Position = encodePosition(0n, 0n);
+
+export function comparePositions(a: Position, b: Position): -1 | 0 | 1 {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function isPosition(token: unknown): token is Position {
+  return typeof token === 'string' && TOKEN.test(token);
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../../platform/logger.js';
+import { ChangeSignal } from './change-signal.js';
+
+const CHANNEL = 'dealstream_events';
+
+/**
+ * Tells subscribers that events were appended. Appends in this process wake local subscribers at
+ * once; other processes learn through a NOTIFY sent after commit (never inside the append
+ * transaction, where it serializes every commit), at most one per `notifyIntervalMs`.
+ * A LISTEN connection, reopened whenever it drops, receives the other processes' NOTIFYs.
+ */
+export class ChangeFeed {
+  readonly signal = new ChangeSignal();
+  private readonly instance = randomUUID();
+  private notifyTimer: NodeJS.Timeout | undefined;
+  private lastNotifyAt = 0;
+  private listener: pg.Client | undefined;
+  private listening = false;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clientConfig: pg.ClientConfig,
+    private readonly notifyIntervalMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Called after an append committed. */
+  appended(): void {
+    this.signal.notify();
+    if (this.notifyTimer || this.closed) return;
+    const delay = Math.max(0, this.lastNotifyAt + this.notifyIntervalMs - Date.now());
+    this.notifyTimer = setTimeout(() => this.sendNotify(), delay);
+  }
+
+  private sendNotify(): void {
+    this.lastNotifyAt = Date.now();
+    this.pool
+      .query({ name: 'ds_notify', text: 'SELECT pg_notify($1, $2)', values: [CHANNEL, this.instance] })
+      .catch((error: unknown) => this.logger.warn('event store NOTIFY failed; subscribers fall back to polling', { error }))
+      .finally(() => (this.notifyTimer = undefined));
+  }
+
+  /** Starts listening for other processes' appends (once). */
+  listen(): void {
+    if (this.listening || this.closed) return;
+    this.listening = true;
+    void this.connectListener(0);
+  }
+
+  private async connectListener(failures: number): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client(this.clientConfig);
+    client.on('notification', (message) => {
+      if (message.payload !== this.instance) this.signal.notify();
+    });
+    client.on('error', (error) => this.logger.warn('event store LISTEN connection failed', { error: error.message }));
+    client.on('end', () => {
+      if (this.listener !== client || this.closed) return;
+      this.listener = undefined;
+      this.signal.notify(); // events may have arrived while nobody listened
+      setTimeout(() => void this.connectListener(0), 100).unref();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (this.closed) {
+        await client.end();
+        return;
+      }
+      this.listener = client;
+      this.signal.notify();
+    } catch (error) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      const delay = Math.min(5000, 100 * 2 ** failures);
+      this.logger.warn('event store LISTEN connection could not open; retrying', { error: (error as Error).message, delay });
+      setTimeout(() => void this.connectListener(failures + 1), delay).unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.notifyTimer);
+    this.signal.notify();
+    const client = this.listener;
+    this.listener = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidInputError } from './errors.js';
+import type { EventFilter, EventToAppend, ExpectedRevision, JsonObject } from './contract.js';
+
+const STREAM_ID = /^[^\s$][^\s]{0,199}$/;
+const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_EVENTS_PER_APPEND = 10_000;
+
+/** Stream ids are `<category>-<id>`: 1 to 200 visible characters, not starting with `$` (reserved). */
+export function assertStreamId(streamId: unknown, field = 'streamId'): asserts streamId is string {
+  if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) {
+    throw new InvalidInputError(field, 'must be 1 to 200 characters without whitespace, not starting with "$"');
+  }
+}
+
+export function assertExpectedRevision(expected: unknown): asserts expected is ExpectedRevision {
+  const ok =
+    expected === 'no_stream' || expected === 'exists' || expected === 'any' || (typeof expected === 'bigint' && expected >= 0n);
+  if (!ok) {
+    throw new InvalidInputError('expectedRevision', 'must be a revision (bigint >= 0n), "no_stream", "exists" or "any"');
+  }
+}
+
+export function assertMaxCount(maxCount: unknown, field = 'maxCount'): asserts maxCount is number | undefined {
+  if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && (maxCount as number) >= 0)) {
+    throw new InvalidInputError(field, 'must be a non-negative integer');
+  }
+}
+
+export function assertFilter(filter: unknown): asserts filter is EventFilter | undefined {
+  if (filter === undefined) return;
+  if (typeof filter !== 'object' || filter === null) throw new InvalidInputError('filter', 'must be an object');
+  for (const key of Object.keys(filter)) {
+    const list = (filter as Record<string, unknown>)[key];
+    if (!['categories', 'eventTypes', 'streamIds'].includes(key)) {
+      throw new InvalidInputError(`filter.${key}`, 'is not a known filter (categories, eventTypes, streamIds)');
+    }
+    if (list !== undefined && !(Array.isArray(list) && list.every((v) => typeof v === 'string' && v.length > 0))) {
+      throw new InvalidInputError(`filter.${key}`, 'must be a list of non-empty strings');
+    }
+  }
+}
+
+/** An event checked and serialized once, ready for the wire. */
+export interface PreparedEvent {
+  id: string;
+  /** `{"id":…,"type":…,"data":…,"metadata":…}` */
+  json: string;
+}
+
+/**
+ * Checks every event (id, type, JSON-only data and metadata, size) and serializes it. Throws
+ * InvalidInputError naming the first bad field, before anything reaches the store.
+ */
+export function prepareEvents(events: unknown, maxBytes: number): PreparedEvent[] {
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new InvalidInputError('events', 'must be a non-empty list');
+  }
+  if (events.length > MAX_EVENTS_PER_APPEND) {
+    throw new InvalidInputError('events', `must hold at most ${MAX_EVENTS_PER_APPEND} events`);
+  }
+  const seen = new Set<string>();
+  return events.map((event: EventToAppend, index) => {
+    const at = `events[${index}]`;
+    if (typeof event !== 'object' || event === null) throw new InvalidInputError(at, 'must be an object');
+    const id = event.id ?? randomUUID();
+    if (typeof id !== 'string' || !UUID.test(id)) throw new InvalidInputError(`${at}.id`, 'must be a UUID');
+    const lowerId = id.toLowerCase();
+    if (seen.has(lowerId)) throw new InvalidInputError(`${at}.id`, 'appears twice in one append');
+    seen.add(lowerId);
+    if (typeof event.type !== 'string' || !EVENT_TYPE.test(event.type)) {
+      throw new InvalidInputError(`${at}.type`, 'must start with a letter and hold 1 to 200 letters, digits or _ . : -');
+    }
+    assertJsonObject(event.data, `${at}.data`);
+    const metadata: JsonObject = event.metadata ?? {};
+    assertJsonObject(metadata, `${at}.metadata`);
+    const json = JSON.stringify({ id: lowerId, type: event.type, data: event.data, metadata });
+    if (Buffer.byteLength(json) > maxBytes) {
+      throw new InvalidInputError(at, `is larger than ${maxBytes} bytes when serialized`);
+    }
+    return { id: lowerId, json };
+  });
+}
+
+function assertJsonObject(value: unknown, field: string): asserts value is JsonObject {
+  if (!isPlainObject(value)) throw new InvalidInputError(field, 'must be a JSON object');
+  assertJson(value, field, 0);
+}
+
+const MAX_DEPTH = 64;
+
+/** Only what survives a JSON round trip unchanged: no undefined, functions, NaN, bigints, dates or cycles. */
+function assertJson(value: unknown, field: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw new InvalidInputError(field, `nests deeper than ${MAX_DEPTH} levels`);
+  switch (typeof value) {
+    case 'string':
+      if (value.includes('\u0000')) throw new InvalidInputError(field, 'must not contain the NUL character');
+      return;
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidInputError(field, 'must be a finite number');
+      return;
+    case 'object':
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => assertJson(item, `${field}[${i}]`, depth + 1));
+        return;
+      }
+      if (!isPlainObject(value)) throw new InvalidInputError(field, 'must be JSON (a plain object, array, string, number, boolean or null)');
+      for (const [key, item] of Object.entries(value)) {
+        if (key.includes('\u0000')) throw new InvalidInputError(field, 'keys must not contain the NUL character');
+        assertJson(item, `${field}.${key}`, depth + 1);
+      }
+      return;
+    default:
+      throw new InvalidInputError(field, `must be JSON, not ${typeof value}`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/** Every setting dealstream reads from the environment, with defaults that work on one machine. */
+const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
+    .default('postgres://postgres@127.0.0.1:5432/dealstream'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// connection string')
+    .default('redis://127.0.0.1:6379'),
+  EVENT_STORE: z.enum(['postgres', 'eventstoredb']).default('postgres'),
+  EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// connection string').optional(),
+  /** Largest serialized event (data plus metadata) the store accepts. */
+  EVENT_MAX_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Fallback poll for subscribers; NOTIFY after commit is the normal wake-up. */
+  SUBSCRIPTION_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  /** At most one NOTIFY per this many milliseconds per process. */
+  NOTIFY_INTERVAL_MS: z.coerce.number().int().min(0).default(3),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; a bad setting throws one ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = ConfigSchema.safeParse(env);
+  if (result.success) {
+    if (result.data.EVENT_STORE === 'eventstoredb' && !result.data.EVENTSTORE_CONNECTION_STRING) {
+      throw new ConfigError('Invalid configuration: EVENTSTORE_CONNECTION_STRING is required when EVENT_STORE=eventstoredb');
+    }
+    return result.data;
+  }
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    const got = env[name] === undefined ? '' : ` (got ${JSON.stringify(env[name])})`;
+    return `${name}: ${issue.message}${got}`;
+  });
+  throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+}

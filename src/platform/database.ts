@@ -1,0 +1,54 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+/** Transactions left idle hold back every subscriber of the PostgreSQL store, so they are cut short. */
+const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
+
+export function createPool(connectionString: string, max = 10, applicationName = 'dealstream'): pg.Pool {
+  return new pg.Pool({ connectionString, max, application_name: applicationName, options: SESSION_OPTIONS });
+}
+
+export function createKnex(connectionString: string, max = 10): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: { connectionString, application_name: 'dealstream-knex', options: SESSION_OPTIONS },
+    pool: { min: 0, max },
+  });
+}
+
+// Migrations sit beside src/ both in the source tree and in dist/, in the language being run.
+const here = fileURLToPath(import.meta.url);
+const migrationsConfig: Knex.MigratorConfig = {
+  directory: path.resolve(path.dirname(here), '../../migrations'),
+  loadExtensions: [path.extname(here)],
+  tableName: 'knex_migrations',
+};
+
+/** Applies every pending migration; returns the names it applied. */
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest(migrationsConfig)) as [number, string[]];
+  return applied;
+}
+
+/** Creates the database named in the connection string if it does not exist yet. */
+export async function ensureDatabase(connectionString: string): Promise<boolean> {
+  const url = new URL(connectionString);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) return false;
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount) return false;
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P04') return false; // created meanwhile by another process
+    throw error;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import pg from 'pg';
+import type { EventToAppend, ExpectedRevision } from '../../src/eventstore/contract.js';
+import { InvalidInputError } from '../../src/eventstore/errors.js';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import { collect, eventually, rejectionOf } from '../support/async.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventStoreContract } from './event-store.contract.js';
+
+const EXPECTED_CODES: Record<string, bigint> = { no_stream: -1n, any: -2n, exists: -4n };
+
+eventStoreContract('PostgreSQL', async () => {
+  const db = await createTestDatabase();
+  const store = new PostgresEventStore({ connectionString: db.url, maxEventBytes: 1024 * 1024, applicationName: 'contract-store' });
+  const admin = new pg.Pool({ connectionString: db.url, max: 8, application_name: 'contract-admin' });
+  return {
+    store,
+    slowAppend: async (streamId, events, expectedRevision, holdMs) => {
+      const client = await admin.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query('SELECT * FROM append_events($1, $2, $3::jsonb)', [
+          streamId,
+          String(typeof expectedRevision === 'bigint' ? expectedRevision : EXPECTED_CODES[expectedRevision]),
+          JSON.stringify(events.map((e) => ({ ...e, metadata: e.metadata ?? {} }))),
+        ]);
+        if (rows[0].outcome !== 'ok') throw new Error(`slow append: ${rows[0].outcome}`);
+        await client.query('SELECT pg_sleep($1)', [holdMs / 1000]);
+        await client.query('COMMIT');
+        await client.query(`SELECT pg_notify('dealstream_events', 'test')`);
+      } finally {
+        client.release();
+      }
+    },
+    dropConnections: async () => {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'contract-store'`);
+    },
+    teardown: async () => {
+      await store.close();
+      await admin.end();
+      await db.drop();
+    },
+  };
+});
+
+describe('PostgreSQL event store', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+  let sql: pg.Pool;
+
+  before(async () => {
+    db = await createTestDatabase();
+    store = new PostgresEventStore({ connectionString: db.url });
+    sql = new pg.Pool({ connectionString: db.url, max: 4 });
+  });
+  after(async () => {
+    await store.close();
+    await sql.end();
+    await db.drop();
+  });
+
+  const event = (type: string): EventToAppend => ({ id: randomUUID(), type, data: {} });
+
+  /** Begins a transaction that appends to a stream and stays open until `commit` is called. */
+  async function openAppend(streamId: string, expected: ExpectedRevision, events: EventToAppend[]) {
+    const client = await sql.connect();
+    await client.query('BEGIN');
+    const code = typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]!;
+    await client.query('SELECT append_events($1, $2, $3::jsonb)', [streamId, code.toString(), JSON.stringify(events.map((e) => ({ ...e, metadata: {} })))]);
+    return {
+      commit: async () => {
+        await client.query('COMMIT');
+        client.release();
+      },
+    };
+  }
+
+  it('does not read past a transaction still open, and delivers its events first once it commits', async () => {
+    const cat = 'held' + randomUUID().slice(0, 8);
+    const subscription = collectLive(store, cat);
+    await eventually(() => subscription.caughtUp);
+
+    const early = await openAppend(`${cat}-a`, 'no_stream', [event('Early')]); // takes the smaller transaction id
+    await store.append(`${cat}-b`, [event('Late')], { expectedRevision: 'no_stream' }); // commits first
+
+    const visible = await collect(store.readAll({ filter: { categories: [cat] } }));
+    expect(visible, 'a reader must wait for the open transaction').to.have.length(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(subscription.types).to.deep.equal([]);
+
+    await early.commit();
+    await eventually(() => subscription.types.length === 2);
+    subscription.stop();
+    expect(subscription.types).to.deep.equal(['Early', 'Late']);
+    expect((await collect(store.readAll({ filter: { categories: [cat] } }))).map((e) => e.type)).to.deep.equal(['Early', 'Late']);
+  });
+
+  it('serializes writers of one stream so that revision order is log order', async () => {
+    const stream = 'order-' + randomUUID();
+    await store.append(stream, [event('A')], { expectedRevision: 'no_stream' });
+    const first = await openAppend(stream, 'any', [event('B')]);
+    const second = store.append(stream, [event('C')], { expectedRevision: 'any' }); // waits for the stream lock
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await first.commit();
+    await second;
+    const log = await collect(store.readAll({ filter: { streamIds: [stream] } }));
+    expect(log.map((e) => [e.type, e.revision])).to.deep.equal([['A', 0n], ['B', 1n], ['C', 2n]]);
+  });
+
+  it('keeps event ids unique across the log, even where the expected revision matches', async () => {
+    const stream = 'unique-' + randomUUID();
+    const a = event('A');
+    await store.append(stream, [a], { expectedRevision: 'no_stream' });
+    const error = await rejectionOf(store.append(stream, [a], { expectedRevision: 0n }));
+    expect(error).to.be.instanceOf(InvalidInputError).and.include({ field: 'events' });
+    expect((await collect(store.readStream(stream))).map((e) => e.type)).to.deep.equal(['A']);
+  });
+
+  it('keeps stored events append-only', async () => {
+    await store.append('locked-' + randomUUID(), [event('A')], { expectedRevision: 'no_stream' });
+    expect(await rejectionOf(sql.query(`UPDATE events SET data = '{"x":1}'`))).to.match(/append-only/);
+    expect(await rejectionOf(sql.query('DELETE FROM events'))).to.match(/append-only/);
+  });
+});
+
+/** A live subscription to one category, recording event types. */
+function collectLive(store: PostgresEventStore, category: string) {
+  const controller = new AbortController();
+  const state = { types: [] as string[], caughtUp: false, stop: () => controller.abort() };
+  void (async () => {
+    for await (const message of store.subscribe({ from: 'end', filter: { categories: [category] }, signal: controller.signal })) {
+      if ('kind' in message) state.caughtUp ||= message.caughtUp;
+      else state.types.push(message.type);
+    }
+  })();
+  return state;
+}
