@@ -1,15 +1,20 @@
 import { z } from 'zod';
 
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const error = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
 /** Every setting dealstream reads from the environment, with defaults that work on one machine. */
 const ConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: integer(0, 65535).default(3000),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
     .default('postgres://postgres@127.0.0.1:5432/dealstream'),
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DATABASE_POOL_MAX: integer(1, 1000).default(10),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// connection string')
@@ -17,11 +22,11 @@ const ConfigSchema = z.object({
   EVENT_STORE: z.enum(['postgres', 'eventstoredb']).default('postgres'),
   EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// connection string').optional(),
   /** Largest serialized event (data plus metadata) the store accepts. */
-  EVENT_MAX_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  EVENT_MAX_BYTES: integer(1024).default(1024 * 1024),
   /** Fallback poll for subscribers; NOTIFY after commit is the normal wake-up. */
-  SUBSCRIPTION_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  SUBSCRIPTION_POLL_MS: integer(10).default(1000),
   /** At most one NOTIFY per this many milliseconds per process. */
-  NOTIFY_INTERVAL_MS: z.coerce.number().int().min(0).default(3),
+  NOTIFY_INTERVAL_MS: integer(0).default(3),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

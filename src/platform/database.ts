@@ -1,4 +1,5 @@
-import { fileURLToPath } from 'node:url';
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -18,17 +19,24 @@ export function createKnex(connectionString: string, max = 10): Knex {
   });
 }
 
-// Migrations sit beside src/ both in the source tree and in dist/, in the language being run.
+/**
+ * Migrations sit beside src/ in the source tree (.ts, run through tsx) and in dist/ (.js). Their
+ * recorded names leave out the extension, so either tree can migrate the same database.
+ */
 const here = fileURLToPath(import.meta.url);
-const migrationsConfig: Knex.MigratorConfig = {
-  directory: path.resolve(path.dirname(here), '../../migrations'),
-  loadExtensions: [path.extname(here)],
-  tableName: 'knex_migrations',
+const migrationsDirectory = path.resolve(path.dirname(here), '../../migrations');
+const migrationExtension = path.extname(here);
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () =>
+    (await readdir(migrationsDirectory)).filter((file) => file.endsWith(migrationExtension) && !file.endsWith('.d.ts')).sort(),
+  getMigrationName: (file) => file.slice(0, -migrationExtension.length),
+  getMigration: (file) => import(pathToFileURL(path.join(migrationsDirectory, file)).href) as Promise<Knex.Migration>,
 };
 
 /** Applies every pending migration; returns the names it applied. */
 export async function migrateLatest(knex: Knex): Promise<string[]> {
-  const [, applied] = (await knex.migrate.latest(migrationsConfig)) as [number, string[]];
+  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
 }
 

@@ -2,13 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
 import type { EventToAppend, ExpectedRevision } from '../../src/eventstore/contract.js';
-import { InvalidInputError } from '../../src/eventstore/errors.js';
-import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import { InvalidInputError, WrongExpectedRevisionError } from '../../src/eventstore/errors.js';
+import { APPEND_SQL, PostgresEventStore, expectedRevisionParameter } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { collect, eventually, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventStoreContract } from './event-store.contract.js';
 
-const EXPECTED_CODES: Record<string, bigint> = { no_stream: -1n, any: -2n, exists: -4n };
+/** Runs the store's own append statement in a transaction the test commits when it chooses. */
+async function beginAppend(client: pg.PoolClient, streamId: string, expected: ExpectedRevision, events: EventToAppend[]): Promise<void> {
+  await client.query('BEGIN');
+  const payload = JSON.stringify(events.map((e) => ({ id: e.id ?? randomUUID(), type: e.type, data: e.data, metadata: e.metadata ?? {} })));
+  const { rows } = await client.query(APPEND_SQL, [streamId, expectedRevisionParameter(expected), payload]);
+  if (rows[0].transaction_id === null) throw new Error(`append to ${streamId} was rejected`);
+}
 
 eventStoreContract('PostgreSQL', async () => {
   const db = await createTestDatabase();
@@ -19,13 +25,7 @@ eventStoreContract('PostgreSQL', async () => {
     slowAppend: async (streamId, events, expectedRevision, holdMs) => {
       const client = await admin.connect();
       try {
-        await client.query('BEGIN');
-        const { rows } = await client.query('SELECT * FROM append_events($1, $2, $3::jsonb)', [
-          streamId,
-          String(typeof expectedRevision === 'bigint' ? expectedRevision : EXPECTED_CODES[expectedRevision]),
-          JSON.stringify(events.map((e) => ({ ...e, metadata: e.metadata ?? {} }))),
-        ]);
-        if (rows[0].outcome !== 'ok') throw new Error(`slow append: ${rows[0].outcome}`);
+        await beginAppend(client, streamId, expectedRevision, events);
         await client.query('SELECT pg_sleep($1)', [holdMs / 1000]);
         await client.query('COMMIT');
         await client.query(`SELECT pg_notify('dealstream_events', 'test')`);
@@ -65,9 +65,7 @@ describe('PostgreSQL event store', () => {
   /** Begins a transaction that appends to a stream and stays open until `commit` is called. */
   async function openAppend(streamId: string, expected: ExpectedRevision, events: EventToAppend[]) {
     const client = await sql.connect();
-    await client.query('BEGIN');
-    const code = typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]!;
-    await client.query('SELECT append_events($1, $2, $3::jsonb)', [streamId, code.toString(), JSON.stringify(events.map((e) => ({ ...e, metadata: {} })))]);
+    await beginAppend(client, streamId, expected, events);
     return {
       commit: async () => {
         await client.query('COMMIT');
@@ -112,8 +110,11 @@ describe('PostgreSQL event store', () => {
     const stream = 'unique-' + randomUUID();
     const a = event('A');
     await store.append(stream, [a], { expectedRevision: 'no_stream' });
+    // The stream is at the expected revision, but the id is stored at revision 0: not a retry, a conflict.
     const error = await rejectionOf(store.append(stream, [a], { expectedRevision: 0n }));
-    expect(error).to.be.instanceOf(InvalidInputError).and.include({ field: 'events' });
+    expect(error).to.be.instanceOf(WrongExpectedRevisionError).and.include({ actual: 0n });
+    const elsewhere = await rejectionOf(store.append('other-' + randomUUID(), [event('B'), a], { expectedRevision: 'any' }));
+    expect(elsewhere).to.be.instanceOf(InvalidInputError).and.include({ field: 'events[1].id' });
     expect((await collect(store.readStream(stream))).map((e) => e.type)).to.deep.equal(['A']);
   });
 

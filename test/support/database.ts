@@ -25,9 +25,7 @@ export async function createTestDatabase(prefix = 'dealstream_test'): Promise<Te
   return {
     url,
     name,
-    drop: async () => {
-      await adminQuery(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    },
+    drop: () => dropDatabase(name),
   };
 }
 
@@ -45,4 +43,22 @@ export async function adminQuery(sql: string, values: unknown[] = []): Promise<p
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Drops a test database. Connections closed a moment ago may still be on their way out; they get
+ * that moment, since forcing them out can surface as an error in a client that is just closing.
+ */
+export async function dropDatabase(name: string): Promise<void> {
+  const sql = `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      await adminQuery(sql);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55006') throw error; // 55006: still in use
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  await adminQuery(`${sql} WITH (FORCE)`);
 }

@@ -38,7 +38,8 @@ export class ChangeFeed {
   private sendNotify(): void {
     this.lastNotifyAt = Date.now();
     this.pool
-      .query({ name: 'ds_notify', text: 'SELECT pg_notify($1, $2)', values: [CHANNEL, this.instance] })
+      // The NOTIFY transaction commits without waiting for its WAL flush: it stores nothing.
+      .query({ name: 'ds_notify', text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, values: [CHANNEL, this.instance] })
       .catch((error: unknown) => this.logger.warn('event store NOTIFY failed; subscribers fall back to polling', { error }))
       .finally(() => (this.notifyTimer = undefined));
   }

@@ -34,7 +34,46 @@ export interface PostgresEventStoreOptions {
   applicationName?: string;
 }
 
+/**
+ * One statement, one round trip. The unique (stream_id, revision) key serializes writers of a
+ * stream: a writer of revision r + 1 must see revision r committed in its snapshot before its
+ * first write gives it a transaction id, so a later revision always has a larger transaction id
+ * and order within a stream equals revision order in the (transaction_id, position) feed. A
+ * writer that loses a race gets a unique violation and its transaction stores nothing.
+ * $2: a revision >= 0, or -1 no_stream, -2 any, -4 exists.
+ */
+export const APPEND_SQL = `
+  WITH stream AS (SELECT max(revision) AS revision FROM events WHERE stream_id = $1),
+  inserted AS (
+    INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
+    SELECT $1, coalesce(stream.revision, -1) + j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'
+      FROM stream, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS j(v, n)
+     WHERE CASE $2::bigint WHEN -2 THEN true
+                           WHEN -4 THEN stream.revision IS NOT NULL
+                           WHEN -1 THEN stream.revision IS NULL
+                           ELSE stream.revision = $2::bigint END
+     ORDER BY j.n
+    RETURNING transaction_id, position, revision
+  )
+  SELECT stream.revision AS current, last.transaction_id::text, last.position, last.revision AS next_revision
+    FROM stream LEFT JOIN LATERAL (SELECT * FROM inserted ORDER BY revision DESC LIMIT 1) last ON true`;
+
+/** After a rejected append: where the stream stands, and where these event ids are stored, if anywhere. */
+const STORED_IDS = `
+  SELECT (SELECT max(revision) FROM events WHERE stream_id = $1) AS current,
+         coalesce((SELECT json_agg(json_build_object('id', event_id, 'streamId', stream_id, 'revision', revision::text,
+                                                     'transactionId', transaction_id::text, 'position', position::text))
+                     FROM events WHERE event_id = ANY ($2::uuid[])), '[]'::json) AS stored`;
+
 const EXPECTED_CODES = { no_stream: -1n, any: -2n, exists: -4n } as const;
+
+/** The expected revision as APPEND_SQL takes it. */
+export function expectedRevisionParameter(expected: ExpectedRevision): string {
+  return (typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]).toString();
+}
+
+/** Concurrent appends with expected revision 'any' race for the same revision; the loser tries again. */
+const ANY_RACE_RETRIES = 10;
 
 const EVENT_COLUMNS = `
   lpad(to_hex(ev.transaction_id::text::bigint), 16, '0') || lpad(to_hex(ev.position), 16, '0') AS token,
@@ -62,7 +101,7 @@ const READ_LOG = `
     ) e ON true`;
 
 const READ_STREAM_FORWARDS = `
-  SELECT (SELECT revision FROM streams WHERE stream_id = $1) AS stream_revision, e.*
+  SELECT (SELECT max(revision) FROM events WHERE stream_id = $1) AS stream_revision, e.*
     FROM (SELECT 1) one
     LEFT JOIN LATERAL (
       SELECT ${EVENT_COLUMNS} FROM events ev
@@ -120,30 +159,35 @@ export class PostgresEventStore implements EventStore {
     assertExpectedRevision(expected);
     const prepared = prepareEvents(events, this.maxEventBytes);
     const payload = '[' + prepared.map((event) => event.json).join(',') + ']';
-    const code = typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected];
+    const code = expectedRevisionParameter(expected);
 
-    let row: { outcome: string; actual: string | null; next_revision: string; transaction_id: string; last_position: string };
-    try {
-      const result = await this.pool.query({
-        name: 'ds_append',
-        text: 'SELECT * FROM append_events($1, $2, $3::jsonb)',
-        values: [streamId, code.toString(), payload],
-      });
-      row = result.rows[0];
-    } catch (error) {
-      throw translateAppendError(error);
-    }
-
-    switch (row.outcome) {
-      case 'ok':
-        this.feed.appended();
-        return appendResult(row);
-      case 'idempotent':
-        return appendResult(row);
-      case 'conflict':
-        throw new WrongExpectedRevisionError(streamId, expected, row.actual === null ? 'no_stream' : BigInt(row.actual));
-      default:
-        throw new InvalidInputError('events', 'an event id is already stored in another stream');
+    for (let attempt = 0; ; attempt++) {
+      let raced = false;
+      try {
+        const { rows } = await this.pool.query<{ current: string | null; transaction_id: string | null; position: string; next_revision: string }>({
+          name: 'ds_append',
+          text: APPEND_SQL,
+          values: [streamId, code, payload],
+        });
+        const row = rows[0]!;
+        if (row.transaction_id !== null) {
+          this.feed.appended();
+          return { nextRevision: BigInt(row.next_revision), position: encodePosition(BigInt(row.transaction_id), BigInt(row.position)) };
+        }
+      } catch (error) {
+        const { code: sqlState, constraint, message } = error as { code?: string; constraint?: string; message?: string };
+        // Data exceptions (class 22): a value PostgreSQL cannot store, such as a lone UTF-16 surrogate.
+        if (sqlState?.startsWith('22')) throw new InvalidInputError('events', `cannot be stored: ${message}`);
+        if (sqlState !== '23505') throw error;
+        raced = constraint === 'events_stream_revision_key';
+      }
+      // Rejected: a retry of an append already stored, a lost race, or a real conflict.
+      const { current, stored } = await this.storedIds(streamId, prepared.map((event) => event.id));
+      const retried = idempotentResult(streamId, expected, prepared, stored);
+      if (retried) return retried;
+      if (stored.length > 0) throw new WrongExpectedRevisionError(streamId, expected, current);
+      if (raced && expected === 'any' && attempt < ANY_RACE_RETRIES) continue;
+      throw new WrongExpectedRevisionError(streamId, expected, current);
     }
   }
 
@@ -188,13 +232,19 @@ export class PostgresEventStore implements EventStore {
     let cursor = options.from === undefined || options.from === 'start' ? START_POSITION : options.from;
     decodePosition(cursor, 'from');
     let remaining = options.maxCount ?? Infinity;
-    while (remaining > 0) {
-      const limit = Math.min(remaining, this.batchSize);
-      const batch = await this.readLog(cursor, options.filter, limit);
-      for (const event of batch.events) yield event;
-      if (batch.events.length < limit) return;
+    let limit = Math.min(remaining, this.batchSize);
+    let next: Promise<LogBatch> | undefined = remaining > 0 ? this.readLog(cursor, options.filter, limit) : undefined;
+    while (next) {
+      const batch = await next;
       remaining -= batch.events.length;
-      cursor = batch.events[batch.events.length - 1]!.position;
+      next = undefined;
+      if (batch.events.length === limit && remaining > 0) {
+        // Read the next page while this one is consumed.
+        cursor = batch.events[batch.events.length - 1]!.position;
+        limit = Math.min(remaining, this.batchSize);
+        next = prefetch(this.readLog(cursor, options.filter, limit));
+      }
+      for (const event of batch.events) yield event;
     }
   }
 
@@ -206,6 +256,7 @@ export class PostgresEventStore implements EventStore {
     this.feed.listen();
 
     let cursor: Position | undefined = from === 'start' ? START_POSITION : from === 'end' ? undefined : from;
+    let next: Promise<LogBatch> | undefined;
     let checkpointed: Position | undefined;
     let failures = 0;
     let blockedFor = 0;
@@ -216,22 +267,29 @@ export class PostgresEventStore implements EventStore {
       try {
         // 'end' starts below the oldest open transaction: nothing committed later can be missed.
         cursor ??= await this.horizon();
-        batch = await this.readLog(cursor, options.filter, this.batchSize);
+        batch = await (next ?? this.readLog(cursor, options.filter, this.batchSize));
         failures = 0;
       } catch (error) {
+        next = undefined;
         if (signal.aborted) break;
-        if (error instanceof InvalidInputError) throw error;
         const delay = Math.min(5000, 50 * 2 ** failures++);
         this.logger.warn('subscription read failed; resuming from its last position', { error: (error as Error).message, delay });
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         continue;
       }
+      next = undefined;
 
+      if (batch.events.length === this.batchSize) {
+        // Catching up: read the next page while this one is consumed.
+        cursor = batch.events[batch.events.length - 1]!.position;
+        next = prefetch(this.readLog(cursor, options.filter, this.batchSize));
+        for (const event of batch.events) yield event;
+        continue;
+      }
       for (const event of batch.events) yield event;
-      if (batch.events.length > 0) cursor = batch.events[batch.events.length - 1]!.position;
-      if (batch.events.length === this.batchSize) continue;
 
       // Everything below the horizon has been delivered: the subscription is live.
+      if (batch.events.length > 0) cursor = batch.events[batch.events.length - 1]!.position;
       if (comparePositions(batch.horizon, cursor) > 0) cursor = batch.horizon;
       if (checkpointed === undefined || comparePositions(cursor, checkpointed) > 0) {
         checkpointed = cursor;
@@ -247,6 +305,16 @@ export class PostgresEventStore implements EventStore {
     this.closing.abort();
     await this.feed.close();
     await this.pool.end();
+  }
+
+  private async storedIds(streamId: string, ids: string[]): Promise<{ current: bigint | 'no_stream'; stored: StoredId[] }> {
+    const { rows } = await this.pool.query<{ current: string | null; stored: StoredId[] }>({
+      name: 'ds_stored_ids',
+      text: STORED_IDS,
+      values: [streamId, ids],
+    });
+    const row = rows[0]!;
+    return { current: row.current === null ? 'no_stream' : BigInt(row.current), stored: row.stored };
   }
 
   private async horizon(): Promise<Position> {
@@ -277,6 +345,12 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
+/** A read started ahead of its use; its failure surfaces where it is awaited, not as an unhandled rejection. */
+function prefetch<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
     id: row.event_id,
@@ -290,19 +364,35 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   };
 }
 
-function appendResult(row: { next_revision: string; transaction_id: string; last_position: string }): AppendResult {
-  return {
-    nextRevision: BigInt(row.next_revision),
-    position: encodePosition(BigInt(row.transaction_id), BigInt(row.last_position)),
-  };
+interface StoredId {
+  id: string;
+  streamId: string;
+  revision: string;
+  transactionId: string;
+  position: string;
 }
 
-function translateAppendError(error: unknown): unknown {
-  const { code, constraint, message } = error as { code?: string; constraint?: string; message?: string };
-  if (code === '23505' && constraint === 'events_event_id_key') {
-    return new InvalidInputError('events', 'an event id is already stored elsewhere');
+/**
+ * The original result when every id of the batch is already stored in this stream, in order, at
+ * the place the expected revision names (anywhere for 'any' and 'exists'); otherwise undefined.
+ */
+function idempotentResult(
+  streamId: string,
+  expected: ExpectedRevision,
+  batch: { id: string }[],
+  stored: StoredId[],
+): AppendResult | undefined {
+  const byId = new Map(stored.map((row) => [row.id, row]));
+  const elsewhere = stored.find((row) => row.streamId !== streamId);
+  if (elsewhere) {
+    const index = batch.findIndex((event) => event.id === elsewhere.id);
+    throw new InvalidInputError(`events[${index}].id`, `is already stored in stream ${elsewhere.streamId}`);
   }
-  // Data exceptions (class 22): a value PostgreSQL cannot store, such as a lone UTF-16 surrogate.
-  if (code?.startsWith('22')) return new InvalidInputError('events', `cannot be stored: ${message}`);
-  return error;
+  const first = byId.get(batch[0]!.id);
+  if (!first || stored.length !== batch.length) return undefined;
+  const start = BigInt(first.revision);
+  if (expected === 'no_stream' ? start !== 0n : typeof expected === 'bigint' && start !== expected + 1n) return undefined;
+  if (!batch.every((event, i) => byId.get(event.id)?.revision === String(start + BigInt(i)))) return undefined;
+  const last = byId.get(batch[batch.length - 1]!.id)!;
+  return { nextRevision: BigInt(last.revision), position: encodePosition(BigInt(last.transactionId), BigInt(last.position)) };
 }

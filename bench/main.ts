@@ -1,0 +1,71 @@
+/**
+ * `npm run bench`: measures the event store on the local PostgreSQL in a database of its own and
+ * prints a table and JSON (also written to bench/results/). BENCH_SECONDS sets each phase's length.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import pg from 'pg';
+import { createKnex, migrateLatest } from '../src/platform/database.js';
+import { benchEventStore } from './eventstore.bench.js';
+import { round, type Figures } from './stats.js';
+
+const server = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const name = `dealstream_bench_${process.pid}`;
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  await client.query(sql).finally(() => client.end());
+}
+
+const url = new URL(server);
+url.pathname = '/' + name;
+await admin(`CREATE DATABASE ${name}`);
+try {
+  const knex = createKnex(url.toString(), 2);
+  await migrateLatest(knex);
+  await knex.destroy();
+
+  const results = await benchEventStore({ databaseUrl: url.toString(), seconds, writers: 8, streams: 1000, log });
+  const report = {
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    at: new Date().toISOString(),
+    secondsPerPhase: seconds,
+    results,
+    checks: checks(results),
+  };
+  printTable(results, report.checks);
+  await mkdir('bench/results', { recursive: true });
+  const file = `bench/results/eventstore-${report.at.replace(/[:.]/g, '-')}.json`;
+  await writeFile(file, JSON.stringify(report, null, 2));
+  process.stdout.write(JSON.stringify(report) + '\n');
+  log(`written to ${file}`);
+} finally {
+  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+/** The targets of the event store issue, as ratios where the machine sets the scale. */
+function checks(r: Record<string, Figures>): Record<string, { value: number; target: string; ok: boolean }> {
+  const ratio = round(r.append1!.eventsPerSecond / r.rawInsert!.eventsPerSecond);
+  return {
+    'append1 / raw INSERT': { value: ratio, target: '>= 0.7', ok: ratio >= 0.7 },
+    'append10 events/s': { value: r.append10!.eventsPerSecond, target: '>= 25000', ok: r.append10!.eventsPerSecond >= 25_000 },
+    'catch-up events/s': { value: r.catchUp!.eventsPerSecond, target: '>= 100000', ok: r.catchUp!.eventsPerSecond >= 100_000 },
+    'latency p99 trickle (ms)': { value: r.latencyTrickle!.p99Ms!, target: '<= 10', ok: r.latencyTrickle!.p99Ms! <= 10 },
+    'latency p99 under load (ms)': { value: r.latencyLoad!.p99Ms!, target: '<= 10', ok: r.latencyLoad!.p99Ms! <= 10 },
+  };
+}
+
+function printTable(results: Record<string, Figures>, targets: ReturnType<typeof checks>): void {
+  const rows = Object.entries(results).map(([phase, f]) => ({
+    phase,
+    events: f.events,
+    'events/s': f.eventsPerSecond,
+    'p50 ms': f.p50Ms ?? '',
+    'p99 ms': f.p99Ms ?? '',
+  }));
+  console.table(rows);
+  console.table(Object.entries(targets).map(([check, t]) => ({ check, value: t.value, target: t.target, ok: t.ok ? 'yes' : 'NO' })));
+}

@@ -1,0 +1,46 @@
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import { createApp } from '../http/app.js';
+import type { Services } from './services.js';
+
+/** A running part of the process that can be stopped gracefully. */
+export interface Role {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export type RoleName = 'api' | 'projector' | 'worker';
+
+export const ROLES: Record<RoleName, (services: Services) => Promise<Role>> = {
+  api: startApi,
+  projector: startProjector,
+  worker: startWorker,
+};
+
+async function startApi(services: Services): Promise<Role> {
+  const app = createApp({ knex: services.knex, logger: services.logger });
+  const server: Server = app.listen(services.config.PORT);
+  await once(server, 'listening');
+  const address = server.address();
+  services.logger.info('api listening', { port: typeof address === 'object' && address ? address.port : services.config.PORT });
+  return {
+    name: 'api',
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+// The projector and worker roles host the projections and the BullMQ processors; until those
+// exist they start, report that they have nothing to run, and stop cleanly.
+async function startProjector(services: Services): Promise<Role> {
+  services.logger.info('projector role started', { projections: [] });
+  return { name: 'projector', stop: async () => undefined };
+}
+
+async function startWorker(services: Services): Promise<Role> {
+  services.logger.info('worker role started', { processors: [] });
+  return { name: 'worker', stop: async () => undefined };
+}

@@ -1,0 +1,44 @@
+import type { Knex } from 'knex';
+import { createEventStore, type EventStore } from '../eventstore/index.js';
+import type { Config } from '../platform/config.js';
+import { createKnex, ensureDatabase, migrateLatest } from '../platform/database.js';
+import type { Logger } from '../platform/logger.js';
+
+/** What every role shares in one process. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  knex: Knex;
+  eventStore: EventStore;
+  close(): Promise<void>;
+}
+
+/** Creates the database if needed, applies pending migrations, then opens the shared services. */
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const knex = await migrate(config, logger);
+  const eventStore = createEventStore(config, logger);
+  return {
+    config,
+    logger,
+    knex,
+    eventStore,
+    close: async () => {
+      await eventStore.close();
+      await knex.destroy();
+    },
+  };
+}
+
+/** Creates the database if needed and applies pending migrations; returns an open knex. */
+export async function migrate(config: Config, logger: Logger): Promise<Knex> {
+  if (await ensureDatabase(config.DATABASE_URL)) logger.info('created database', { database: new URL(config.DATABASE_URL).pathname.slice(1) });
+  const knex = createKnex(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  try {
+    const applied = await migrateLatest(knex);
+    logger.info(applied.length ? 'applied migrations' : 'database schema is up to date', { applied });
+    return knex;
+  } catch (error) {
+    await knex.destroy();
+    throw error;
+  }
+}

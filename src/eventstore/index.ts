@@ -1,0 +1,26 @@
+import type { Config } from '../platform/config.js';
+import { ConfigError } from '../platform/config.js';
+import type { Logger } from '../platform/logger.js';
+import type { EventStore } from './contract.js';
+import { PostgresEventStore } from './postgres/postgres-event-store.js';
+
+export * from './contract.js';
+export * from './errors.js';
+export { comparePositions, isPosition } from './position.js';
+
+/** The event store the configuration names. */
+export function createEventStore(config: Config, logger: Logger): EventStore {
+  switch (config.EVENT_STORE) {
+    case 'postgres':
+      return new PostgresEventStore({
+        connectionString: config.DATABASE_URL,
+        poolMax: config.DATABASE_POOL_MAX,
+        maxEventBytes: config.EVENT_MAX_BYTES,
+        pollIntervalMs: config.SUBSCRIPTION_POLL_MS,
+        notifyIntervalMs: config.NOTIFY_INTERVAL_MS,
+        logger,
+      });
+    case 'eventstoredb':
+      throw new ConfigError('Invalid configuration: EVENT_STORE=eventstoredb is not available yet (its adapter is still to be built); use EVENT_STORE=postgres');
+  }
+}

@@ -1,0 +1,45 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from '../platform/logger.js';
+
+/** An RFC 9457 problem detail. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  code?: string;
+  [extension: string]: unknown;
+}
+
+export class HttpProblem extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail ?? problem.title);
+  }
+}
+
+export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem): void {
+  res.status(problem.status).type('application/problem+json').json(problem);
+}
+
+export const notFound: RequestHandler = (req, res) =>
+  sendProblem(res, { type: '/problems/not-found', title: 'Not found', status: 404, detail: `No route for ${req.method} ${req.path}` });
+
+/** The one place errors become responses: known problems as they are, anything else as a generic 500. */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    if (error instanceof HttpProblem) return sendProblem(res, error.problem);
+    // express.json() reports unreadable bodies with a status and a type.
+    const status = (error as { status?: number }).status;
+    if (status && status >= 400 && status < 500) {
+      const tooLarge = (error as { type?: string }).type === 'entity.too.large';
+      return sendProblem(res, {
+        type: tooLarge ? '/problems/payload-too-large' : '/problems/malformed-request',
+        title: tooLarge ? 'Payload too large' : 'Malformed request body',
+        status,
+        detail: (error as Error).message,
+      });
+    }
+    logger.error('request failed', { method: req.method, path: req.path, error });
+    sendProblem(res, { type: '/problems/internal', title: 'Internal server error', status: 500, detail: 'The request failed; it has been logged.' });
+  };
+}
