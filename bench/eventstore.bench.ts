@@ -184,6 +184,7 @@ async function latency(
   const loadFigures = await load;
   controller.abort();
   await consuming;
+  console.error("DEBUG", latencies.slice(0, 40).map((x) => x.toFixed(1)).join(" "));
   const figures = summarize(latencies.length, (performance.now() - started) / 1000, latencies);
   return loadFigures ? { ...figures, loadEventsPerSecond: loadFigures.eventsPerSecond } : figures;
 }

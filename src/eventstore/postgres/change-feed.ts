@@ -14,6 +14,8 @@ const CHANNEL = 'dealstream_events';
 export class ChangeFeed {
   readonly signal = new ChangeSignal();
   private readonly instance = randomUUID();
+  private notifying = false;
+  private appendedSinceNotify = false;
   private notifyTimer: NodeJS.Timeout | undefined;
   private lastNotifyAt = 0;
   private listener: pg.Client | undefined;
@@ -30,18 +32,31 @@ export class ChangeFeed {
   /** Called after an append committed. */
   appended(): void {
     this.signal.notify();
-    if (this.notifyTimer || this.closed) return;
-    const delay = Math.max(0, this.lastNotifyAt + this.notifyIntervalMs - Date.now());
-    this.notifyTimer = setTimeout(() => this.sendNotify(), delay);
+    if (this.closed) return;
+    if (this.notifying) {
+      this.appendedSinceNotify = true;
+      return;
+    }
+    this.notifying = true;
+    this.sendNotify();
   }
 
+  /** One NOTIFY in flight at a time; appends meanwhile earn one more, no sooner than the interval allows. */
   private sendNotify(): void {
-    this.lastNotifyAt = Date.now();
+    this.appendedSinceNotify = false;
+    this.lastNotifyAt = performance.now();
     this.pool
       // The NOTIFY transaction commits without waiting for its WAL flush: it stores nothing.
       .query({ name: 'ds_notify', text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, values: [CHANNEL, this.instance] })
       .catch((error: unknown) => this.logger.warn('event store NOTIFY failed; subscribers fall back to polling', { error }))
-      .finally(() => (this.notifyTimer = undefined));
+      .finally(() => {
+        if (!this.appendedSinceNotify || this.closed) {
+          this.notifying = false;
+          return;
+        }
+        const delay = Math.max(0, this.lastNotifyAt + this.notifyIntervalMs - performance.now());
+        this.notifyTimer = setTimeout(() => this.sendNotify(), delay);
+      });
   }
 
   /** Starts listening for other processes' appends (once). */

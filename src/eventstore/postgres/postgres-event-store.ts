@@ -86,7 +86,9 @@ const EVENT_COLUMNS = `
  */
 const READ_LOG = `
   SELECT h.horizon::text AS horizon, h.blocked, e.*
-    FROM (SELECT x.horizon, EXISTS (SELECT 1 FROM events WHERE transaction_id >= x.horizon) AS blocked
+    FROM (SELECT x.horizon,
+                 -- the newest committed event, found at the end of the primary key whatever the statistics say
+                 coalesce((SELECT transaction_id FROM events ORDER BY transaction_id DESC LIMIT 1) >= x.horizon, false) AS blocked
             FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) x) h
     LEFT JOIN LATERAL (
       SELECT ${EVENT_COLUMNS}
