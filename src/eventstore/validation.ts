@@ -76,7 +76,8 @@ export function prepareEvents(events: unknown, maxBytes: number): PreparedEvent[
     const metadata: JsonObject = event.metadata ?? {};
     assertJsonObject(metadata, `${at}.metadata`);
     const json = JSON.stringify({ id: lowerId, type: event.type, data: event.data, metadata });
-    if (Buffer.byteLength(json) > maxBytes) {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8: count bytes only when it could matter.
+    if (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes) {
       throw new InvalidInputError(at, `is larger than ${maxBytes} bytes when serialized`);
     }
     return { id: lowerId, json };
@@ -85,37 +86,45 @@ export function prepareEvents(events: unknown, maxBytes: number): PreparedEvent[
 
 function assertJsonObject(value: unknown, field: string): asserts value is JsonObject {
   if (!isPlainObject(value)) throw new InvalidInputError(field, 'must be a JSON object');
-  assertJson(value, field, 0);
+  const problem = findNonJson(value, 0);
+  if (problem) throw new InvalidInputError(field + problem.path, problem.reason);
 }
 
 const MAX_DEPTH = 64;
 
-/** Only what survives a JSON round trip unchanged: no undefined, functions, NaN, bigints, dates or cycles. */
-function assertJson(value: unknown, field: string, depth: number): void {
-  if (depth > MAX_DEPTH) throw new InvalidInputError(field, `nests deeper than ${MAX_DEPTH} levels`);
+/**
+ * Only what survives a JSON round trip unchanged: no undefined, functions, NaN, bigints, dates or
+ * cycles, and no NUL (PostgreSQL's jsonb refuses it). Paths are built only for the value at fault,
+ * since this runs on every event appended.
+ */
+function findNonJson(value: unknown, depth: number): { path: string; reason: string } | undefined {
+  if (depth > MAX_DEPTH) return { path: '', reason: `nests deeper than ${MAX_DEPTH} levels` };
   switch (typeof value) {
     case 'string':
-      if (value.includes('\u0000')) throw new InvalidInputError(field, 'must not contain the NUL character');
-      return;
+      return value.includes('\u0000') ? { path: '', reason: 'must not contain the NUL character' } : undefined;
     case 'boolean':
-      return;
+      return undefined;
     case 'number':
-      if (!Number.isFinite(value)) throw new InvalidInputError(field, 'must be a finite number');
-      return;
-    case 'object':
-      if (value === null) return;
+      return Number.isFinite(value) ? undefined : { path: '', reason: 'must be a finite number' };
+    case 'object': {
+      if (value === null) return undefined;
       if (Array.isArray(value)) {
-        value.forEach((item, i) => assertJson(item, `${field}[${i}]`, depth + 1));
-        return;
+        for (let i = 0; i < value.length; i++) {
+          const problem = findNonJson(value[i], depth + 1);
+          if (problem) return { path: `[${i}]${problem.path}`, reason: problem.reason };
+        }
+        return undefined;
       }
-      if (!isPlainObject(value)) throw new InvalidInputError(field, 'must be JSON (a plain object, array, string, number, boolean or null)');
-      for (const [key, item] of Object.entries(value)) {
-        if (key.includes('\u0000')) throw new InvalidInputError(field, 'keys must not contain the NUL character');
-        assertJson(item, `${field}.${key}`, depth + 1);
+      if (!isPlainObject(value)) return { path: '', reason: 'must be JSON (a plain object, array, string, number, boolean or null)' };
+      for (const key in value) {
+        if (key.includes('\u0000')) return { path: '', reason: 'keys must not contain the NUL character' };
+        const problem = findNonJson(value[key], depth + 1);
+        if (problem) return { path: `.${key}${problem.path}`, reason: problem.reason };
       }
-      return;
+      return undefined;
+    }
     default:
-      throw new InvalidInputError(field, `must be JSON, not ${typeof value}`);
+      return { path: '', reason: `must be JSON, not ${typeof value}` };
   }
 }
 
