@@ -18,8 +18,8 @@ export async function up(knex: Knex): Promise<void> {
       metadata       jsonb       NOT NULL,
       recorded_at    timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (transaction_id, position),
-      CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision),
-      CONSTRAINT events_event_id_key UNIQUE (event_id)
+      -- Event ids are deliberately not unique across the log: see IDEMPOTENCY_WINDOW in the adapter.
+      CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision)
     );
 
     -- The log is append-only: stored events are never edited or removed.

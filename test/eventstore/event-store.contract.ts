@@ -225,13 +225,6 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
         expect(error).to.be.instanceOf(InvalidInputError).and.include({ field: 'events[1].data.n' });
         expect(await rejectionOf(collect(store.readStream(stream)))).to.be.instanceOf(StreamNotFoundError);
       });
-      it('rejects an event id already stored in another stream', async () => {
-        const e = event('A');
-        await store.append(streamIn(category()), [e], { expectedRevision: 'any' });
-        const other = streamIn(category());
-        expect(await rejectionOf(store.append(other, [event('Z'), e], { expectedRevision: 'any' }))).to.be.instanceOf(InvalidInputError);
-        expect(await rejectionOf(collect(store.readStream(other)))).to.be.instanceOf(StreamNotFoundError);
-      });
       it('rejects a position that is not a token and bad read options', async () => {
         expect(await rejectionOf(collect(store.readAll({ from: 'yesterday' })))).to.be.instanceOf(InvalidInputError);
         expect(await rejectionOf(collect(store.readAll({ maxCount: -1 })))).to.be.instanceOf(InvalidInputError);

@@ -40,36 +40,54 @@ export interface PostgresEventStoreOptions {
  * first write gives it a transaction id, so a later revision always has a larger transaction id
  * and order within a stream equals revision order in the (transaction_id, position) feed. A
  * writer that loses a race gets a unique violation and its transaction stores nothing.
+ * No rows back means the expected revision did not hold, or ('any', 'exists') the batch's first
+ * event is among the stream's last IDEMPOTENCY_WINDOW events already: a retry.
  * $2: a revision >= 0, or -1 no_stream, -2 any, -4 exists.
  */
-export const APPEND_SQL = `
-  WITH stream AS (SELECT max(revision) AS revision FROM events WHERE stream_id = $1),
-  inserted AS (
-    INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-    SELECT $1, coalesce(stream.revision, -1) + j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'
-      FROM stream, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS j(v, n)
-     WHERE CASE $2::bigint WHEN -2 THEN true
-                           WHEN -4 THEN stream.revision IS NOT NULL
-                           WHEN -1 THEN stream.revision IS NULL
-                           ELSE stream.revision = $2::bigint END
-     ORDER BY j.n
-    RETURNING transaction_id, position, revision
-  )
-  SELECT stream.revision AS current, last.transaction_id::text, last.position, last.revision AS next_revision
-    FROM stream LEFT JOIN LATERAL (SELECT * FROM inserted ORDER BY revision DESC LIMIT 1) last ON true`;
+const APPEND_SQL = `
+  INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
+  SELECT $1, stream.revision + j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'
+    FROM (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = $1) stream,
+         jsonb_array_elements($3::jsonb) WITH ORDINALITY AS j(v, n)
+   WHERE CASE $2::bigint WHEN -2 THEN true
+                         WHEN -4 THEN stream.revision >= 0
+                         WHEN -1 THEN stream.revision = -1
+                         ELSE stream.revision = $2::bigint END
+     AND ($2::bigint >= -1 OR NOT EXISTS (
+           SELECT 1 FROM events recent
+            WHERE recent.stream_id = $1 AND recent.revision > stream.revision - $4::int
+              AND recent.event_id = ($3::jsonb->0->>'id')::uuid))
+   ORDER BY j.n
+  RETURNING transaction_id::text, position, revision`;
 
-/** After a rejected append: where the stream stands, and where these event ids are stored, if anywhere. */
+/**
+ * After a rejected append: the stream's revision, and where in it these event ids are stored:
+ * from revision $3 on, or, when $3 is null ('any', 'exists'), among its last $4 events.
+ */
 const STORED_IDS = `
-  SELECT (SELECT max(revision) FROM events WHERE stream_id = $1) AS current,
-         coalesce((SELECT json_agg(json_build_object('id', event_id, 'streamId', stream_id, 'revision', revision::text,
+  WITH stream AS (SELECT max(revision) AS current FROM events WHERE stream_id = $1)
+  SELECT stream.current,
+         coalesce((SELECT json_agg(json_build_object('id', event_id, 'revision', revision::text,
                                                      'transactionId', transaction_id::text, 'position', position::text))
-                     FROM events WHERE event_id = ANY ($2::uuid[])), '[]'::json) AS stored`;
+                     FROM events
+                    WHERE stream_id = $1 AND event_id = ANY ($2::uuid[])
+                      AND revision > coalesce($3::bigint - 1, stream.current - $4::int)), '[]'::json) AS stored
+    FROM stream`;
+
+/**
+ * Event ids are unique within a stream's idempotency window, not across the log (as in
+ * EventStoreDB): a global unique index on random UUIDs cost a fifth of the append rate here.
+ * Retries at an expected revision are recognised exactly; with 'any' or 'exists', when the batch
+ * is among the stream's last IDEMPOTENCY_WINDOW events.
+ */
+const IDEMPOTENCY_WINDOW = 100;
 
 const EXPECTED_CODES = { no_stream: -1n, any: -2n, exists: -4n } as const;
 
-/** The expected revision as APPEND_SQL takes it. */
-export function expectedRevisionParameter(expected: ExpectedRevision): string {
-  return (typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]).toString();
+/** The append statement for a checked, serialized batch (`[{"id","type","data","metadata"}, …]`). */
+export function appendQuery(streamId: string, expected: ExpectedRevision, batchJson: string): pg.QueryConfig {
+  const code = typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected];
+  return { name: 'ds_append', text: APPEND_SQL, values: [streamId, code.toString(), batchJson, IDEMPOTENCY_WINDOW] };
 }
 
 /** Concurrent appends with expected revision 'any' race for the same revision; the loser tries again. */
@@ -160,32 +178,27 @@ export class PostgresEventStore implements EventStore {
     const expected = options?.expectedRevision;
     assertExpectedRevision(expected);
     const prepared = prepareEvents(events, this.maxEventBytes);
-    const payload = '[' + prepared.map((event) => event.json).join(',') + ']';
-    const code = expectedRevisionParameter(expected);
+    const query = appendQuery(streamId, expected, '[' + prepared.map((event) => event.json).join(',') + ']');
 
     for (let attempt = 0; ; attempt++) {
       let raced = false;
       try {
-        const { rows } = await this.pool.query<{ current: string | null; transaction_id: string | null; position: string; next_revision: string }>({
-          name: 'ds_append',
-          text: APPEND_SQL,
-          values: [streamId, code, payload],
-        });
-        const row = rows[0]!;
-        if (row.transaction_id !== null) {
+        const { rows } = await this.pool.query<{ transaction_id: string; position: string; revision: string }>(query);
+        const last = rows[rows.length - 1];
+        if (last) {
           this.feed.appended();
-          return { nextRevision: BigInt(row.next_revision), position: encodePosition(BigInt(row.transaction_id), BigInt(row.position)) };
+          return { nextRevision: BigInt(last.revision), position: encodePosition(BigInt(last.transaction_id), BigInt(last.position)) };
         }
       } catch (error) {
-        const { code: sqlState, constraint, message } = error as { code?: string; constraint?: string; message?: string };
+        const { code: sqlState, message } = error as { code?: string; message?: string };
         // Data exceptions (class 22): a value PostgreSQL cannot store, such as a lone UTF-16 surrogate.
         if (sqlState?.startsWith('22')) throw new InvalidInputError('events', `cannot be stored: ${message}`);
         if (sqlState !== '23505') throw error;
-        raced = constraint === 'events_stream_revision_key';
+        raced = true; // unique (stream_id, revision): another writer took the revision first
       }
       // Rejected: a retry of an append already stored, a lost race, or a real conflict.
-      const { current, stored } = await this.storedIds(streamId, prepared.map((event) => event.id));
-      const retried = idempotentResult(streamId, expected, prepared, stored);
+      const { current, stored } = await this.storedIds(streamId, expected, prepared);
+      const retried = idempotentResult(expected, prepared, stored);
       if (retried) return retried;
       if (stored.length > 0) throw new WrongExpectedRevisionError(streamId, expected, current);
       if (raced && expected === 'any' && attempt < ANY_RACE_RETRIES) continue;
@@ -309,11 +322,17 @@ export class PostgresEventStore implements EventStore {
     await this.pool.end();
   }
 
-  private async storedIds(streamId: string, ids: string[]): Promise<{ current: bigint | 'no_stream'; stored: StoredId[] }> {
+  private async storedIds(
+    streamId: string,
+    expected: ExpectedRevision,
+    batch: { id: string }[],
+  ): Promise<{ current: bigint | 'no_stream'; stored: StoredId[] }> {
+    // Where a retry of this batch would sit: right after the expected revision, or near the end.
+    const from = expected === 'no_stream' ? 0n : typeof expected === 'bigint' ? expected + 1n : null;
     const { rows } = await this.pool.query<{ current: string | null; stored: StoredId[] }>({
       name: 'ds_stored_ids',
       text: STORED_IDS,
-      values: [streamId, ids],
+      values: [streamId, batch.map((event) => event.id), from?.toString() ?? null, IDEMPOTENCY_WINDOW + batch.length],
     });
     const row = rows[0]!;
     return { current: row.current === null ? 'no_stream' : BigInt(row.current), stored: row.stored };
@@ -368,28 +387,17 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
 
 interface StoredId {
   id: string;
-  streamId: string;
   revision: string;
   transactionId: string;
   position: string;
 }
 
 /**
- * The original result when every id of the batch is already stored in this stream, in order, at
- * the place the expected revision names (anywhere for 'any' and 'exists'); otherwise undefined.
+ * The original result when every id of the batch is already stored in the stream, in order, at
+ * the place the expected revision names (anywhere in the window for 'any' and 'exists').
  */
-function idempotentResult(
-  streamId: string,
-  expected: ExpectedRevision,
-  batch: { id: string }[],
-  stored: StoredId[],
-): AppendResult | undefined {
+function idempotentResult(expected: ExpectedRevision, batch: { id: string }[], stored: StoredId[]): AppendResult | undefined {
   const byId = new Map(stored.map((row) => [row.id, row]));
-  const elsewhere = stored.find((row) => row.streamId !== streamId);
-  if (elsewhere) {
-    const index = batch.findIndex((event) => event.id === elsewhere.id);
-    throw new InvalidInputError(`events[${index}].id`, `is already stored in stream ${elsewhere.streamId}`);
-  }
   const first = byId.get(batch[0]!.id);
   if (!first || stored.length !== batch.length) return undefined;
   const start = BigInt(first.revision);
