@@ -42,11 +42,12 @@ export function assertFilter(filter: unknown): asserts filter is EventFilter | u
   }
 }
 
-/** An event checked and serialized once, ready for the wire. */
+/** An event checked once, with data and metadata serialized for the wire. */
 export interface PreparedEvent {
   id: string;
-  /** `{"id":…,"type":…,"data":…,"metadata":…}` */
-  json: string;
+  type: string;
+  data: string;
+  metadata: string;
 }
 
 /**
@@ -75,12 +76,14 @@ export function prepareEvents(events: unknown, maxBytes: number): PreparedEvent[
     assertJsonObject(event.data, `${at}.data`);
     const metadata: JsonObject = event.metadata ?? {};
     assertJsonObject(metadata, `${at}.metadata`);
-    const json = JSON.stringify({ id: lowerId, type: event.type, data: event.data, metadata });
+    const data = JSON.stringify(event.data);
+    const metadataJson = JSON.stringify(metadata);
     // A UTF-16 code unit takes at most 3 bytes in UTF-8: count bytes only when it could matter.
-    if (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes) {
+    const length = data.length + metadataJson.length;
+    if (length * 3 > maxBytes && Buffer.byteLength(data) + Buffer.byteLength(metadataJson) > maxBytes) {
       throw new InvalidInputError(at, `is larger than ${maxBytes} bytes when serialized`);
     }
-    return { id: lowerId, json };
+    return { id: lowerId, type: event.type, data, metadata: metadataJson };
   });
 }
 

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import type { EventToAppend, ExpectedRevision } from '../../src/eventstore/contract.js';
 import { PostgresEventStore, appendQuery } from '../../src/eventstore/postgres/postgres-event-store.js';
+import { prepareEvents } from '../../src/eventstore/validation.js';
 import { collect, eventually, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventStoreContract } from './event-store.contract.js';
@@ -10,8 +11,7 @@ import { eventStoreContract } from './event-store.contract.js';
 /** Runs the store's own append statement in a transaction the test commits when it chooses. */
 async function beginAppend(client: pg.PoolClient, streamId: string, expected: ExpectedRevision, events: EventToAppend[]): Promise<void> {
   await client.query('BEGIN');
-  const payload = JSON.stringify(events.map((e) => ({ id: e.id ?? randomUUID(), type: e.type, data: e.data, metadata: e.metadata ?? {} })));
-  const { rows } = await client.query(appendQuery(streamId, expected, payload));
+  const { rows } = await client.query(appendQuery(streamId, expected, prepareEvents(events, 1024 * 1024)));
   if (rows.length === 0) throw new Error(`append to ${streamId} was rejected`);
 }
 

@@ -16,7 +16,7 @@ import type {
 } from '../contract.js';
 import { InvalidInputError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors.js';
 import { START_POSITION, comparePositions, decodePosition, encodePosition } from '../position.js';
-import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents } from '../validation.js';
+import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, type PreparedEvent } from '../validation.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { ChangeFeed } from './change-feed.js';
 
@@ -41,24 +41,34 @@ export interface PostgresEventStoreOptions {
  * and order within a stream equals revision order in the (transaction_id, position) feed. A
  * writer that loses a race gets a unique violation and its transaction stores nothing.
  * No rows back means the expected revision did not hold, or ('any', 'exists') the batch's first
- * event is among the stream's last IDEMPOTENCY_WINDOW events already: a retry.
- * $2: a revision >= 0, or -1 no_stream, -2 any, -4 exists.
+ * event is among the stream's last $3 events already: a retry.
+ * $1 stream, $2 a revision >= 0 or -1 no_stream, -2 any, -4 exists, $3 the idempotency window;
+ * then one event as columns ($4 id, $5 type, $6 data, $7 metadata), or a batch as a JSON array ($4).
  */
-const APPEND_SQL = `
+function appendSql(rows: { columns: string; firstId: string; from?: string; orderBy?: string }): string {
+  return `
   INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-  SELECT $1, stream.revision + j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'
-    FROM (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = $1) stream,
-         jsonb_array_elements($3::jsonb) WITH ORDINALITY AS j(v, n)
+  SELECT $1, stream.revision + ${rows.columns}
+    FROM (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = $1) stream${rows.from ?? ''}
    WHERE CASE $2::bigint WHEN -2 THEN true
                          WHEN -4 THEN stream.revision >= 0
                          WHEN -1 THEN stream.revision = -1
                          ELSE stream.revision = $2::bigint END
      AND ($2::bigint >= -1 OR NOT EXISTS (
            SELECT 1 FROM events recent
-            WHERE recent.stream_id = $1 AND recent.revision > stream.revision - $4::int
-              AND recent.event_id = ($3::jsonb->0->>'id')::uuid))
-   ORDER BY j.n
+            WHERE recent.stream_id = $1 AND recent.revision > stream.revision - $3::int AND recent.event_id = ${rows.firstId}))
+   ${rows.orderBy ?? ''}
   RETURNING transaction_id::text, position, revision`;
+}
+
+/** Most appends carry one event: it travels as plain columns, with no JSON array to take apart. */
+const APPEND_ONE_SQL = appendSql({ columns: '1, $4::uuid, $5, $6::jsonb, $7::jsonb', firstId: '$4::uuid' });
+const APPEND_MANY_SQL = appendSql({
+  columns: "j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'",
+  firstId: "($4::jsonb->0->>'id')::uuid",
+  from: ', jsonb_array_elements($4::jsonb) WITH ORDINALITY AS j(v, n)',
+  orderBy: 'ORDER BY j.n',
+});
 
 /**
  * After a rejected append: the stream's revision, and where in it these event ids are stored:
@@ -84,10 +94,16 @@ const IDEMPOTENCY_WINDOW = 100;
 
 const EXPECTED_CODES = { no_stream: -1n, any: -2n, exists: -4n } as const;
 
-/** The append statement for a checked, serialized batch (`[{"id","type","data","metadata"}, …]`). */
-export function appendQuery(streamId: string, expected: ExpectedRevision, batchJson: string): pg.QueryConfig {
-  const code = typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected];
-  return { name: 'ds_append', text: APPEND_SQL, values: [streamId, code.toString(), batchJson, IDEMPOTENCY_WINDOW] };
+/** The append statement for a checked batch. */
+export function appendQuery(streamId: string, expected: ExpectedRevision, events: PreparedEvent[]): pg.QueryConfig {
+  const code = (typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]).toString();
+  const head = [streamId, code, IDEMPOTENCY_WINDOW];
+  if (events.length === 1) {
+    const [event] = events as [PreparedEvent];
+    return { name: 'ds_append_one', text: APPEND_ONE_SQL, values: [...head, event.id, event.type, event.data, event.metadata] };
+  }
+  const batch = events.map((e) => `{"id":"${e.id}","type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`);
+  return { name: 'ds_append_many', text: APPEND_MANY_SQL, values: [...head, `[${batch.join(',')}]`] };
 }
 
 /** Concurrent appends with expected revision 'any' race for the same revision; the loser tries again. */
@@ -178,7 +194,7 @@ export class PostgresEventStore implements EventStore {
     const expected = options?.expectedRevision;
     assertExpectedRevision(expected);
     const prepared = prepareEvents(events, this.maxEventBytes);
-    const query = appendQuery(streamId, expected, '[' + prepared.map((event) => event.json).join(',') + ']');
+    const query = appendQuery(streamId, expected, prepared);
 
     for (let attempt = 0; ; attempt++) {
       let raced = false;
