@@ -65,6 +65,7 @@ function printTable(results: Record<string, Figures>, targets: ReturnType<typeof
     'events/s': f.eventsPerSecond,
     'p50 ms': f.p50Ms ?? '',
     'p99 ms': f.p99Ms ?? '',
+    'p99 ms from commit': f.p99FromCommitMs ?? '',
   }));
   console.table(rows);
   console.table(Object.entries(targets).map(([check, t]) => ({ check, value: t.value, target: t.target, ok: t.ok ? 'yes' : 'NO' })));
