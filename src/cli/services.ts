@@ -32,7 +32,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
 /** Creates the database if needed and applies pending migrations; returns an open knex. */
 export async function migrate(config: Config, logger: Logger): Promise<Knex> {
   if (await ensureDatabase(config.DATABASE_URL)) logger.info('created database', { database: new URL(config.DATABASE_URL).pathname.slice(1) });
-  const knex = createKnex(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const knex = createKnex(config.DATABASE_URL, config.DATABASE_POOL_MAX, logger);
   try {
     const applied = await migrateLatest(knex);
     logger.info(applied.length ? 'applied migrations' : 'database schema is up to date', { applied });

@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import { silentLogger, type Logger } from './logger.js';
 
 /** Transactions left idle hold back every subscriber of the PostgreSQL store, so they are cut short. */
 const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
@@ -11,11 +12,18 @@ export function createPool(connectionString: string, max = 10, applicationName =
   return new pg.Pool({ connectionString, max, application_name: applicationName, options: SESSION_OPTIONS });
 }
 
-export function createKnex(connectionString: string, max = 10): Knex {
+/** knex for migrations and read models; its own warnings go to our logger rather than the console. */
+export function createKnex(connectionString: string, max = 10, logger: Logger = silentLogger()): Knex {
   return knexFactory({
     client: 'pg',
     connection: { connectionString, application_name: 'dealstream-knex', options: SESSION_OPTIONS },
     pool: { min: 0, max },
+    log: {
+      warn: (message: unknown) => logger.warn('knex', { message }),
+      error: (message: unknown) => logger.error('knex', { message }),
+      deprecate: (method: string, alternative: string) => logger.warn('knex deprecation', { method, alternative }),
+      debug: (message: unknown) => logger.debug('knex', { message }),
+    },
   });
 }
 

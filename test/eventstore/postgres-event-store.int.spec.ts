@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
+import winston from 'winston';
+import Transport from 'winston-transport';
 import type { EventToAppend, ExpectedRevision } from '../../src/eventstore/contract.js';
 import { PostgresEventStore, appendQuery } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { prepareEvents } from '../../src/eventstore/validation.js';
@@ -91,6 +93,34 @@ describe('PostgreSQL event store', () => {
     subscription.stop();
     expect(subscription.types).to.deep.equal(['Early', 'Late']);
     expect((await collect(store.readAll({ filter: { categories: [cat] } }))).map((e) => e.type)).to.deep.equal(['Early', 'Late']);
+  });
+
+  it('names the open transaction that holds subscribers back for too long', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logger = winston.createLogger({
+      transports: [new (class extends Transport {
+        override log(info: Record<string, unknown>, next: () => void): void {
+          if (info.level === 'warn') warnings.push(info);
+          next();
+        }
+      })()],
+    });
+    const watched = new PostgresEventStore({ connectionString: db.url, blockedWarningMs: 100, logger });
+    const cat = 'slow' + randomUUID().slice(0, 8);
+    const controller = new AbortController();
+    const consuming = collect(watched.subscribe({ from: 'end', filter: { categories: [cat] }, signal: controller.signal }));
+    const held = await openAppend(`${cat}-a`, 'no_stream', [event('Held')]);
+    await store.append(`${cat}-b`, [event('Waiting')], { expectedRevision: 'no_stream' });
+    try {
+      await eventually(() => warnings.length > 0, 5000, 'a warning');
+      expect(warnings[0]!.message).to.match(/open transaction holds back/);
+      expect(warnings[0]!.oldestTransaction).to.include({ state: 'idle in transaction' });
+    } finally {
+      await held.commit();
+      controller.abort();
+      await consuming;
+      await watched.close();
+    }
   });
 
   it('serializes writers of one stream so that revision order is log order', async () => {

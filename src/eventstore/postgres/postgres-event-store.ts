@@ -32,6 +32,8 @@ export interface PostgresEventStoreOptions {
   notifyIntervalMs?: number;
   logger?: Logger;
   applicationName?: string;
+  /** A subscriber held back this long by an open transaction logs which transaction it is. */
+  blockedWarningMs?: number;
 }
 
 /**
@@ -171,6 +173,7 @@ export class PostgresEventStore implements EventStore {
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   private readonly logger: Logger;
+  private readonly blockedWarningMs: number;
   private readonly closing = new AbortController();
 
   constructor(options: PostgresEventStoreOptions) {
@@ -187,6 +190,7 @@ export class PostgresEventStore implements EventStore {
     this.maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
     this.batchSize = options.batchSize ?? 2000;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.blockedWarningMs = options.blockedWarningMs ?? 5000;
   }
 
   async append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
@@ -291,6 +295,7 @@ export class PostgresEventStore implements EventStore {
     let checkpointed: Position | undefined;
     let failures = 0;
     let blockedFor = 0;
+    let blockedSince: number | undefined;
 
     while (!signal.aborted) {
       const generation = this.feed.signal.current;
@@ -328,6 +333,12 @@ export class PostgresEventStore implements EventStore {
       }
       // Committed events wait behind an open transaction: look again soon rather than at the next poll.
       blockedFor = batch.blocked ? Math.min(32, Math.max(1, blockedFor * 2)) : 0;
+      if (!batch.blocked) blockedSince = undefined;
+      else if (blockedSince === undefined) blockedSince = Date.now();
+      else if (Date.now() - blockedSince >= this.blockedWarningMs) {
+        void this.reportOldestTransaction(Date.now() - blockedSince);
+        blockedSince = Infinity; // once per episode
+      }
       await this.feed.signal.wait(generation, blockedFor || this.pollIntervalMs, signal);
     }
   }
@@ -352,6 +363,23 @@ export class PostgresEventStore implements EventStore {
     });
     const row = rows[0]!;
     return { current: row.current === null ? 'no_stream' : BigInt(row.current), stored: row.stored };
+  }
+
+  /** Names the transaction that holds subscribers back: every open transaction in the cluster counts. */
+  private async reportOldestTransaction(blockedMs: number): Promise<void> {
+    try {
+      const { rows } = await this.pool.query(
+        `SELECT pid, datname AS database, application_name AS application, state,
+                round(extract(epoch FROM now() - xact_start) * 1000) AS "ageMs", left(query, 200) AS query
+           FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1`,
+      );
+      this.logger.warn('an open transaction holds back event store subscribers; keep transactions short', {
+        blockedMs,
+        oldestTransaction: rows[0],
+      });
+    } catch (error) {
+      this.logger.warn('event store subscribers are held back by an open transaction', { blockedMs, error: (error as Error).message });
+    }
   }
 
   private async horizon(): Promise<Position> {
