@@ -59,6 +59,10 @@ export interface ReadAllOptions {
 }
 
 export interface SubscribeOptions {
+  /**
+   * Default 'start'. 'end' delivers what commits after the call; the PostgreSQL adapter starts
+   * below its oldest open transaction, so events committed just before may come too.
+   */
   from?: Position | 'start' | 'end';
   filter?: EventFilter;
   /** Ends the subscription; the iterator then finishes normally. */

@@ -365,6 +365,45 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
         expect([...nextRevision]).to.have.deep.members([...written].map(([s, r]) => [s, r + 1n]));
       });
 
+      it('delivers contended streams in revision order when writers race and retry', async function () {
+        this.timeout(120_000);
+        const cat = category();
+        const streams = range(4).map(() => streamIn(cat));
+        const subscriber = subscribe(store, { from: 'end', filter: { categories: [cat] } });
+        await subscriber.caughtUp();
+
+        let conflicts = 0;
+        await Promise.all(
+          range(8).map(async (w) => {
+            for (let n = 0; n < 150; n++) {
+              const stream = streams[(w + n) % streams.length]!;
+              const batch = [event('Counted', { w, n })];
+              // As a command handler does: read the revision, decide, append; on a conflict, again.
+              for (;;) {
+                const [last] = await collect(store.readStream(stream, { direction: 'backwards', maxCount: 1 })).catch(() => []);
+                try {
+                  await store.append(stream, batch, { expectedRevision: last ? last.revision : 'no_stream' });
+                  break;
+                } catch (error) {
+                  if (!(error instanceof WrongExpectedRevisionError)) throw error;
+                  conflicts++;
+                }
+              }
+            }
+          }),
+        );
+        await subscriber.waitFor(8 * 150, 60_000);
+        await subscriber.stop();
+
+        expect(conflicts, 'the writers should have raced').to.be.greaterThan(0);
+        expect(new Set(subscriber.events.map((e) => e.id)).size).to.equal(8 * 150);
+        const nextRevision = new Map<string, bigint>();
+        for (const e of subscriber.events) {
+          expect(e.revision, `revision order in ${e.streamId}`).to.equal(nextRevision.get(e.streamId) ?? 0n);
+          nextRevision.set(e.streamId, e.revision + 1n);
+        }
+      });
+
       it('survives its connections being cut and continues where it was', async function () {
         if (!target.dropConnections) return this.skip();
         const cat = category();

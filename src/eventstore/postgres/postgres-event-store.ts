@@ -285,7 +285,7 @@ export class PostgresEventStore implements EventStore {
 
   async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<SubscriptionMessage> {
     assertFilter(options.filter);
-    const from = options.from ?? 'end';
+    const from = options.from ?? 'start';
     if (from !== 'start' && from !== 'end') decodePosition(from, 'from');
     const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
     this.feed.listen();
