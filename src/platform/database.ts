@@ -6,7 +6,7 @@ import pg from 'pg';
 import { silentLogger, type Logger } from './logger.js';
 
 /** Transactions left idle hold back every subscriber of the PostgreSQL store, so they are cut short. */
-const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
+export const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
 
 export function createPool(connectionString: string, max = 10, applicationName = 'dealstream'): pg.Pool {
   return new pg.Pool({ connectionString, max, application_name: applicationName, options: SESSION_OPTIONS });
