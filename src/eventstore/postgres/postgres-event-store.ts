@@ -101,8 +101,7 @@ export class PostgresEventStore implements EventStore {
       const { current, stored } = await this.storedIds(streamId, expected, prepared);
       const retried = idempotentResult(expected, prepared, stored);
       if (retried) return retried;
-      if (stored.length > 0) throw new WrongExpectedRevisionError(streamId, expected, current);
-      if (raced && expected === 'any' && attempt < ANY_RACE_RETRIES) continue;
+      if (raced && expected === 'any' && stored.length === 0 && attempt < ANY_RACE_RETRIES) continue;
       throw new WrongExpectedRevisionError(streamId, expected, current);
     }
   }
