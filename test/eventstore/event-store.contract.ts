@@ -314,6 +314,8 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       it('from the end delivers only what is appended afterwards', async () => {
         const cat = category();
         await store.append(streamIn(cat), [event('Before')], { expectedRevision: 'no_stream' });
+        // Once a reader of the log has passed it, 'Before' lies behind any later 'end'.
+        await eventually(async () => (await collect(store.readAll({ filter: { categories: [cat] } }))).length === 1);
         const subscriber = subscribe(store, { from: 'end', filter: { categories: [cat] } });
         await subscriber.caughtUp();
         await store.append(streamIn(cat), [event('After')], { expectedRevision: 'no_stream' });
