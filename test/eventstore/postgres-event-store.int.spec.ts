@@ -5,6 +5,7 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import type { EventToAppend, ExpectedRevision } from '../../src/eventstore/contract.js';
 import { appendQuery } from '../../src/eventstore/postgres/append.sql.js';
+import { InvalidInputError, WrongExpectedRevisionError } from '../../src/eventstore/errors.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { prepareEvents } from '../../src/eventstore/validation.js';
 import { collect, eventually, rejectionOf } from '../support/async.js';
@@ -14,7 +15,7 @@ import { eventStoreContract } from './event-store.contract.js';
 /** Runs the store's own append statement in a transaction the test commits when it chooses. */
 async function beginAppend(client: pg.PoolClient, streamId: string, expected: ExpectedRevision, events: EventToAppend[]): Promise<void> {
   await client.query('BEGIN');
-  const { rows } = await client.query(appendQuery(streamId, expected, prepareEvents(events, 1024 * 1024)));
+  const { rows } = await client.query(appendQuery([{ streamId, expected, events: prepareEvents(events, 1024 * 1024) }]));
   if (rows.length === 0) throw new Error(`append to ${streamId} was rejected`);
 }
 
@@ -155,6 +156,31 @@ describe('PostgreSQL event store', () => {
     await Promise.all(Array.from({ length: 8 }, () => store.append(stream, [event('A'), event('B')], { expectedRevision: 'any' })));
     const read = await collect(store.readStream(stream));
     expect(read.map((e) => e.revision)).to.deep.equal(Array.from({ length: 16 }, (_, i) => BigInt(i)));
+  });
+
+  it('fails only the faulty appends of a shared statement', async () => {
+    const grouped = new PostgresEventStore({ connectionString: db.url, maxConcurrentAppends: 1 });
+    try {
+      const cat = 'group' + randomUUID().slice(0, 8);
+      const existing = `${cat}-existing`;
+      await grouped.append(existing, [event('A')], { expectedRevision: 'no_stream' });
+      const stale = { stream: existing, events: [event('B')], expected: 5n as ExpectedRevision };
+      const unstorable = { stream: `${cat}-bad`, events: [{ type: 'A', data: { s: 'lone \ud800 surrogate' } }], expected: 'any' as ExpectedRevision };
+      const good = Array.from({ length: 10 }, (_, i) => ({ stream: `${cat}-${i}`, events: [event('A'), event('B')], expected: 'no_stream' as ExpectedRevision }));
+      const all = [...good.slice(0, 5), stale, unstorable, ...good.slice(5)];
+      const outcomes = await Promise.allSettled(all.map((a) => grouped.append(a.stream, a.events, { expectedRevision: a.expected })));
+
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).to.have.length(10);
+      expect((outcomes[5] as PromiseRejectedResult).reason).to.be.instanceOf(WrongExpectedRevisionError);
+      expect((outcomes[6] as PromiseRejectedResult).reason).to.be.instanceOf(InvalidInputError);
+      for (const [i, a] of good.entries()) {
+        const read = await collect(grouped.readStream(a.stream));
+        expect(read.map((e) => e.revision), `stream ${i}`).to.deep.equal([0n, 1n]);
+      }
+      expect((await collect(grouped.readStream(existing))).map((e) => e.type)).to.deep.equal(['A']);
+    } finally {
+      await grouped.close();
+    }
   });
 
   it('keeps stored events append-only', async () => {

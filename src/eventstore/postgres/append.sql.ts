@@ -3,41 +3,58 @@ import type { AppendResult, ExpectedRevision } from '../contract.js';
 import { encodePosition } from '../position.js';
 import type { PreparedEvent } from '../validation.js';
 
+/** One append: its stream, expected revision and checked events. */
+export interface AppendRequest {
+  streamId: string;
+  expected: ExpectedRevision;
+  events: PreparedEvent[];
+}
+
+/**
+ * Whether an append may go ahead: the stream `head` holds the expected revision (`expected`: a
+ * revision >= 0, or -1 no_stream, -2 any, -4 exists), and, for 'any' and 'exists', the append's
+ * first event is not among the stream's last `window` events already (then it is a retry).
+ */
+function mayAppend(p: { stream: string; expected: string; window: string; firstId: string }): string {
+  return `CASE ${p.expected} WHEN -2 THEN true
+                         WHEN -4 THEN head.revision >= 0
+                         WHEN -1 THEN head.revision = -1
+                         ELSE head.revision = ${p.expected} END
+     AND (${p.expected} >= -1 OR NOT EXISTS (
+           SELECT 1 FROM events recent
+            WHERE recent.stream_id = ${p.stream} AND recent.revision > head.revision - ${p.window}
+              AND recent.event_id = ${p.firstId}))`;
+}
+
 /**
  * One statement, one round trip. The unique (stream_id, revision) key serializes writers of a
  * stream: a writer of revision r + 1 must see revision r committed in its snapshot before its
  * first write gives it a transaction id, so a later revision always has a larger transaction id
  * and order within a stream equals revision order in the (transaction_id, position) feed. A
- * writer that loses a race gets a unique violation and its transaction stores nothing.
- * No rows back means the expected revision did not hold, or ('any', 'exists') the batch's first
- * event is among the stream's last $3 events already: a retry.
- * $1 stream, $2 a revision >= 0 or -1 no_stream, -2 any, -4 exists, $3 the idempotency window;
- * then one event as columns ($4 id, $5 type, $6 data, $7 metadata), or a batch as a JSON array ($4).
+ * writer that loses a race gets a unique violation and its transaction stores nothing. An append
+ * that returns no rows was rejected by `mayAppend`.
+ *
+ * Most appends carry one event: it travels as plain columns, with no JSON to take apart.
  */
-function appendSql(rows: { columns: string; firstId: string; from?: string; orderBy?: string }): string {
-  return `
+const APPEND_ONE_SQL = `
   INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-  SELECT $1, stream.revision + ${rows.columns}
-    FROM (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = $1) stream${rows.from ?? ''}
-   WHERE CASE $2::bigint WHEN -2 THEN true
-                         WHEN -4 THEN stream.revision >= 0
-                         WHEN -1 THEN stream.revision = -1
-                         ELSE stream.revision = $2::bigint END
-     AND ($2::bigint >= -1 OR NOT EXISTS (
-           SELECT 1 FROM events recent
-            WHERE recent.stream_id = $1 AND recent.revision > stream.revision - $3::int AND recent.event_id = ${rows.firstId}))
-   ${rows.orderBy ?? ''}
-  RETURNING transaction_id::text, position, revision`;
-}
+  SELECT $1, head.revision + 1, $4::uuid, $5, $6::jsonb, $7::jsonb
+    FROM (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = $1) head
+   WHERE ${mayAppend({ stream: '$1', expected: '$2::bigint', window: '$3::int', firstId: '$4::uuid' })}
+  RETURNING stream_id, transaction_id::text, position, revision`;
 
-/** Most appends carry one event: it travels as plain columns, with no JSON array to take apart. */
-const APPEND_ONE_SQL = appendSql({ columns: '1, $4::uuid, $5, $6::jsonb, $7::jsonb', firstId: '$4::uuid' });
-const APPEND_MANY_SQL = appendSql({
-  columns: "j.n, (j.v->>'id')::uuid, j.v->>'type', j.v->'data', j.v->'metadata'",
-  firstId: "($4::jsonb->0->>'id')::uuid",
-  from: ', jsonb_array_elements($4::jsonb) WITH ORDINALITY AS j(v, n)',
-  orderBy: 'ORDER BY j.n',
-});
+/**
+ * Several appends to distinct streams in one statement (and one transaction): rows of
+ * (k: order, s: stream, e: expected, n: place in its append, f: its first id, i, t, d, m).
+ */
+const APPEND_BATCH_SQL = `
+  INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
+  SELECT a.s, head.revision + a.n, a.i, a.t, a.d, a.m
+    FROM jsonb_to_recordset($1::jsonb) AS a(k int, s text, e bigint, n int, f uuid, i uuid, t text, d jsonb, m jsonb)
+   CROSS JOIN LATERAL (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = a.s) head
+   WHERE ${mayAppend({ stream: 'a.s', expected: 'a.e', window: '$2::int', firstId: 'a.f' })}
+   ORDER BY a.k
+  RETURNING stream_id, transaction_id::text, position, revision`;
 
 /**
  * After a rejected append: the stream's revision, and where in it these event ids are stored:
@@ -63,16 +80,27 @@ export const IDEMPOTENCY_WINDOW = 100;
 
 const EXPECTED_CODES = { no_stream: -1n, any: -2n, exists: -4n } as const;
 
-/** The append statement for a checked batch. */
-export function appendQuery(streamId: string, expected: ExpectedRevision, events: PreparedEvent[]): pg.QueryConfig {
-  const code = (typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]).toString();
-  const head = [streamId, code, IDEMPOTENCY_WINDOW];
-  if (events.length === 1) {
-    const [event] = events as [PreparedEvent];
-    return { name: 'ds_append_one', text: APPEND_ONE_SQL, values: [...head, event.id, event.type, event.data, event.metadata] };
+function expectedCode(expected: ExpectedRevision): string {
+  return (typeof expected === 'bigint' ? expected : EXPECTED_CODES[expected]).toString();
+}
+
+/** The statement for appends to distinct streams; it returns the rows it stored, stream by stream in order. */
+export function appendQuery(appends: readonly AppendRequest[]): pg.QueryConfig {
+  const [only] = appends;
+  if (appends.length === 1 && only!.events.length === 1) {
+    const [event] = only!.events as [PreparedEvent];
+    return {
+      name: 'ds_append_one',
+      text: APPEND_ONE_SQL,
+      values: [only!.streamId, expectedCode(only!.expected), IDEMPOTENCY_WINDOW, event.id, event.type, event.data, event.metadata],
+    };
   }
-  const batch = events.map((e) => `{"id":"${e.id}","type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`);
-  return { name: 'ds_append_many', text: APPEND_MANY_SQL, values: [...head, `[${batch.join(',')}]`] };
+  let k = 0;
+  const rows = appends.flatMap(({ streamId, expected, events }) => {
+    const head = `"s":${JSON.stringify(streamId)},"e":${expectedCode(expected)},"f":"${events[0]!.id}"`;
+    return events.map((e, i) => `{"k":${k++},${head},"n":${i + 1},"i":"${e.id}","t":${JSON.stringify(e.type)},"d":${e.data},"m":${e.metadata}}`);
+  });
+  return { name: 'ds_append_batch', text: APPEND_BATCH_SQL, values: [`[${rows.join(',')}]`, IDEMPOTENCY_WINDOW] };
 }
 
 export interface StoredId {

@@ -18,7 +18,8 @@ import { START_POSITION, comparePositions, decodePosition, encodePosition } from
 import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents } from '../validation.js';
 import { SESSION_OPTIONS } from '../../platform/database.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
-import { IDEMPOTENCY_WINDOW, STORED_IDS, appendQuery, idempotentResult, type StoredId } from './append.sql.js';
+import { AppendQueue } from './append-queue.js';
+import { IDEMPOTENCY_WINDOW, STORED_IDS, appendQuery, idempotentResult, type AppendRequest, type StoredId } from './append.sql.js';
 import { ChangeFeed } from './change-feed.js';
 import { READ_LOG, READ_STREAM_BACKWARDS, READ_STREAM_FORWARDS, toRecordedEvent, type EventRow } from './read.sql.js';
 
@@ -34,12 +35,21 @@ export interface PostgresEventStoreOptions {
   notifyIntervalMs?: number;
   logger?: Logger;
   applicationName?: string;
+  /** Append statements in flight at once; appends arriving meanwhile share the next one. */
+  maxConcurrentAppends?: number;
   /** A subscriber held back this long by an open transaction logs which transaction it is. */
   blockedWarningMs?: number;
 }
 
 /** Concurrent appends with expected revision 'any' race for the same revision; the loser tries again. */
 const ANY_RACE_RETRIES = 10;
+
+interface PendingAppend extends AppendRequest {
+  bytes: number;
+  attempt: number;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
 
 interface LogBatch {
   events: RecordedEvent[];
@@ -57,6 +67,7 @@ export class PostgresEventStore implements EventStore {
   private readonly logger: Logger;
   private readonly blockedWarningMs: number;
   private readonly closing = new AbortController();
+  private readonly appends: AppendQueue<PendingAppend>;
 
   constructor(options: PostgresEventStoreOptions) {
     const clientConfig: pg.ClientConfig = {
@@ -64,7 +75,10 @@ export class PostgresEventStore implements EventStore {
       application_name: options.applicationName ?? 'dealstream-eventstore',
       options: SESSION_OPTIONS,
     };
-    this.pool = new pg.Pool({ ...clientConfig, max: options.poolMax ?? 10 });
+    const poolMax = options.poolMax ?? 10;
+    this.pool = new pg.Pool({ ...clientConfig, max: poolMax });
+    // Half the pool writes; the rest stays free for reads and subscribers.
+    this.appends = new AppendQueue(options.maxConcurrentAppends ?? Math.max(1, Math.floor(poolMax / 2)), (batch) => this.writeAppends(batch));
     this.logger = options.logger ?? silentLogger();
     this.pool.on('error', (error) => this.logger.warn('idle event store connection failed', { error: error.message }));
     this.feed = new ChangeFeed(this.pool, clientConfig, options.notifyIntervalMs ?? 3, this.logger);
@@ -74,35 +88,59 @@ export class PostgresEventStore implements EventStore {
     this.blockedWarningMs = options.blockedWarningMs ?? 5000;
   }
 
-  async append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
-    assertStreamId(streamId);
-    const expected = options?.expectedRevision;
-    assertExpectedRevision(expected);
-    const prepared = prepareEvents(events, this.maxEventBytes);
-    const query = appendQuery(streamId, expected, prepared);
+  append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      assertStreamId(streamId);
+      const expected = options?.expectedRevision;
+      assertExpectedRevision(expected);
+      const prepared = prepareEvents(events, this.maxEventBytes);
+      const bytes = prepared.reduce((sum, event) => sum + event.data.length + event.metadata.length, 0);
+      this.appends.push({ streamId, expected, events: prepared, bytes, attempt: 0, resolve, reject });
+    });
+  }
 
-    for (let attempt = 0; ; attempt++) {
-      let raced = false;
-      try {
-        const { rows } = await this.pool.query<{ transaction_id: string; position: string; revision: string }>(query);
-        const last = rows[rows.length - 1];
-        if (last) {
-          this.feed.appended();
-          return { nextRevision: BigInt(last.revision), position: encodePosition(BigInt(last.transaction_id), BigInt(last.position)) };
-        }
-      } catch (error) {
-        const { code: sqlState, message } = error as { code?: string; message?: string };
-        // Data exceptions (class 22): a value PostgreSQL cannot store, such as a lone UTF-16 surrogate.
-        if (sqlState?.startsWith('22')) throw new InvalidInputError('events', `cannot be stored: ${message}`);
-        if (sqlState !== '23505') throw error;
-        raced = true; // unique (stream_id, revision): another writer took the revision first
-      }
-      // Rejected: a retry of an append already stored, a lost race, or a real conflict.
-      const { current, stored } = await this.storedIds(streamId, expected, prepared);
-      const retried = idempotentResult(expected, prepared, stored);
-      if (retried) return retried;
-      if (raced && expected === 'any' && stored.length === 0 && attempt < ANY_RACE_RETRIES) continue;
-      throw new WrongExpectedRevisionError(streamId, expected, current);
+  /** Writes appends to distinct streams in one statement; settles every one of them, never rejects. */
+  private async writeAppends(batch: PendingAppend[]): Promise<void> {
+    let rows: { stream_id: string; transaction_id: string; position: string; revision: string }[];
+    try {
+      ({ rows } = await this.pool.query(appendQuery(batch)));
+    } catch (error) {
+      // One append's fault (a lost race, a value PostgreSQL refuses) must not fail the others.
+      if (batch.length > 1) await Promise.all(batch.map((append) => this.writeAppends([append])));
+      else await this.appendFailed(batch[0]!, error);
+      return;
+    }
+    if (rows.length > 0) this.feed.appended();
+    const last = new Map(rows.map((row) => [row.stream_id, row])); // rows come in order: the last one wins
+    await Promise.all(
+      batch.map((append) => {
+        const row = last.get(append.streamId);
+        if (!row) return this.appendRejected(append, false);
+        append.resolve({ nextRevision: BigInt(row.revision), position: encodePosition(BigInt(row.transaction_id), BigInt(row.position)) });
+      }),
+    );
+  }
+
+  private async appendFailed(append: PendingAppend, error: unknown): Promise<void> {
+    const { code, message } = error as { code?: string; message?: string };
+    // Data exceptions (class 22): a value PostgreSQL cannot store, such as a lone UTF-16 surrogate.
+    if (code?.startsWith('22')) return append.reject(new InvalidInputError('events', `cannot be stored: ${message}`));
+    // A unique violation of (stream_id, revision): another writer took the revision first.
+    if (code === '23505') return this.appendRejected(append, true);
+    append.reject(error);
+  }
+
+  /** A rejected append is a retry of one already stored, a lost race (tried again for 'any'), or a conflict. */
+  private async appendRejected(append: PendingAppend, raced: boolean): Promise<void> {
+    try {
+      const { streamId, expected, events } = append;
+      const { current, stored } = await this.storedIds(streamId, expected, events);
+      const retried = idempotentResult(expected, events, stored);
+      if (retried) return append.resolve(retried);
+      if (raced && expected === 'any' && stored.length === 0 && append.attempt++ < ANY_RACE_RETRIES) return this.appends.push(append);
+      append.reject(new WrongExpectedRevisionError(streamId, expected, current));
+    } catch (error) {
+      append.reject(error);
     }
   }
 
