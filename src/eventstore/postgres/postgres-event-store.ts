@@ -111,7 +111,11 @@ export class PostgresEventStore implements EventStore {
       return;
     }
     if (rows.length > 0) this.feed.appended();
-    const last = new Map(rows.map((row) => [row.stream_id, row])); // rows come in order: the last one wins
+    const last = new Map<string, (typeof rows)[number]>();
+    for (const row of rows) {
+      const seen = last.get(row.stream_id);
+      if (!seen || BigInt(row.revision) > BigInt(seen.revision)) last.set(row.stream_id, row);
+    }
     await Promise.all(
       batch.map((append) => {
         const row = last.get(append.streamId);
