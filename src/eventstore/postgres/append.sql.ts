@@ -45,14 +45,19 @@ const APPEND_ONE_SQL = `
 
 /**
  * Several appends to distinct streams in one statement (and one transaction): rows of
- * (k: order, s: stream, e: expected, n: place in its append, f: its first id, i, t, d, m).
+ * (k: order, s: stream, e: expected, n: place in its append, f: its first id, i, t, d, m). Each
+ * stream's head is looked up and checked once, on its append's first row.
  */
 const APPEND_BATCH_SQL = `
+  WITH a AS MATERIALIZED (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(k int, s text, e bigint, n int, f uuid, i uuid, t text, d jsonb, m jsonb)),
+       heads AS (
+         SELECT a.s, head.revision
+           FROM a CROSS JOIN LATERAL (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = a.s) head
+          WHERE a.n = 1 AND ${mayAppend({ stream: 'a.s', expected: 'a.e', window: '$2::int', firstId: 'a.f' })})
   INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-  SELECT a.s, head.revision + a.n, a.i, a.t, a.d, a.m
-    FROM jsonb_to_recordset($1::jsonb) AS a(k int, s text, e bigint, n int, f uuid, i uuid, t text, d jsonb, m jsonb)
-   CROSS JOIN LATERAL (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = a.s) head
-   WHERE ${mayAppend({ stream: 'a.s', expected: 'a.e', window: '$2::int', firstId: 'a.f' })}
+  SELECT a.s, heads.revision + a.n, a.i, a.t, a.d, a.m
+    FROM a JOIN heads ON heads.s = a.s
    ORDER BY a.k
   RETURNING stream_id, transaction_id::text, position, revision`;
 
