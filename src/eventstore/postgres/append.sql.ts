@@ -44,21 +44,21 @@ const APPEND_ONE_SQL = `
   RETURNING stream_id, transaction_id::text, position, revision`;
 
 /**
- * Several appends to distinct streams in one statement (and one transaction): rows of
- * (k: order, s: stream, e: expected, n: place in its append, f: its first id, i, t, d, m). Each
- * stream's head is looked up and checked once, on its append's first row.
+ * Any other appends, to distinct streams, in one statement (and one transaction), as JSON:
+ * `[{"s": stream, "e": expected, "events": [{"i": id, "t": type, "d": data, "m": metadata}, …]}, …]`.
+ * OFFSET 0 keeps the subquery whole, so each stream's head is looked up once per append rather
+ * than once per event.
  */
 const APPEND_BATCH_SQL = `
-  WITH a AS MATERIALIZED (
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS a(k int, s text, e bigint, n int, f uuid, i uuid, t text, d jsonb, m jsonb)),
-       heads AS (
-         SELECT a.s, head.revision
-           FROM a CROSS JOIN LATERAL (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = a.s) head
-          WHERE a.n = 1 AND ${mayAppend({ stream: 'a.s', expected: 'a.e', window: '$2::int', firstId: 'a.f' })})
   INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-  SELECT a.s, heads.revision + a.n, a.i, a.t, a.d, a.m
-    FROM a JOIN heads ON heads.s = a.s
-   ORDER BY a.k
+  SELECT ap.s, ap.revision + j.n, (j.v->>'i')::uuid, j.v->>'t', j.v->'d', j.v->'m'
+    FROM (SELECT x.k, x.v->>'s' AS s, x.v->'events' AS events, head.revision
+            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(v, k)
+           CROSS JOIN LATERAL (SELECT coalesce(max(revision), -1) AS revision FROM events WHERE stream_id = x.v->>'s') head
+           WHERE ${mayAppend({ stream: "x.v->>'s'", expected: "(x.v->>'e')::bigint", window: '$2::int', firstId: "(x.v->'events'->0->>'i')::uuid" })}
+          OFFSET 0) ap
+   CROSS JOIN LATERAL jsonb_array_elements(ap.events) WITH ORDINALITY AS j(v, n)
+   ORDER BY ap.k, j.n
   RETURNING stream_id, transaction_id::text, position, revision`;
 
 /**
@@ -100,12 +100,11 @@ export function appendQuery(appends: readonly AppendRequest[]): pg.QueryConfig {
       values: [only!.streamId, expectedCode(only!.expected), IDEMPOTENCY_WINDOW, event.id, event.type, event.data, event.metadata],
     };
   }
-  let k = 0;
-  const rows = appends.flatMap(({ streamId, expected, events }) => {
-    const head = `"s":${JSON.stringify(streamId)},"e":${expectedCode(expected)},"f":"${events[0]!.id}"`;
-    return events.map((e, i) => `{"k":${k++},${head},"n":${i + 1},"i":"${e.id}","t":${JSON.stringify(e.type)},"d":${e.data},"m":${e.metadata}}`);
+  const json = appends.map(({ streamId, expected, events }) => {
+    const rows = events.map((e) => `{"i":"${e.id}","t":${JSON.stringify(e.type)},"d":${e.data},"m":${e.metadata}}`);
+    return `{"s":${JSON.stringify(streamId)},"e":${expectedCode(expected)},"events":[${rows.join(',')}]}`;
   });
-  return { name: 'ds_append_batch', text: APPEND_BATCH_SQL, values: [`[${rows.join(',')}]`, IDEMPOTENCY_WINDOW] };
+  return { name: 'ds_append_batch', text: APPEND_BATCH_SQL, values: [`[${json.join(',')}]`, IDEMPOTENCY_WINDOW] };
 }
 
 export interface StoredId {
