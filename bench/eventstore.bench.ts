@@ -64,6 +64,10 @@ export async function benchEventStore(options: EventStoreBenchOptions): Promise<
     log('catch-up read of the whole log');
     results.catchUp = await catchUp(reader);
 
+    // The phases above wrote hundreds of MB of WAL; let the server finish writing them back, so
+    // that the trickle measures a quiet system rather than the tail of the load before it.
+    await checkpoint(databaseUrl, log);
+
     log('append -> subscriber latency at a trickle');
     results.latencyTrickle = await latency(store, databaseUrl, { probes: Math.max(100, seconds * 50), load: undefined });
 
@@ -77,6 +81,18 @@ export async function benchEventStore(options: EventStoreBenchOptions): Promise<
     await reader.close();
   }
   return results;
+}
+
+async function checkpoint(databaseUrl: string, log: (line: string) => void): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('CHECKPOINT');
+  } catch (error) {
+    log(`CHECKPOINT skipped: ${(error as Error).message}`);
+  } finally {
+    await client.end();
+  }
 }
 
 /** What a load phase did: how many events in how long, and each call's latency in ms. */
