@@ -1,0 +1,32 @@
+/** A rule of the domain refused a command. `code` is stable (clients and tests rely on it). */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The command asks for something the current state does not allow (409). */
+export class IllegalStateError extends DomainError {
+  constructor(code: string, message: string) {
+    super(code, 409, message);
+  }
+}
+
+/** The command names something that does not exist (404). */
+export class NotFoundError extends DomainError {
+  constructor(code: string, message: string) {
+    super(code, 404, message);
+  }
+}
+
+/** The command's data breaks a rule that needs no state, such as a missing reason (400). */
+export class ValidationError extends DomainError {
+  constructor(code: string, message: string) {
+    super(code, 400, message);
+  }
+}

@@ -1,0 +1,49 @@
+/** Who did something: a person, an AI agent, a worker process or the system itself. */
+export interface Actor {
+  kind: 'user' | 'agent' | 'worker' | 'system';
+  id: string;
+}
+
+/** What every command brings besides its data: time and actor arrive here, never from `new Date()`. */
+export interface CommandMetadata {
+  actor: Actor;
+  /** ISO 8601 instant at which the command was received. */
+  now: string;
+  correlationId: string;
+  /** The request or event that caused this command. */
+  causationId: string;
+}
+
+/** Metadata of every event. The hash chain (prevHash, hash) is added when the event is appended. */
+export interface EventMetadata {
+  actor: Actor;
+  correlationId: string;
+  causationId: string;
+  occurredAt: string;
+  schemaVersion: number;
+}
+
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  type: Type;
+  data: Data;
+  metadata: EventMetadata;
+}
+
+/** Event metadata for a command's outcome. */
+export function eventMetadata(command: CommandMetadata, schemaVersion = 1): EventMetadata {
+  return {
+    actor: command.actor,
+    correlationId: command.correlationId,
+    causationId: command.causationId,
+    occurredAt: command.now,
+    schemaVersion,
+  };
+}
+
+/** A pure decider: fold events into state, decide a command against it. */
+export interface Decider<Command, Event, State> {
+  initialState: State;
+  evolve(state: State, event: Event): State;
+  /** The events a command produces; throws a DomainError when a rule refuses it. */
+  decide(command: Command, state: State): Event[];
+}

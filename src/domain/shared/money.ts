@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/**
+ * An exact amount: a decimal string (no binary floating point) with an ISO 4217 currency code.
+ * Up to 15 integer digits and 4 decimals, e.g. { amount: '1250000.00', currency: 'USD' }.
+ */
+export const Money = z.object({
+  amount: z.string().regex(/^(0|[1-9]\d{0,14})(\.\d{1,4})?$/, 'must be a non-negative decimal string such as "1250000.00"'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "USD"'),
+});
+export type Money = z.infer<typeof Money>;
+
+/** Compares two non-negative decimal strings exactly. */
+export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
+  const [ai = '', af = ''] = a.split('.');
+  const [bi = '', bf = ''] = b.split('.');
+  if (ai.length !== bi.length) return ai.length < bi.length ? -1 : 1;
+  if (ai !== bi) return ai < bi ? -1 : 1;
+  const width = Math.max(af.length, bf.length);
+  const x = af.padEnd(width, '0');
+  const y = bf.padEnd(width, '0');
+  return x === y ? 0 : x < y ? -1 : 1;
+}
