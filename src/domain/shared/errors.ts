@@ -30,3 +30,10 @@ export class ValidationError extends DomainError {
     super(code, 400, message);
   }
 }
+
+/** The actor may not do this to this thing, whatever their role (403). */
+export class ForbiddenError extends DomainError {
+  constructor(code: string, message: string) {
+    super(code, 403, message);
+  }
+}

@@ -1,0 +1,160 @@
+import { expect } from 'chai';
+import { actionDecider, type ActionCommand } from '../../../src/domain/actions/action.decider.js';
+import type { ActionEvent } from '../../../src/domain/actions/action.events.js';
+import { assessRisk, defaultRiskPolicy } from '../../../src/domain/actions/risk-policy.js';
+import type { DealState } from '../../../src/domain/deals/deal.state.js';
+import type { Actor, CommandMetadata } from '../../../src/domain/shared/event.js';
+import { deciderSpec } from '../../support/decider-spec.js';
+
+const given = deciderSpec(actionDecider());
+const actionId = 'action-1';
+const dealId = 'deal-1';
+const at = '2026-11-22T10:00:00.000Z';
+const agent: Actor = { kind: 'agent', id: 'agent-scout' };
+const ana: Actor = { kind: 'user', id: 'u-ana' };
+const bo: Actor = { kind: 'user', id: 'u-bo' };
+const by = (actor: Actor, now = at): CommandMetadata => ({ actor, now, correlationId: 'c', causationId: 'r' });
+const meta = (actor: Actor, now = at) => ({ actor, correlationId: 'c', causationId: 'r', occurredAt: now, schemaVersion: 1 });
+
+const openDeal = (amount = '500000', stage = 'screening'): Extract<DealState, { status: 'open' | 'won' | 'lost' }> => ({
+  status: 'open', dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount, currency: 'USD' }, ownerId: 'u-ana', tags: [], stage: stage as 'screening',
+});
+const propose = (kind: string, deal: DealState = openDeal(), actor: Actor = agent): ActionCommand => ({
+  type: 'ProposeAction',
+  data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { to: 'cfo@acme.test' }, deal },
+  metadata: by(actor),
+});
+const proposed = (kind: string): ActionEvent => ({
+  type: 'ActionProposed', data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { to: 'cfo@acme.test' }, proposedBy: agent }, metadata: meta(agent),
+});
+const hours = (n: number) => new Date(Date.parse(at) + n * 3_600_000).toISOString();
+const assessed = (risk: 'low' | 'medium' | 'high' | 'critical', reasons: string[], approvalsRequired: number): ActionEvent => ({
+  type: 'ActionRiskAssessed', data: { actionId, risk, reasons, approvalsRequired }, metadata: meta(agent),
+});
+const requested = (approvalsRequired: number, expiresAt: string): ActionEvent => ({
+  type: 'ActionApprovalRequested', data: { actionId, approvalsRequired, expiresAt }, metadata: meta(agent),
+});
+
+// A medium-risk email awaiting one approval for 72 hours, and a critical one awaiting two for 8 hours.
+const awaitingOne = [proposed('send_email'), assessed('medium', ['kind send_email is medium risk'], 1), requested(1, hours(72))];
+const awaitingTwo = [proposed('share_data_room'), assessed('critical', ['x'], 2), requested(2, hours(8))];
+const given_ = (actor: Actor, note?: string): ActionEvent => ({
+  type: 'ActionApprovalGiven', data: { actionId, approverId: actor.id, ...(note ? { note } : {}) }, metadata: meta(actor),
+});
+const approvedBy = (...actors: Actor[]): ActionEvent => ({
+  type: 'ActionApproved', data: { actionId, by: 'approvers', approverIds: actors.map((a) => a.id) }, metadata: meta(actors.at(-1)!),
+});
+const approved = [...awaitingOne, given_(ana), approvedBy(ana)];
+const cmd = (type: ActionCommand['type'], data: object, actor: Actor = ana, now = at) => ({ type, data, metadata: by(actor, now) }) as ActionCommand;
+
+describe('Action decider', () => {
+  describe('ProposeAction and the risk policy', () => {
+    it('approves a low-risk action by policy at once', () =>
+      given([])
+        .when(propose('schedule_meeting'))
+        .then([
+          proposed('schedule_meeting'),
+          assessed('low', ['kind schedule_meeting is low risk'], 0),
+          { type: 'ActionApproved', data: { actionId, by: 'policy', approverIds: [] }, metadata: meta(agent) },
+        ]));
+    it('asks one approver for a medium-risk action, with a deadline set by its risk', () =>
+      given([]).when(propose('send_email')).then(awaitingOne));
+    it('raises the risk for a large deal and a sensitive stage, up to critical with two approvers', () =>
+      given([])
+        .when(propose('share_data_room', openDeal('25000000', 'negotiation')))
+        .then([
+          proposed('share_data_room'),
+          assessed('critical', ['kind share_data_room is high risk', 'deal amount 25000000 USD is at least 10000000', 'deal is in negotiation'], 2),
+          requested(2, hours(8)),
+        ]));
+    it('treats an unknown kind as high risk', () => {
+      expect(assessRisk(defaultRiskPolicy, { kind: 'wire_money', amount: { amount: '1', currency: 'EUR' }, stage: 'sourcing', now: at })).to.deep.include({
+        risk: 'high',
+        approvalsRequired: 1,
+        expiresAt: hours(24),
+      });
+    });
+    it('is configurable', () => {
+      const strict = { ...defaultRiskPolicy, kinds: { ...defaultRiskPolicy.kinds, schedule_meeting: 'critical' as const } };
+      expect(actionDecider(strict).decide(propose('schedule_meeting'), { status: 'None' })[1]!.data).to.include({ risk: 'critical', approvalsRequired: 2 });
+    });
+    it('refuses an action on a closed deal', () =>
+      given([]).when(propose('send_email', { ...openDeal(), status: 'won', stage: 'won' })).thenThrows('ACTION.DEAL_NOT_OPEN', 409));
+    it('refuses an action on a deal that does not exist', () =>
+      given([]).when(propose('send_email', { status: 'none' })).thenThrows('DEAL.NOT_FOUND', 404));
+    it('refuses to propose the same action twice', () => given(awaitingOne).when(propose('send_email')).thenThrows('ACTION.ALREADY_EXISTS', 409));
+  });
+
+  describe('ApproveAction', () => {
+    it('approves with the one approval needed', () =>
+      given(awaitingOne).when(cmd('ApproveAction', { note: 'ok' })).then([given_(ana, 'ok'), approvedBy(ana)]));
+    it('needs two different approvers when critical', () => {
+      given(awaitingTwo).when(cmd('ApproveAction', {})).then([given_(ana)]);
+      given([...awaitingTwo, given_(ana)]).when(cmd('ApproveAction', {}, bo)).then([given_(bo), approvedBy(ana, bo)]);
+    });
+    it('refuses a second approval by the same approver', () =>
+      given([...awaitingTwo, given_(ana)]).when(cmd('ApproveAction', {})).thenThrows('ACTION.ALREADY_APPROVED', 409));
+    it('refuses self-approval', () => given(awaitingOne).when(cmd('ApproveAction', {}, agent)).thenThrows('ACTION.SELF_APPROVAL', 409));
+    it('refuses an approval after the deadline', () =>
+      given(awaitingOne).when(cmd('ApproveAction', {}, ana, hours(72))).thenThrows('ACTION.APPROVAL_EXPIRED', 409));
+    it('refuses to approve an action no longer awaiting approval', () =>
+      given(approved).when(cmd('ApproveAction', {}, bo)).thenThrows('ACTION.NOT_AWAITING_APPROVAL', 409));
+    it('refuses to approve an action that does not exist', () => given([]).when(cmd('ApproveAction', {})).thenThrows('ACTION.NOT_FOUND', 404));
+  });
+
+  describe('RejectAction', () => {
+    it('rejects with a reason', () =>
+      given(awaitingOne)
+        .when(cmd('RejectAction', { reason: ' Wrong recipient ' }))
+        .then([{ type: 'ActionRejected', data: { actionId, rejectedBy: 'u-ana', reason: 'Wrong recipient' }, metadata: meta(ana) }]));
+    it('refuses a rejection without a reason', () => given(awaitingOne).when(cmd('RejectAction', { reason: ' ' })).thenThrows('ACTION.REASON_REQUIRED', 400));
+    it('refuses to reject an approved action', () => given(approved).when(cmd('RejectAction', { reason: 'no' })).thenThrows('ACTION.NOT_AWAITING_APPROVAL', 409));
+  });
+
+  describe('ExpireAction', () => {
+    const worker: Actor = { kind: 'worker', id: 'w-1' };
+    it('expires a pending approval at its deadline', () =>
+      given(awaitingOne)
+        .when(cmd('ExpireAction', {}, worker, hours(72)))
+        .then([{ type: 'ActionExpired', data: { actionId, expiresAt: hours(72) }, metadata: meta(worker, hours(72)) }]));
+    it('is a harmless no-op once the approval is settled', () => given(approved).when(cmd('ExpireAction', {}, worker, hours(80))).then([]));
+    it('refuses to expire before the deadline', () => given(awaitingOne).when(cmd('ExpireAction', {}, worker, hours(1))).thenThrows('ACTION.NOT_DUE', 409));
+  });
+
+  describe('CancelAction', () => {
+    it('lets the proposer cancel before execution', () =>
+      given(awaitingOne)
+        .when(cmd('CancelAction', { byAdmin: false, reason: 'Not needed' }, agent))
+        .then([{ type: 'ActionCancelled', data: { actionId, cancelledBy: agent.id, reason: 'Not needed' }, metadata: meta(agent) }]));
+    it('lets an admin cancel an approved action', () =>
+      given(approved)
+        .when(cmd('CancelAction', { byAdmin: true }, bo))
+        .then([{ type: 'ActionCancelled', data: { actionId, cancelledBy: 'u-bo' }, metadata: meta(bo) }]));
+    it('refuses anyone else', () => given(awaitingOne).when(cmd('CancelAction', { byAdmin: false }, bo)).thenThrows('ACTION.CANCEL_FORBIDDEN', 403));
+    it('refuses once execution has started', () =>
+      given([...approved, { type: 'ActionExecutionStarted', data: { actionId, attempt: 1 }, metadata: meta(bo) }])
+        .when(cmd('CancelAction', { byAdmin: true }, bo))
+        .thenThrows('ACTION.CANNOT_CANCEL', 409));
+  });
+
+  describe('execution', () => {
+    const worker: Actor = { kind: 'worker', id: 'w-1' };
+    const started = (attempt: number): ActionEvent => ({ type: 'ActionExecutionStarted', data: { actionId, attempt }, metadata: meta(worker) });
+    const executed: ActionEvent = { type: 'ActionExecuted', data: { actionId, attempt: 1, result: { messageId: 'm-1' } }, metadata: meta(worker) };
+    it('starts an approved action', () => given(approved).when(cmd('StartActionExecution', {}, worker)).then([started(1)]));
+    it('starts the next attempt when a worker died mid-attempt', () => given([...approved, started(1)]).when(cmd('StartActionExecution', {}, worker)).then([started(2)]));
+    it('refuses to start an action awaiting approval', () => given(awaitingOne).when(cmd('StartActionExecution', {}, worker)).thenThrows('ACTION.NOT_APPROVED', 409));
+    it('records the result once', () => {
+      given([...approved, started(1)]).when(cmd('RecordActionExecuted', { result: { messageId: 'm-1' } }, worker)).then([executed]);
+      given([...approved, started(1), executed]).when(cmd('RecordActionExecuted', { result: {} }, worker)).then([]);
+      given([...approved, started(1), executed]).when(cmd('StartActionExecution', {}, worker)).then([]);
+    });
+    it('records a failure; one that is not final leaves the action approved for another attempt', () => {
+      const failed: ActionEvent = { type: 'ActionExecutionFailed', data: { actionId, attempt: 1, error: 'SMTP 451', final: false }, metadata: meta(worker) };
+      given([...approved, started(1)]).when(cmd('RecordActionExecutionFailed', { error: 'SMTP 451', final: false }, worker)).then([failed]);
+      given([...approved, started(1), failed]).when(cmd('StartActionExecution', {}, worker)).then([started(2)]);
+    });
+    it('refuses a result for an action not executing', () =>
+      given(approved).when(cmd('RecordActionExecuted', { result: {} }, worker)).thenThrows('ACTION.NOT_EXECUTING', 409));
+  });
+});
