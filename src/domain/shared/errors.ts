@@ -37,3 +37,13 @@ export class ForbiddenError extends DomainError {
     super(code, 403, message);
   }
 }
+
+/** The client pinned a revision (If-Match) that is no longer the stream's (412). */
+export class ConcurrencyError extends DomainError {
+  constructor(
+    readonly expected: bigint | 'no_stream',
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super('STREAM.REVISION_CHANGED', 412, `Expected revision ${String(expected)}, but the stream is at ${String(actual)}`);
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConcurrencyError, IllegalStateError } from '../domain/shared/errors.js';
+import type { Decider, DomainEvent } from '../domain/shared/event.js';
+import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
+import { StreamNotFoundError, WrongExpectedRevisionError } from '../eventstore/errors.js';
+import { GENESIS_HASH, chainEvents } from './hash-chain.js';
+
+export interface CommandOptions {
+  /** The revision the client saw (If-Match); any other is a ConcurrencyError (412), never a retry. */
+  expectedRevision?: bigint | 'no_stream';
+  /**
+   * Event ids derived from an idempotency key: when the stream already holds the first of them,
+   * the command has happened and its result is returned again, with nothing appended.
+   */
+  eventIdFor?: (index: number) => string;
+  /** Attempts on a conflict when no revision is pinned. */
+  maxAttempts?: number;
+}
+
+export interface CommandResult<E> {
+  /** The stream's revision after the command; null when the stream still has no events. */
+  revision: bigint | null;
+  /** Where the command's last event (or the stream's last, when nothing changed) sits in the log. */
+  position: Position | null;
+  events: E[];
+}
+
+interface Loaded<S> {
+  state: S;
+  revision: bigint | 'no_stream';
+  lastHash: string;
+  position: Position | null;
+  history: RecordedEvent[];
+}
+
+/**
+ * Load the stream, fold `evolve`, `decide`, append at the loaded revision with the hash chain.
+ * On a conflict the command is decided again on the fresh state, a bounded number of times.
+ */
+export async function handleCommand<C, E extends DomainEvent, S>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<C, E, S>,
+  command: C,
+  options: CommandOptions = {},
+): Promise<CommandResult<E>> {
+  const maxAttempts = options.maxAttempts ?? 10;
+  for (let attempt = 1; ; attempt++) {
+    const loaded = await load(store, streamId, decider);
+    const replayed = options.eventIdFor && replay<E>(loaded.history, options.eventIdFor);
+    if (replayed) return replayed;
+    if (options.expectedRevision !== undefined && options.expectedRevision !== loaded.revision) {
+      throw new ConcurrencyError(options.expectedRevision, loaded.revision);
+    }
+
+    const decided = decider.decide(command, loaded.state);
+    const revision = loaded.revision === 'no_stream' ? null : loaded.revision;
+    if (decided.length === 0) return { revision, position: loaded.position, events: [] };
+
+    const events = chainEvents(
+      streamId,
+      loaded.lastHash,
+      decided.map((event, i) => ({ ...event, id: options.eventIdFor?.(i) ?? randomUUID() })),
+    );
+    try {
+      const result = await store.append(
+        streamId,
+        events.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })),
+        { expectedRevision: loaded.revision },
+      );
+      return { revision: result.nextRevision, position: result.position, events };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (options.expectedRevision !== undefined) throw new ConcurrencyError(options.expectedRevision, error.actual);
+      if (attempt >= maxAttempts) {
+        throw new IllegalStateError('STREAM.CONTENDED', `${streamId} changed under ${attempt} attempts in a row; try again`);
+      }
+      // Exponential backoff with full jitter spreads the retries of writers that collided.
+      await sleep(Math.random() * Math.min(100, 2 ** attempt));
+    }
+  }
+}
+
+async function load<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Loaded<S>> {
+  const history: RecordedEvent[] = [];
+  try {
+    for await (const event of store.readStream(streamId)) history.push(event);
+  } catch (error) {
+    if (!(error instanceof StreamNotFoundError)) throw error;
+  }
+  const last = history.at(-1);
+  return {
+    state: history.reduce((state, event) => decider.evolve(state, event as unknown as E), decider.initialState),
+    revision: last ? last.revision : 'no_stream',
+    lastHash: (last?.metadata.hash as string | undefined) ?? GENESIS_HASH,
+    position: last?.position ?? null,
+    history,
+  };
+}
+
+/** The earlier result of a command whose derived event ids are already stored in the stream. */
+function replay<E>(history: RecordedEvent[], eventIdFor: (index: number) => string): CommandResult<E> | undefined {
+  const start = history.findIndex((event) => event.id === eventIdFor(0));
+  if (start === -1) return undefined;
+  let count = 1;
+  while (history[start + count]?.id === eventIdFor(count)) count++;
+  const events = history.slice(start, start + count);
+  const last = events.at(-1)!;
+  return { revision: last.revision, position: last.position, events: events as unknown as E[] };
+}

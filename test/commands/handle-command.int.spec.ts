@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { eventIdsFromKey } from '../../src/commands/event-ids.js';
+import { handleCommand } from '../../src/commands/handle-command.js';
+import { GENESIS_HASH, eventHash } from '../../src/commands/hash-chain.js';
+import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decider.js';
+import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
+import type { CommandMetadata } from '../../src/domain/shared/event.js';
+import type { RecordedEvent } from '../../src/eventstore/contract.js';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import { collect, rejectionOf } from '../support/async.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+describe('handleCommand (load, decide, append)', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+
+  before(async () => {
+    db = await createTestDatabase();
+    store = new PostgresEventStore({ connectionString: db.url });
+  });
+  after(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
+  const create = (dealId: string): DealCommand => ({
+    type: 'CreateDeal',
+    data: { dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount: '100.00', currency: 'EUR' }, ownerId: 'u-ana', tags: [] },
+    metadata: meta(),
+  });
+  const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { noteId: randomUUID(), text }, metadata: meta() });
+  const stage = (to: 'screening' | 'won'): DealCommand => ({ type: 'ChangeDealStage', data: { to }, metadata: meta() });
+  const newDeal = () => {
+    const id = randomUUID();
+    return { id, stream: `deal-${id}` };
+  };
+  const read = (stream: string) => collect(store.readStream(stream));
+
+  /** Recomputes every link of a stream's hash chain. */
+  function assertChain(events: RecordedEvent[]): void {
+    let prevHash = GENESIS_HASH;
+    for (const event of events) {
+      expect(event.metadata.prevHash, `prevHash at ${event.revision}`).to.equal(prevHash);
+      expect(event.metadata.hash, `hash at ${event.revision}`).to.equal(eventHash(prevHash, event));
+      prevHash = event.metadata.hash as string;
+    }
+  }
+
+  it('appends the decided events, chained from the genesis hash, and answers revision and position', async () => {
+    const { id, stream } = newDeal();
+    const created = await handleCommand(store, stream, dealDecider, create(id));
+    expect(created.revision).to.equal(0n);
+    const moved = await handleCommand(store, stream, dealDecider, stage('screening'));
+    expect(moved.revision).to.equal(1n);
+    const events = await read(stream);
+    expect(events.map((e) => e.type)).to.deep.equal(['DealCreated', 'DealStageChanged']);
+    expect(events[1]!.position).to.equal(moved.position);
+    expect(events[0]!.metadata).to.include({ schemaVersion: 1 }).and.have.property('actor');
+    assertChain(events);
+  });
+
+  it('detects an edited event through the chain', async () => {
+    const { id, stream } = newDeal();
+    await handleCommand(store, stream, dealDecider, create(id));
+    const [event] = await read(stream);
+    expect(eventHash(GENESIS_HASH, { ...event!, data: { ...event!.data, amount: { amount: '1.00', currency: 'EUR' } } })).not.to.equal(event!.metadata.hash);
+  });
+
+  it('writes nothing when the domain refuses', async () => {
+    const { id, stream } = newDeal();
+    await handleCommand(store, stream, dealDecider, create(id));
+    const error = await rejectionOf(handleCommand(store, stream, dealDecider, stage('won')));
+    expect(error).to.be.instanceOf(DomainError).and.include({ code: 'DEAL.WON_ONLY_FROM_CLOSING', status: 409 });
+    expect(await read(stream)).to.have.length(1);
+  });
+
+  it('appends nothing when nothing changes, and still answers where the stream is', async () => {
+    const { id, stream } = newDeal();
+    const created = await handleCommand(store, stream, dealDecider, create(id));
+    const same = await handleCommand(store, stream, dealDecider, { type: 'AssignDealOwner', data: { ownerId: 'u-ana' }, metadata: meta() });
+    expect(same).to.deep.include({ revision: 0n, position: created.position, events: [] });
+  });
+
+  it('answers a stale If-Match with a ConcurrencyError (412) and writes nothing', async () => {
+    const { id, stream } = newDeal();
+    await handleCommand(store, stream, dealDecider, create(id));
+    await handleCommand(store, stream, dealDecider, note('first'));
+    const error = await rejectionOf(handleCommand(store, stream, dealDecider, note('stale'), { expectedRevision: 0n }));
+    expect(error).to.be.instanceOf(ConcurrencyError).and.include({ status: 412, expected: 0n, actual: 1n });
+    const ok = await handleCommand(store, stream, dealDecider, note('fresh'), { expectedRevision: 1n });
+    expect(ok.revision).to.equal(2n);
+    expect((await read(stream)).map((e) => e.data.text)).to.deep.equal([undefined, 'first', 'fresh']);
+  });
+
+  it('loses no update when 50 commands hit one deal at once', async () => {
+    const { id, stream } = newDeal();
+    await handleCommand(store, stream, dealDecider, create(id));
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => handleCommand(store, stream, dealDecider, note(`note ${i}`))));
+    const landed = outcomes.filter((o) => o.status === 'fulfilled');
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).to.be.instanceOf(DomainError).and.include({ code: 'STREAM.CONTENDED' });
+    const events = await read(stream);
+    expect(events).to.have.length(1 + landed.length);
+    expect(landed.length, "retries should land most of them").to.be.at.least(30);
+    expect(new Set(events.slice(1).map((e) => e.data.text)).size).to.equal(landed.length);
+    assertChain(events);
+  });
+
+  it('recognises a repeated command by the ids derived from its idempotency key', async () => {
+    const { id, stream } = newDeal();
+    await handleCommand(store, stream, dealDecider, create(id));
+    const command = note('once');
+    const ids = eventIdsFromKey('key-123', stream);
+    const first = await handleCommand(store, stream, dealDecider, command, { eventIdFor: ids });
+    await handleCommand(store, stream, dealDecider, note('in between'));
+    const again = await handleCommand(store, stream, dealDecider, command, { eventIdFor: ids });
+    expect(again.revision).to.equal(first.revision);
+    expect(again.position).to.equal(first.position);
+    expect((await read(stream)).map((e) => e.data.text)).to.deep.equal([undefined, 'once', 'in between']);
+    expect(ids(0)).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(eventIdsFromKey('key-123', 'deal-other')(0)).not.to.equal(ids(0));
+  });
+});
