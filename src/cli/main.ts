@@ -1,10 +1,15 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import type { Knex } from 'knex';
+import { KeyNameTakenError, ROLES, createApiKey, listApiKeys, revokeApiKey, type Role } from '../http/api-keys.js';
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
-import { ROLES, type Role, type RoleName } from './roles.js';
+import { PROCESS_ROLES, type ProcessRole, type RunningRole } from './roles.js';
 import { migrate, openServices } from './services.js';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
+
+/** A command used wrongly: one line on stderr, exit code 2. */
+class UsageError extends Error {}
 
 const program = new Command()
   .name('dealstream')
@@ -21,7 +26,7 @@ program
     }),
   );
 
-for (const role of Object.keys(ROLES) as RoleName[]) {
+for (const role of Object.keys(PROCESS_ROLES) as ProcessRole[]) {
   program
     .command(role)
     .description(`run the ${role} role (migrates first)`)
@@ -31,13 +36,63 @@ for (const role of Object.keys(ROLES) as RoleName[]) {
 program
   .command('all')
   .description('run every role in one process (migrates first)')
-  .action(() => withConfig((config, logger) => run(Object.keys(ROLES) as RoleName[], config, logger)));
+  .action(() => withConfig((config, logger) => run(Object.keys(PROCESS_ROLES) as ProcessRole[], config, logger)));
+
+const keys = program.command('keys').description('manage API keys (stored only as hashes)');
+
+keys
+  .command('create')
+  .description('create a key and print it alone on stdout (it is shown only once)')
+  .requiredOption('--name <name>', 'who or what uses the key')
+  .addOption(new Option('--role <role>', 'what the key may do').choices(ROLES).makeOptionMandatory())
+  .action((options: { name: string; role: Role }) =>
+    withKnex(async (knex) => {
+      const { key } = await createApiKey(knex, options.name, options.role).catch((error: unknown) => {
+        throw error instanceof KeyNameTakenError ? new UsageError(error.message) : error;
+      });
+      process.stdout.write(key + '\n');
+    }),
+  );
+
+keys
+  .command('list')
+  .description('list keys (never their secrets)')
+  .action(() =>
+    withKnex(async (knex) => {
+      const rows = await listApiKeys(knex);
+      const lines = rows.map((k) => [k.keyId, k.name, k.role, k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active']);
+      process.stdout.write([['id', 'name', 'role', 'created', 'status'], ...lines].map((line) => line.join('\t')).join('\n') + '\n');
+    }),
+  );
+
+keys
+  .command('revoke')
+  .description('revoke the active key with this id or name')
+  .argument('<id-or-name>')
+  .action((idOrName: string) =>
+    withKnex(async (knex) => {
+      if (!(await revokeApiKey(knex, idOrName))) throw new UsageError(`no active key "${idOrName}"`);
+      process.stderr.write(`dealstream: revoked ${idOrName}\n`);
+    }),
+  );
+
+/** Runs a command against a migrated database. */
+function withKnex(command: (knex: Knex) => Promise<void>): Promise<void> {
+  return withConfig(async (config, logger) => {
+    const knex = await migrate(config, logger);
+    try {
+      await command(knex);
+    } finally {
+      await knex.destroy();
+    }
+  });
+}
 
 /** Starts the roles and keeps them until SIGTERM or SIGINT, then stops them within a deadline. */
-async function run(names: RoleName[], config: Config, logger: Logger): Promise<void> {
+async function run(names: ProcessRole[], config: Config, logger: Logger): Promise<void> {
   const services = await openServices(config, logger);
-  const roles: Role[] = [];
-  for (const name of names) roles.push(await ROLES[name](services));
+  const roles: RunningRole[] = [];
+  for (const name of names) roles.push(await PROCESS_ROLES[name](services));
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -70,7 +125,7 @@ async function withConfig(command: (config: Config, logger: Logger) => Promise<v
   try {
     await command(config, logger);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
       process.stderr.write(`dealstream: ${error.message}\n`);
       process.exit(2);
     }

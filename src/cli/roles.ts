@@ -4,20 +4,20 @@ import { createApp } from '../http/app.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
-export interface Role {
+export interface RunningRole {
   name: string;
   stop(): Promise<void>;
 }
 
-export type RoleName = 'api' | 'projector' | 'worker';
+export type ProcessRole = 'api' | 'projector' | 'worker';
 
-export const ROLES: Record<RoleName, (services: Services) => Promise<Role>> = {
+export const PROCESS_ROLES: Record<ProcessRole, (services: Services) => Promise<RunningRole>> = {
   api: startApi,
   projector: startProjector,
   worker: startWorker,
 };
 
-async function startApi(services: Services): Promise<Role> {
+async function startApi(services: Services): Promise<RunningRole> {
   const app = createApp({ knex: services.knex, logger: services.logger });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
@@ -35,12 +35,12 @@ async function startApi(services: Services): Promise<Role> {
 
 // The projector and worker roles host the projections and the BullMQ processors; until those
 // exist they start, report that they have nothing to run, and stop cleanly.
-async function startProjector(services: Services): Promise<Role> {
+async function startProjector(services: Services): Promise<RunningRole> {
   services.logger.info('projector role started', { projections: [] });
   return { name: 'projector', stop: async () => undefined };
 }
 
-async function startWorker(services: Services): Promise<Role> {
+async function startWorker(services: Services): Promise<RunningRole> {
   services.logger.info('worker role started', { processors: [] });
   return { name: 'worker', stop: async () => undefined };
 }

@@ -54,6 +54,32 @@ describe('dealstream CLI', function () {
     expect(run.stdout(), 'logs go to stderr; stdout stays free for command output').to.equal('');
   });
 
+  it('keys create prints the new key alone on stdout; list never shows it; revoke ends it', async () => {
+    const create = dealstream(['keys', 'create', '--name', 'first-admin', '--role', 'admin'], env);
+    expect(await create.exit, create.stderr()).to.equal(0);
+    expect(create.stdout()).to.match(/^ds_[A-Za-z0-9_-]{43}\n$/);
+    const key = create.stdout().trim();
+
+    const list = dealstream(['keys', 'list'], env);
+    expect(await list.exit).to.equal(0);
+    expect(list.stdout()).to.match(/first-admin\tadmin\t.*\tactive/).and.not.include(key);
+    const { rows } = await adminQuery(`SELECT key_hash FROM api_keys WHERE name = 'first-admin'`, [], database);
+    expect(rows[0].key_hash).to.match(/^[0-9a-f]{64}$/).and.not.include(key);
+
+    const revoke = dealstream(['keys', 'revoke', 'first-admin'], env);
+    expect(await revoke.exit).to.equal(0);
+    const again = dealstream(['keys', 'revoke', 'first-admin'], env);
+    expect(await again.exit).to.equal(2);
+    expect(again.stderr()).to.include('no active key "first-admin"');
+  });
+
+  it('keys create refuses an unknown role', async () => {
+    const run = dealstream(['keys', 'create', '--name', 'x', '--role', 'king'], env);
+    expect(await run.exit).to.not.equal(0);
+    expect(run.stderr()).to.match(/--role.*king.*invalid/);
+    expect(run.stdout()).to.equal('');
+  });
+
   it('stops at start-up with one clear message naming a bad setting', async () => {
     const run = dealstream(['api'], { ...env, PORT: 'abc' });
     expect(await run.exit).to.equal(2);

@@ -35,8 +35,8 @@ export function withDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-export async function adminQuery(sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: TEST_SERVER_URL });
+export async function adminQuery(sql: string, values: unknown[] = [], database?: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: database ? withDatabase(TEST_SERVER_URL, database) : TEST_SERVER_URL });
   await client.connect();
   try {
     return await client.query(sql, values);
