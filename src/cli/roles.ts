@@ -18,7 +18,7 @@ export const PROCESS_ROLES: Record<ProcessRole, (services: Services) => Promise<
 };
 
 async function startApi(services: Services): Promise<RunningRole> {
-  const app = createApp({ knex: services.knex, logger: services.logger });
+  const app = createApp({ knex: services.knex, eventStore: services.eventStore, logger: services.logger });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();

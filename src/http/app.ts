@@ -1,14 +1,18 @@
 import express, { type Express } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger.js';
+import { dealRoutes } from '../commands/deals/deal.routes.js';
+import type { EventStore } from '../eventstore/contract.js';
+import { authenticate } from './auth.js';
 import { notFound, problemHandler } from './problem.js';
 
 export interface AppDependencies {
   knex: Knex;
+  eventStore: EventStore;
   logger: Logger;
 }
 
-export function createApp({ knex, logger }: AppDependencies): Express {
+export function createApp({ knex, eventStore, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -28,6 +32,8 @@ export function createApp({ knex, logger }: AppDependencies): Express {
     const ready = Object.values(checks).every((check) => check === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
+
+  app.use('/api', authenticate(knex), dealRoutes(eventStore));
 
   app.use(notFound);
   app.use(problemHandler(logger));

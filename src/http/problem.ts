@@ -1,4 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { DomainError } from '../domain/shared/errors.js';
 import type { Logger } from '../platform/logger.js';
 
 /** An RFC 9457 problem detail. */
@@ -28,6 +30,15 @@ export const notFound: RequestHandler = (req, res) =>
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     if (error instanceof HttpProblem) return sendProblem(res, error.problem);
+    if (error instanceof DomainError) {
+      return sendProblem(res, {
+        type: `/problems/${error.code.toLowerCase().replace(/[._]/g, '-')}`,
+        title: error.message,
+        status: error.status,
+        code: error.code,
+      });
+    }
+    if (error instanceof ZodError) return sendProblem(res, invalidRequest(error));
     // express.json() reports unreadable bodies with a status and a type.
     const status = (error as { status?: number }).status;
     if (status && status >= 400 && status < 500) {
@@ -41,5 +52,16 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     }
     logger.error('request failed', { method: req.method, path: req.path, error });
     sendProblem(res, { type: '/problems/internal', title: 'Internal server error', status: 500, detail: 'The request failed; it has been logged.' });
+  };
+}
+
+/** A 400 naming each invalid field, e.g. { field: "amount.currency", message: "must be an ISO 4217 code" }. */
+export function invalidRequest(error: ZodError): Problem {
+  return {
+    type: '/problems/invalid-request',
+    title: 'Invalid request',
+    status: 400,
+    detail: error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '),
+    errors: error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })),
   };
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -9,18 +10,21 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 describe('HTTP app', () => {
   let db: TestDatabase;
   let knex: Knex;
+  let eventStore: PostgresEventStore;
 
   before(async () => {
     db = await createTestDatabase();
     knex = createKnex(db.url, 2);
+    eventStore = new PostgresEventStore({ connectionString: db.url });
   });
   after(async () => {
+    await eventStore.close();
     await knex.destroy();
     await db.drop();
   });
 
   it('answers liveness and readiness', async () => {
-    const app = createApp({ knex, logger: silentLogger() });
+    const app = createApp({ knex, eventStore, logger: silentLogger() });
     await request(app).get('/health/live').expect(200, { status: 'ok' });
     await request(app).get('/health/ready').expect(200, { status: 'ok', checks: { postgres: 'ok' } });
   });
@@ -28,7 +32,7 @@ describe('HTTP app', () => {
   it('is not ready when PostgreSQL is unreachable', async () => {
     const unreachable = createKnex('postgres://postgres@127.0.0.1:1/none', 1);
     try {
-      const res = await request(createApp({ knex: unreachable, logger: silentLogger() })).get('/health/ready').expect(503);
+      const res = await request(createApp({ knex: unreachable, eventStore, logger: silentLogger() })).get('/health/ready').expect(503);
       expect(res.body.status).to.equal('unavailable');
       expect(res.body.checks.postgres).to.match(/^unavailable/);
     } finally {
@@ -37,14 +41,14 @@ describe('HTTP app', () => {
   });
 
   it('answers unknown routes with problem+json', async () => {
-    const res = await request(createApp({ knex, logger: silentLogger() })).get('/api/nothing').expect(404);
+    const res = await request(createApp({ knex, eventStore, logger: silentLogger() })).get('/nothing').expect(404);
     expect(res.type).to.equal('application/problem+json');
     expect(res.body).to.include({ status: 404, title: 'Not found', type: '/problems/not-found' });
   });
 
   it('answers a malformed JSON body with a 400 problem, not a 500', async () => {
-    const res = await request(createApp({ knex, logger: silentLogger() }))
-      .post('/api/deals')
+    const res = await request(createApp({ knex, eventStore, logger: silentLogger() }))
+      .post('/anything')
       .set('content-type', 'application/json')
       .send('{"name": ')
       .expect(400);

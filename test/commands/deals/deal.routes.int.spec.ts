@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import type { Express } from 'express';
+import type { Knex } from 'knex';
+import request from 'supertest';
+import { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
+import { createApiKey } from '../../../src/http/api-keys.js';
+import { createApp } from '../../../src/http/app.js';
+import { createKnex } from '../../../src/platform/database.js';
+import { silentLogger } from '../../../src/platform/logger.js';
+import { collect } from '../../support/async.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+
+describe('deal command routes', () => {
+  let db: TestDatabase;
+  let knex: Knex;
+  let store: PostgresEventStore;
+  let app: Express;
+  let operator: string;
+  let auditor: string;
+
+  before(async () => {
+    db = await createTestDatabase();
+    knex = createKnex(db.url, 2);
+    store = new PostgresEventStore({ connectionString: db.url });
+    app = createApp({ knex, eventStore: store, logger: silentLogger() });
+    operator = (await createApiKey(knex, 'u-ana', 'operator')).key;
+    auditor = (await createApiKey(knex, 'u-audit', 'auditor')).key;
+  });
+  after(async () => {
+    await store.close();
+    await knex.destroy();
+    await db.drop();
+  });
+
+  const as = (key: string) => ({ authorization: `Bearer ${key}` });
+  const newDeal = { name: 'Acme buyout', company: 'Acme Ltd', amount: { amount: '1250000.00', currency: 'USD' }, tags: ['saas'] };
+  async function create(): Promise<{ id: string; location: string }> {
+    const res = await request(app).post('/api/deals').set(as(operator)).send(newDeal).expect(201);
+    return { id: res.headers.location!.split('/').pop()!, location: res.headers.location! };
+  }
+
+  it('creates a deal: 201 with Location, ETag, revision and position; the actor is the key owner', async () => {
+    const res = await request(app).post('/api/deals').set(as(operator)).send(newDeal).expect(201);
+    expect(res.headers.location).to.match(/^\/api\/deals\/[0-9a-f-]{36}$/);
+    expect(res.headers.etag).to.equal('"0"');
+    expect(res.body.revision).to.equal('0');
+    expect(res.body.position).to.match(/^[0-9a-f]{32}$/);
+    const [event] = await collect(store.readStream(`deal-${res.headers.location!.split('/').pop()}`));
+    expect(event!.type).to.equal('DealCreated');
+    expect(event!.data).to.include({ ownerId: 'u-ana', stage: 'sourcing' });
+    expect(event!.metadata.actor).to.deep.equal({ kind: 'user', id: 'u-ana' });
+  });
+
+  it('moves a deal, and answers a domain refusal with 409 and its code, writing nothing', async () => {
+    const { id } = await create();
+    await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: 'closing' }).expect(200, /"revision":"1"/);
+    const res = await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: 'sourcing' }).expect(400);
+    expect(res.body).to.include({ code: 'DEAL.REASON_REQUIRED', status: 400 });
+    await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: 'won' }).expect(200);
+    const refused = await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: 'lost', reason: 'x' }).expect(409);
+    expect(refused.type).to.equal('application/problem+json');
+    expect(refused.body).to.include({ code: 'DEAL.CLOSED', type: '/problems/deal-closed' });
+    expect(await collect(store.readStream(`deal-${id}`))).to.have.length(3);
+  });
+
+  it('answers invalid bodies with 400 naming each field', async () => {
+    const res = await request(app)
+      .post('/api/deals')
+      .set(as(operator))
+      .send({ name: '', company: 'Acme', amount: { amount: '12.5.0', currency: 'usd' }, extra: 1 })
+      .expect(400);
+    expect(res.type).to.equal('application/problem+json');
+    expect(res.body.errors.map((e: { field: string }) => e.field)).to.include.members(['name', 'amount.amount', 'amount.currency']);
+  });
+
+  it('answers 404 for an unknown deal, 401 without a key, 403 for a reading role, 415 for a non-JSON body', async () => {
+    await request(app).post('/api/deals/00000000-0000-4000-8000-000000000000/notes').set(as(operator)).send({ text: 'hi' }).expect(404);
+    await request(app).post('/api/deals').send(newDeal).expect(401);
+    await request(app).post('/api/deals').set(as(auditor)).send(newDeal).expect(403);
+    await request(app).post('/api/deals').set(as(operator)).set('content-type', 'text/plain').send('name=x').expect(415);
+  });
+
+  it('honours If-Match: 412 when stale, 200 when current', async () => {
+    const { id } = await create();
+    await request(app).post(`/api/deals/${id}/notes`).set(as(operator)).send({ text: 'first' }).expect(200);
+    const stale = await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).set('if-match', '"0"').send({ to: 'screening' }).expect(412);
+    expect(stale.body).to.include({ code: 'STREAM.REVISION_CHANGED' });
+    await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).set('if-match', '"1"').send({ to: 'screening' }).expect(200);
+    await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).set('if-match', 'soon').send({ to: 'diligence' }).expect(400);
+  });
+
+  it('loses no update under 50 concurrent stage changes on one deal', async () => {
+    const { id } = await create();
+    const stages = ['screening', 'diligence', 'negotiation', 'closing'] as const;
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: stages[i % 4], reason: 'rework' })),
+    );
+    const ok = responses.filter((r) => r.status === 200);
+    for (const r of responses) expect(r.status, JSON.stringify(r.body)).to.be.oneOf([200, 409]);
+    const events = await collect(store.readStream(`deal-${id}`));
+    expect(events).to.have.length(1 + ok.length);
+    // Each change starts from the stage the one before it ended in: nothing was decided on stale state.
+    for (let i = 2; i < events.length; i++) expect(events[i]!.data.from).to.equal(events[i - 1]!.data.to);
+  });
+});
