@@ -26,7 +26,7 @@ export interface CommandResult<E> {
   events: E[];
 }
 
-interface Loaded<S> {
+export interface Loaded<S> {
   state: S;
   revision: bigint | 'no_stream';
   lastHash: string;
@@ -47,7 +47,7 @@ export async function handleCommand<C, E extends DomainEvent, S>(
 ): Promise<CommandResult<E>> {
   const maxAttempts = options.maxAttempts ?? 10;
   for (let attempt = 1; ; attempt++) {
-    const loaded = await load(store, streamId, decider);
+    const loaded = await loadStream(store, streamId, decider);
     const replayed = options.eventIdFor && replay<E>(loaded.history, options.eventIdFor);
     if (replayed) return replayed;
     if (options.expectedRevision !== undefined && options.expectedRevision !== loaded.revision) {
@@ -82,7 +82,8 @@ export async function handleCommand<C, E extends DomainEvent, S>(
   }
 }
 
-async function load<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Loaded<S>> {
+/** A stream's state and where it stands, folded with the decider's `evolve`. */
+export async function loadStream<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Loaded<S>> {
   const history: RecordedEvent[] = [];
   try {
     for await (const event of store.readStream(streamId)) history.push(event);

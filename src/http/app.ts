@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger.js';
+import { actionRoutes } from '../commands/actions/action.routes.js';
 import { dealRoutes } from '../commands/deals/deal.routes.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { authenticate } from './auth.js';
@@ -33,7 +34,7 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
 
-  app.use('/api', authenticate(knex), dealRoutes(eventStore));
+  app.use('/api', authenticate(knex), dealRoutes(eventStore), actionRoutes(eventStore));
 
   app.use(notFound);
   app.use(problemHandler(logger));

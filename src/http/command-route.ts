@@ -14,7 +14,8 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
   decider: Decider<C, E, S>;
   /** The stream the command addresses; `id` is the path's :id or, for creation, a new one. */
   streamId: (id: string) => string;
-  command: (body: Body, context: { id: string; metadata: CommandMetadata; principal: Principal }) => C;
+  /** Builds the command; it may read other streams first (a proposal needs its deal). */
+  command: (body: Body, context: { id: string; metadata: CommandMetadata; principal: Principal }) => C | Promise<C>;
   /** Creation: 201 with a Location built from the new id. */
   location?: (id: string) => string;
 }
@@ -30,7 +31,8 @@ export function commandRoute<Body, C, E extends DomainEvent, S>(store: EventStor
     const principal = res.locals.principal as Principal;
     const id = spec.location ? randomUUID() : String(req.params.id);
     const metadata = commandMetadata(req, principal);
-    const result = await handleCommand(store, spec.streamId(id), spec.decider, spec.command(body, { id, metadata, principal }), {
+    const command = await spec.command(body, { id, metadata, principal });
+    const result = await handleCommand(store, spec.streamId(id), spec.decider, command, {
       expectedRevision: ifMatch(req),
     });
     reply(res, spec.location ? 201 : 200, result.revision, result.position, spec.location?.(id));
