@@ -34,7 +34,7 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
 
-  app.use('/api', authenticate(knex), dealRoutes(eventStore), actionRoutes(eventStore));
+  app.use('/api', authenticate(knex), dealRoutes({ eventStore, knex }), actionRoutes({ eventStore, knex }));
 
   app.use(notFound);
   app.use(problemHandler(logger));

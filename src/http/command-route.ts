@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { Knex } from 'knex';
 import type { z } from 'zod';
+import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
 import { handleCommand } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore } from '../eventstore/contract.js';
 import type { Principal, Role } from './api-keys.js';
 import { requireRole } from './auth.js';
+import { findResponse, requestHash, saveResponse } from './idempotency.js';
 import { HttpProblem } from './problem.js';
 
 export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
@@ -22,22 +25,60 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
 
 /**
  * One route for one command: role check, body validation (400 naming each field), If-Match
- * (412 when stale), load-decide-append, and a reply with the new revision (also the ETag) and the
- * position token, which queries accept to read their own writes.
+ * (412 when stale), Idempotency-Key (the same key and request answer the first response again and
+ * store nothing; the same key with another request is 422), load-decide-append, and a reply with
+ * the new revision (also the ETag) and the position token, which queries accept to read their own
+ * writes.
  */
-export function commandRoute<Body, C, E extends DomainEvent, S>(store: EventStore, spec: CommandRouteSpec<Body, C, E, S>): RequestHandler[] {
+export function commandRoute<Body, C, E extends DomainEvent, S>(deps: CommandDependencies, spec: CommandRouteSpec<Body, C, E, S>): RequestHandler[] {
   const handle: RequestHandler = async (req, res) => {
-    const body = spec.body.parse(req.body ?? {});
     const principal = res.locals.principal as Principal;
-    const id = spec.location ? randomUUID() : String(req.params.id);
+    const key = idempotencyKey(req);
+    const hash = requestHash(req.method, req.originalUrl, req.body);
+    if (key) {
+      const stored = await findResponse(deps.knex, principal.keyId, key);
+      if (stored && stored.requestHash !== hash) {
+        throw new HttpProblem({ type: '/problems/idempotency-key-reused', title: 'Idempotency-Key reused', status: 422, detail: 'This Idempotency-Key was used with another request' });
+      }
+      if (stored) return void res.status(stored.status).set(stored.headers).json(stored.body);
+    }
+
+    const body = spec.body.parse(req.body ?? {});
+    // A repeated creation must name the same new stream: its id derives from the key too.
+    const scope = key && `${principal.keyId}\u0000${key}`;
+    const id = !spec.location ? String(req.params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
+    const streamId = spec.streamId(id);
     const metadata = commandMetadata(req, principal);
     const command = await spec.command(body, { id, metadata, principal });
-    const result = await handleCommand(store, spec.streamId(id), spec.decider, command, {
+    const result = await handleCommand(deps.eventStore, streamId, spec.decider, command, {
       expectedRevision: ifMatch(req),
+      ...(scope ? { eventIdFor: eventIdsFromKey(scope, streamId) } : {}),
     });
-    reply(res, spec.location ? 201 : 200, result.revision, result.position, spec.location?.(id));
+
+    const status = spec.location ? 201 : 200;
+    const headers: Record<string, string> = {};
+    if (result.revision !== null) headers.ETag = `"${result.revision}"`;
+    if (spec.location) headers.Location = spec.location(id);
+    const reply = { revision: result.revision?.toString() ?? null, position: result.position };
+    if (key) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
+    res.status(status).set(headers).json(reply);
   };
   return [requireRole(...spec.roles), requireJson, handle];
+}
+
+export interface CommandDependencies {
+  eventStore: EventStore;
+  knex: Knex;
+}
+
+/** `Idempotency-Key`: 1 to 200 visible ASCII characters. */
+function idempotencyKey(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
+    throw new HttpProblem({ type: '/problems/invalid-idempotency-key', title: 'Invalid Idempotency-Key', status: 400, detail: 'Use 1 to 200 visible ASCII characters' });
+  }
+  return key;
 }
 
 /** Commands read JSON only: any other body is 415, never silently an empty one. */
@@ -68,10 +109,4 @@ function ifMatch(req: Request): bigint | undefined {
     throw new HttpProblem({ type: '/problems/invalid-if-match', title: 'Invalid If-Match', status: 400, detail: 'If-Match must be a revision, e.g. "3"' });
   }
   return BigInt(match[1]!);
-}
-
-function reply(res: Response, status: number, revision: bigint | null, position: string | null, location?: string): void {
-  if (revision !== null) res.set('ETag', `"${revision}"`);
-  if (location) res.location(location);
-  res.status(status).json({ revision: revision?.toString() ?? null, position });
 }

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { actionDecider } from '../../domain/actions/action.decider.js';
 import type { RiskPolicy } from '../../domain/actions/risk-policy.js';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
-import type { EventStore } from '../../eventstore/contract.js';
-import { commandRoute } from '../../http/command-route.js';
+import { commandRoute, type CommandDependencies } from '../../http/command-route.js';
 import { loadStream } from '../handle-command.js';
 
 export const ProposeActionBody = z.strictObject({
@@ -18,35 +17,35 @@ export const RejectActionBody = z.strictObject({ reason: z.string().trim().min(1
 export const CancelActionBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
 
 /** The action commands under /api/actions: proposals, human approval, cancellation. */
-export function actionRoutes(store: EventStore, policy?: RiskPolicy): Router {
+export function actionRoutes(deps: CommandDependencies, policy?: RiskPolicy): Router {
   const decider = actionDecider(policy);
   const stream = (id: string) => `action-${id}`;
   const router = Router();
   router.post(
     '/actions',
-    commandRoute(store, {
+    commandRoute(deps, {
       roles: ['admin', 'operator', 'agent'],
       body: ProposeActionBody,
       decider,
       streamId: stream,
       location: (id) => `/api/actions/${id}`,
       command: async (body, { id, metadata }) => {
-        const deal = await loadStream(store, `deal-${body.dealId}`, dealDecider);
+        const deal = await loadStream(deps.eventStore, `deal-${body.dealId}`, dealDecider);
         return { type: 'ProposeAction' as const, data: { actionId: id, ...body, deal: deal.state }, metadata };
       },
     }),
   );
   router.post(
     '/actions/:id/approve',
-    commandRoute(store, { roles: ['admin', 'approver'], body: ApproveActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'ApproveAction' as const, data, metadata }) }),
+    commandRoute(deps, { roles: ['admin', 'approver'], body: ApproveActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'ApproveAction' as const, data, metadata }) }),
   );
   router.post(
     '/actions/:id/reject',
-    commandRoute(store, { roles: ['admin', 'approver'], body: RejectActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'RejectAction' as const, data, metadata }) }),
+    commandRoute(deps, { roles: ['admin', 'approver'], body: RejectActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'RejectAction' as const, data, metadata }) }),
   );
   router.post(
     '/actions/:id/cancel',
-    commandRoute(store, {
+    commandRoute(deps, {
       roles: ['admin', 'operator', 'agent'],
       body: CancelActionBody,
       decider,

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
 import { CompanyName, DealName, DealStage, Reason, Tags } from '../../domain/deals/deal.events.js';
 import { Money } from '../../domain/shared/money.js';
-import type { EventStore } from '../../eventstore/contract.js';
-import { commandRoute } from '../../http/command-route.js';
+import { commandRoute, type CommandDependencies } from '../../http/command-route.js';
 
 const editors = ['admin', 'operator'] as const;
 const PersonId = z.string().trim().min(1).max(200);
@@ -19,12 +18,12 @@ export const ChangeStageBody = z.strictObject({ to: DealStage, reason: Reason.op
 export const ReopenBody = z.strictObject({ reason: Reason });
 
 /** The deal commands under /api/deals. */
-export function dealRoutes(store: EventStore): Router {
+export function dealRoutes(deps: CommandDependencies): Router {
   const stream = (id: string) => `deal-${id}`;
   const router = Router();
   router.post(
     '/deals',
-    commandRoute(store, {
+    commandRoute(deps, {
       roles: [...editors],
       body: CreateDealBody,
       decider: dealDecider,
@@ -39,15 +38,15 @@ export function dealRoutes(store: EventStore): Router {
   );
   router.patch(
     '/deals/:id',
-    commandRoute(store, { roles: [...editors], body: UpdateDealBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'UpdateDeal' as const, data, metadata }) }),
+    commandRoute(deps, { roles: [...editors], body: UpdateDealBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'UpdateDeal' as const, data, metadata }) }),
   );
   router.post(
     '/deals/:id/owner',
-    commandRoute(store, { roles: [...editors], body: AssignOwnerBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'AssignDealOwner' as const, data, metadata }) }),
+    commandRoute(deps, { roles: [...editors], body: AssignOwnerBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'AssignDealOwner' as const, data, metadata }) }),
   );
   router.post(
     '/deals/:id/notes',
-    commandRoute(store, {
+    commandRoute(deps, {
       roles: [...editors, 'approver', 'agent'],
       body: AddNoteBody,
       decider: dealDecider,
@@ -57,11 +56,11 @@ export function dealRoutes(store: EventStore): Router {
   );
   router.post(
     '/deals/:id/stage',
-    commandRoute(store, { roles: [...editors], body: ChangeStageBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'ChangeDealStage' as const, data, metadata }) }),
+    commandRoute(deps, { roles: [...editors], body: ChangeStageBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'ChangeDealStage' as const, data, metadata }) }),
   );
   router.post(
     '/deals/:id/reopen',
-    commandRoute(store, { roles: [...editors], body: ReopenBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'ReopenDeal' as const, data, metadata }) }),
+    commandRoute(deps, { roles: [...editors], body: ReopenBody, decider: dealDecider, streamId: stream, command: (data, { metadata }) => ({ type: 'ReopenDeal' as const, data, metadata }) }),
   );
   return router;
 }

@@ -89,6 +89,38 @@ describe('deal command routes', () => {
     await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).set('if-match', 'soon').send({ to: 'diligence' }).expect(400);
   });
 
+  describe('Idempotency-Key', () => {
+    it('answers a repeated creation with the first response and stores nothing new', async () => {
+      const first = await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'create-1').send(newDeal).expect(201);
+      const again = await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'create-1').send(newDeal).expect(201);
+      expect(again.headers.location).to.equal(first.headers.location);
+      expect(again.headers.etag).to.equal(first.headers.etag);
+      expect(again.body).to.deep.equal(first.body);
+      expect(await collect(store.readStream(`deal-${first.headers.location!.split('/').pop()}`))).to.have.length(1);
+    });
+
+    it('answers the same key with another request with 422, storing nothing', async () => {
+      await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'create-2').send(newDeal).expect(201);
+      const res = await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'create-2').send({ ...newDeal, name: 'Other' }).expect(422);
+      expect(res.body.type).to.equal('/problems/idempotency-key-reused');
+    });
+
+    it('lets concurrent twins land once', async () => {
+      const { id } = await create();
+      const twins = await Promise.all(
+        [1, 2, 3].map(() => request(app).post(`/api/deals/${id}/notes`).set(as(operator)).set('idempotency-key', 'note-1').send({ text: 'once' })),
+      );
+      for (const twin of twins) expect(twin.status).to.equal(200);
+      expect(new Set(twins.map((t) => t.body.position)).size).to.equal(1);
+      const notes = (await collect(store.readStream(`deal-${id}`))).filter((e) => e.type === 'DealNoteAdded');
+      expect(notes).to.have.length(1);
+    });
+
+    it('refuses a malformed key with 400', async () => {
+      await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'has space').send(newDeal).expect(400);
+    });
+  });
+
   it('loses no update under 50 concurrent stage changes on one deal', async () => {
     const { id } = await create();
     const stages = ['screening', 'diligence', 'negotiation', 'closing'] as const;

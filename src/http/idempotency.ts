@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+
+export interface StoredResponse {
+  requestHash: string;
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+/** What makes two requests "the same": method, path and body. */
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex');
+}
+
+export async function findResponse(knex: Knex, apiKeyId: string, key: string): Promise<StoredResponse | undefined> {
+  const row = await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).first();
+  return row && { requestHash: row.request_hash, status: row.status, body: row.body, headers: row.headers };
+}
+
+/** Keeps the first response for a key; a concurrent twin stored the same one (same derived events). */
+export async function saveResponse(knex: Knex, apiKeyId: string, key: string, response: StoredResponse): Promise<void> {
+  await knex('idempotency_keys')
+    .insert({
+      api_key_id: apiKeyId,
+      key,
+      request_hash: response.requestHash,
+      status: response.status,
+      body: JSON.stringify(response.body),
+      headers: JSON.stringify(response.headers),
+    })
+    .onConflict(['api_key_id', 'key'])
+    .ignore();
+}
