@@ -1,10 +1,14 @@
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
+import swaggerUi from 'swagger-ui-express';
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger.js';
-import { actionRoutes } from '../commands/actions/action.routes.js';
-import { dealRoutes } from '../commands/deals/deal.routes.js';
+import { packageVersion } from '../platform/package-info.js';
+import { actionCommands } from '../commands/actions/action.routes.js';
+import { dealCommands } from '../commands/deals/deal.routes.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { authenticate } from './auth.js';
+import { mountCommands } from './command-route.js';
+import { openApiDocument } from './openapi.js';
 import { notFound, problemHandler } from './problem.js';
 
 export interface AppDependencies {
@@ -19,7 +23,7 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
   app.use(express.json({ limit: '1mb' }));
 
-  app.get('/health/live', (_req, res) => {
+  app.get(['/health', '/health/live'], (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/health/ready', async (_req, res) => {
@@ -34,7 +38,13 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
 
-  app.use('/api', authenticate(knex), dealRoutes({ eventStore, knex }), actionRoutes({ eventStore, knex }));
+  const commands = [...dealCommands, ...actionCommands()];
+  const openApi = openApiDocument(commands, packageVersion());
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
+  app.use('/api', authenticate(knex), mountCommands(Router(), { eventStore, knex }, commands));
 
   app.use(notFound);
   app.use(problemHandler(logger));

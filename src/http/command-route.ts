@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
@@ -12,15 +12,34 @@ import { findResponse, requestHash, saveResponse } from './idempotency.js';
 import { HttpProblem } from './problem.js';
 
 export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
+  method: 'post' | 'patch';
+  /** Under /api, with :id naming the addressed stream's id. */
+  path: string;
+  summary: string;
   roles: Role[];
   body: z.ZodType<Body>;
   decider: Decider<C, E, S>;
   /** The stream the command addresses; `id` is the path's :id or, for creation, a new one. */
   streamId: (id: string) => string;
   /** Builds the command; it may read other streams first (a proposal needs its deal). */
-  command: (body: Body, context: { id: string; metadata: CommandMetadata; principal: Principal }) => C | Promise<C>;
+  command: (body: Body, context: { id: string; metadata: CommandMetadata; principal: Principal; eventStore: EventStore }) => C | Promise<C>;
   /** Creation: 201 with a Location built from the new id. */
   location?: (id: string) => string;
+}
+
+// The routes of a module are listed together; each is checked against its own types where it is declared.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyCommandRoute = CommandRouteSpec<any, any, any, any>;
+
+/** Declares a command route, checking its parts against each other. */
+export function commandRoute<Body, C, E extends DomainEvent, S>(spec: CommandRouteSpec<Body, C, E, S>): AnyCommandRoute {
+  return spec;
+}
+
+/** Mounts command routes on a router. */
+export function mountCommands(router: Router, deps: CommandDependencies, routes: readonly AnyCommandRoute[]): Router {
+  for (const route of routes) router[route.method](route.path, requireRole(...route.roles), requireJson, commandHandler(deps, route));
+  return router;
 }
 
 /**
@@ -30,8 +49,8 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
  * the new revision (also the ETag) and the position token, which queries accept to read their own
  * writes.
  */
-export function commandRoute<Body, C, E extends DomainEvent, S>(deps: CommandDependencies, spec: CommandRouteSpec<Body, C, E, S>): RequestHandler[] {
-  const handle: RequestHandler = async (req, res) => {
+function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): RequestHandler {
+  return async (req, res) => {
     const principal = res.locals.principal as Principal;
     const key = idempotencyKey(req);
     const hash = requestHash(req.method, req.originalUrl, req.body);
@@ -49,7 +68,7 @@ export function commandRoute<Body, C, E extends DomainEvent, S>(deps: CommandDep
     const id = !spec.location ? String(req.params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
     const streamId = spec.streamId(id);
     const metadata = commandMetadata(req, principal);
-    const command = await spec.command(body, { id, metadata, principal });
+    const command = await spec.command(body, { id, metadata, principal, eventStore: deps.eventStore });
     const result = await handleCommand(deps.eventStore, streamId, spec.decider, command, {
       expectedRevision: ifMatch(req),
       ...(scope ? { eventIdFor: eventIdsFromKey(scope, streamId) } : {}),
@@ -63,7 +82,6 @@ export function commandRoute<Body, C, E extends DomainEvent, S>(deps: CommandDep
     if (key) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
   };
-  return [requireRole(...spec.roles), requireJson, handle];
 }
 
 export interface CommandDependencies {

@@ -26,6 +26,7 @@ describe('HTTP app', () => {
   it('answers liveness and readiness', async () => {
     const app = createApp({ knex, eventStore, logger: silentLogger() });
     await request(app).get('/health/live').expect(200, { status: 'ok' });
+    await request(app).get('/health').expect(200, { status: 'ok' });
     await request(app).get('/health/ready').expect(200, { status: 'ok', checks: { postgres: 'ok' } });
   });
 
@@ -38,6 +39,18 @@ describe('HTTP app', () => {
     } finally {
       await unreachable.destroy();
     }
+  });
+
+  it('publishes OpenAPI 3.1 generated from the command schemas, with interactive docs', async () => {
+    const app = createApp({ knex, eventStore, logger: silentLogger() });
+    const res = await request(app).get('/openapi.json').expect(200);
+    expect(res.body.openapi).to.equal('3.1.0');
+    const create = res.body.paths['/api/deals'].post;
+    expect(create.requestBody.content['application/json'].schema.required).to.include.members(['name', 'company', 'amount']);
+    expect(create.responses).to.have.keys('201', '400', '401', '403', '404', '409', '412', '415', '422');
+    expect(res.body.paths['/api/actions/{id}/approve'].post.description).to.include('approver');
+    const docs = await request(app).get('/docs/').expect(200);
+    expect(docs.text).to.include('swagger-ui');
   });
 
   it('answers unknown routes with problem+json', async () => {

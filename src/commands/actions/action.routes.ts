@@ -1,9 +1,8 @@
-import { Router } from 'express';
 import { z } from 'zod';
 import { actionDecider } from '../../domain/actions/action.decider.js';
-import type { RiskPolicy } from '../../domain/actions/risk-policy.js';
+import { defaultRiskPolicy, type RiskPolicy } from '../../domain/actions/risk-policy.js';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
-import { commandRoute, type CommandDependencies } from '../../http/command-route.js';
+import { commandRoute } from '../../http/command-route.js';
 import { loadStream } from '../handle-command.js';
 
 export const ProposeActionBody = z.strictObject({
@@ -16,42 +15,49 @@ export const ApproveActionBody = z.strictObject({ note: z.string().trim().max(20
 export const RejectActionBody = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
 export const CancelActionBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
 
-/** The action commands under /api/actions: proposals, human approval, cancellation. */
-export function actionRoutes(deps: CommandDependencies, policy?: RiskPolicy): Router {
-  const decider = actionDecider(policy);
-  const stream = (id: string) => `action-${id}`;
-  const router = Router();
-  router.post(
-    '/actions',
-    commandRoute(deps, {
+/** The action commands under /api: proposals, human approval, cancellation. */
+export function actionCommands(policy: RiskPolicy = defaultRiskPolicy) {
+  const action = { decider: actionDecider(policy), streamId: (id: string) => `action-${id}` };
+  return [
+    commandRoute({
+      ...action,
+      method: 'post',
+      path: '/actions',
+      summary: 'Propose an action on an open deal; the risk policy approves it or asks for approvers',
       roles: ['admin', 'operator', 'agent'],
       body: ProposeActionBody,
-      decider,
-      streamId: stream,
       location: (id) => `/api/actions/${id}`,
-      command: async (body, { id, metadata }) => {
-        const deal = await loadStream(deps.eventStore, `deal-${body.dealId}`, dealDecider);
+      command: async (body, { id, metadata, eventStore }) => {
+        const deal = await loadStream(eventStore, `deal-${body.dealId}`, dealDecider);
         return { type: 'ProposeAction' as const, data: { actionId: id, ...body, deal: deal.state }, metadata };
       },
     }),
-  );
-  router.post(
-    '/actions/:id/approve',
-    commandRoute(deps, { roles: ['admin', 'approver'], body: ApproveActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'ApproveAction' as const, data, metadata }) }),
-  );
-  router.post(
-    '/actions/:id/reject',
-    commandRoute(deps, { roles: ['admin', 'approver'], body: RejectActionBody, decider, streamId: stream, command: (data, { metadata }) => ({ type: 'RejectAction' as const, data, metadata }) }),
-  );
-  router.post(
-    '/actions/:id/cancel',
-    commandRoute(deps, {
+    commandRoute({
+      ...action,
+      method: 'post',
+      path: '/actions/:id/approve',
+      summary: 'Approve an action awaiting approval (never your own proposal, never twice)',
+      roles: ['admin', 'approver'],
+      body: ApproveActionBody,
+      command: (data, { metadata }) => ({ type: 'ApproveAction' as const, data, metadata }),
+    }),
+    commandRoute({
+      ...action,
+      method: 'post',
+      path: '/actions/:id/reject',
+      summary: 'Reject an action awaiting approval, with a reason',
+      roles: ['admin', 'approver'],
+      body: RejectActionBody,
+      command: (data, { metadata }) => ({ type: 'RejectAction' as const, data, metadata }),
+    }),
+    commandRoute({
+      ...action,
+      method: 'post',
+      path: '/actions/:id/cancel',
+      summary: 'Cancel an action before its execution starts (the proposer or an admin)',
       roles: ['admin', 'operator', 'agent'],
       body: CancelActionBody,
-      decider,
-      streamId: stream,
       command: (data, { metadata, principal }) => ({ type: 'CancelAction' as const, data: { ...data, byAdmin: principal.role === 'admin' }, metadata }),
     }),
-  );
-  return router;
+  ];
 }

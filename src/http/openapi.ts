@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import type { AnyCommandRoute } from './command-route.js';
+
+const problem = { $ref: '#/components/schemas/Problem' };
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
+
+/** OpenAPI 3.1, generated from the command routes and their zod schemas. */
+export function openApiDocument(routes: readonly AnyCommandRoute[], version: string): object {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const route of routes) {
+    const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
+    const { $schema: _, ...body } = z.toJSONSchema(route.body, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    const success = route.location ? '201' : '200';
+    (paths[path] ??= {})[route.method] = {
+      summary: route.summary,
+      description: `Roles: ${route.roles.join(', ')}.`,
+      security: [{ apiKey: [] }],
+      parameters: [
+        ...(path.includes('{id}') ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }] : []),
+        { name: 'If-Match', in: 'header', description: 'The revision you saw, e.g. "3": a stale one is 412', schema: { type: 'string' } },
+        { name: 'Idempotency-Key', in: 'header', description: 'Repeat safely: the same key and request answer the first response', schema: { type: 'string' } },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: body } } },
+      responses: {
+        [success]: {
+          description: route.location ? 'Created' : 'Done',
+          headers: {
+            ETag: { description: 'The new revision', schema: { type: 'string' } },
+            ...(route.location ? { Location: { description: 'The new resource', schema: { type: 'string' } } } : {}),
+          },
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/CommandResult' } } },
+        },
+        400: problemResponse('Invalid request: each invalid field is named'),
+        401: problemResponse('No valid API key'),
+        403: problemResponse('Role not allowed'),
+        404: problemResponse('Not found'),
+        409: problemResponse('Refused by a domain rule (see `code`)'),
+        412: problemResponse('If-Match is stale'),
+        415: problemResponse('Not JSON'),
+        422: problemResponse('Idempotency-Key reused with another request'),
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'dealstream', version, description: 'Event-sourced deal lifecycle: AI agents propose actions, humans approve the risky ones.' },
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `dealstream keys create`' } },
+      schemas: {
+        CommandResult: {
+          type: 'object',
+          properties: {
+            revision: { type: ['string', 'null'], description: "The stream's revision after the command" },
+            position: { type: ['string', 'null'], description: 'Position token: hand it to queries to read your own write' },
+          },
+        },
+        Problem: {
+          type: 'object',
+          description: 'RFC 9457 problem details',
+          properties: {
+            type: { type: 'string' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string' },
+            code: { type: 'string' },
+            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+          },
+        },
+      },
+    },
+    paths,
+  };
+}
