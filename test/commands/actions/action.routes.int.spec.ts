@@ -2,35 +2,26 @@ import { expect } from 'chai';
 import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
-import { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
+import type { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
 import { createApiKey } from '../../../src/http/api-keys.js';
-import { createApp } from '../../../src/http/app.js';
-import { createKnex } from '../../../src/platform/database.js';
-import { silentLogger } from '../../../src/platform/logger.js';
 import { collect } from '../../support/async.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { startTestApp, type TestApp } from '../../support/app.js';
 
 describe('action command routes (proposals and human approval)', () => {
-  let db: TestDatabase;
+  let harness: TestApp;
   let knex: Knex;
   let store: PostgresEventStore;
   let app: Express;
   const keys: Record<string, string> = {};
 
   before(async () => {
-    db = await createTestDatabase();
-    knex = createKnex(db.url, 2);
-    store = new PostgresEventStore({ connectionString: db.url });
-    app = createApp({ knex, eventStore: store, logger: silentLogger() });
+    harness = await startTestApp();
+    ({ knex, store, app } = harness);
     for (const [name, role] of [['ops', 'operator'], ['scout', 'agent'], ['ana', 'approver'], ['bo', 'approver'], ['root', 'admin']] as const) {
       keys[name] = (await createApiKey(knex, name, role)).key;
     }
   });
-  after(async () => {
-    await store.close();
-    await knex.destroy();
-    await db.drop();
-  });
+  after(() => harness.close());
 
   const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
   const idOf = (location: string) => location.split('/').pop()!;

@@ -2,16 +2,13 @@ import { expect } from 'chai';
 import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
-import { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
+import type { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
 import { createApiKey } from '../../../src/http/api-keys.js';
-import { createApp } from '../../../src/http/app.js';
-import { createKnex } from '../../../src/platform/database.js';
-import { silentLogger } from '../../../src/platform/logger.js';
 import { collect } from '../../support/async.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { startTestApp, type TestApp } from '../../support/app.js';
 
 describe('deal command routes', () => {
-  let db: TestDatabase;
+  let harness: TestApp;
   let knex: Knex;
   let store: PostgresEventStore;
   let app: Express;
@@ -19,18 +16,12 @@ describe('deal command routes', () => {
   let auditor: string;
 
   before(async () => {
-    db = await createTestDatabase();
-    knex = createKnex(db.url, 2);
-    store = new PostgresEventStore({ connectionString: db.url });
-    app = createApp({ knex, eventStore: store, logger: silentLogger() });
+    harness = await startTestApp();
+    ({ knex, store, app } = harness);
     operator = (await createApiKey(knex, 'u-ana', 'operator')).key;
     auditor = (await createApiKey(knex, 'u-audit', 'auditor')).key;
   });
-  after(async () => {
-    await store.close();
-    await knex.destroy();
-    await db.drop();
-  });
+  after(() => harness.close());
 
   const as = (key: string) => ({ authorization: `Bearer ${key}` });
   const newDeal = { name: 'Acme buyout', company: 'Acme Ltd', amount: { amount: '1250000.00', currency: 'USD' }, tags: ['saas'] };

@@ -1,0 +1,34 @@
+import type { Express } from 'express';
+import type { Knex } from 'knex';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import { createApp } from '../../src/http/app.js';
+import { createKnex } from '../../src/platform/database.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestApp {
+  db: TestDatabase;
+  knex: Knex;
+  store: PostgresEventStore;
+  app: Express;
+  close(): Promise<void>;
+}
+
+/** The HTTP app on a fresh, migrated database of its own. */
+export async function startTestApp(): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const knex = createKnex(db.url, 2);
+  const store = new PostgresEventStore({ connectionString: db.url });
+  const app = createApp({ knex, eventStore: store, logger: silentLogger() });
+  return {
+    db,
+    knex,
+    store,
+    app,
+    close: async () => {
+      await store.close();
+      await knex.destroy();
+      await db.drop();
+    },
+  };
+}
