@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { createApp } from '../http/app.js';
+import type { InFlight } from '../http/in-flight.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
@@ -25,11 +26,14 @@ async function startApi(services: Services): Promise<RunningRole> {
   services.logger.info('api listening', { port: typeof address === 'object' && address ? address.port : services.config.PORT });
   return {
     name: 'api',
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
+    stop: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
-      }),
+      });
+      // Commands whose clients hung up still finish before the store closes under them.
+      await (app.locals.inFlight as InFlight).idle();
+    },
   };
 }
 

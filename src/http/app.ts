@@ -8,6 +8,7 @@ import { dealCommands } from '../commands/deals/deal.routes.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { authenticate } from './auth.js';
 import { mountCommands } from './command-route.js';
+import { InFlight } from './in-flight.js';
 import { openApiDocument } from './openapi.js';
 import { notFound, problemHandler } from './problem.js';
 
@@ -44,7 +45,9 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
     res.json(openApi);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
-  app.use('/api', authenticate(knex), mountCommands(Router(), { eventStore, knex }, commands));
+  const inFlight = new InFlight();
+  app.locals.inFlight = inFlight;
+  app.use('/api', authenticate(knex), mountCommands(Router(), { eventStore, knex, inFlight }, commands));
 
   app.use(notFound);
   app.use(problemHandler(logger));

@@ -9,6 +9,7 @@ import type { EventStore } from '../eventstore/contract.js';
 import type { Principal, Role } from './api-keys.js';
 import { requireRole } from './auth.js';
 import { findResponse, requestHash, saveResponse } from './idempotency.js';
+import type { InFlight } from './in-flight.js';
 import { HttpProblem } from './problem.js';
 
 export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
@@ -50,7 +51,7 @@ export function mountCommands(router: Router, deps: CommandDependencies, routes:
  * writes.
  */
 function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): RequestHandler {
-  return async (req, res) => {
+  return (req, res) => deps.inFlight.run(async () => {
     const principal = res.locals.principal as Principal;
     const key = idempotencyKey(req);
     const hash = requestHash(req.method, req.originalUrl, req.body);
@@ -81,12 +82,14 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     const reply = { revision: result.revision?.toString() ?? null, position: result.position };
     if (key) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
-  };
+  });
 }
 
 export interface CommandDependencies {
   eventStore: EventStore;
   knex: Knex;
+  /** Commands in progress, which shutdown waits for. */
+  inFlight: InFlight;
 }
 
 /** `Idempotency-Key`: 1 to 200 visible ASCII characters. */

@@ -50,7 +50,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         detail: (error as Error).message,
       });
     }
-    logger.error('request failed', { method: req.method, path: req.path, error });
+    logger.error('request failed', { method: req.method, path: req.path, error: error instanceof Error ? { message: error.message, stack: error.stack } : error });
     sendProblem(res, { type: '/problems/internal', title: 'Internal server error', status: 500, detail: 'The request failed; it has been logged.' });
   };
 }
