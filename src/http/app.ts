@@ -1,6 +1,7 @@
 import express, { Router, type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import type { Knex } from 'knex';
+import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
 import { packageVersion } from '../platform/package-info.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
@@ -30,8 +31,8 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
   app.get('/health/ready', async (_req, res) => {
     const checks: Record<string, string> = {};
     try {
-      await knex.raw('SELECT 1');
-      checks.postgres = 'ok';
+      const pending = await pendingMigrations(knex);
+      checks.postgres = pending.length === 0 ? 'ok' : `not migrated: ${pending.join(', ')} pending`;
     } catch (error) {
       checks.postgres = `unavailable: ${(error as Error).message}`;
     }

@@ -42,6 +42,12 @@ const migrationSource: Knex.MigrationSource<string> = {
   getMigration: (file) => import(pathToFileURL(path.join(migrationsDirectory, file)).href) as Promise<Knex.Migration>,
 };
 
+/** The migrations not applied yet (none once `migrate` has run). */
+export async function pendingMigrations(knex: Knex): Promise<string[]> {
+  const [, pending] = (await knex.migrate.list({ migrationSource })) as [unknown[], string[]];
+  return pending.map((file) => migrationSource.getMigrationName(file));
+}
+
 /** Applies every pending migration; returns the names it applied. */
 export async function migrateLatest(knex: Knex): Promise<string[]> {
   const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];

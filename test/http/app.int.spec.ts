@@ -53,6 +53,18 @@ describe('HTTP app', () => {
     expect(docs.text).to.include('swagger-ui');
   });
 
+  it('is not ready until the database is migrated', async () => {
+    const bare = await createTestDatabase('dealstream_bare', { migrate: false });
+    const bareKnex = createKnex(bare.url, 1);
+    try {
+      const res = await request(createApp({ knex: bareKnex, eventStore, logger: silentLogger() })).get('/health/ready').expect(503);
+      expect(res.body.checks.postgres).to.match(/^not migrated: .*event_store/);
+    } finally {
+      await bareKnex.destroy();
+      await bare.drop();
+    }
+  });
+
   it('answers unknown routes with problem+json', async () => {
     const res = await request(createApp({ knex, eventStore, logger: silentLogger() })).get('/nothing').expect(404);
     expect(res.type).to.equal('application/problem+json');

@@ -11,16 +11,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database with a unique name. */
-export async function createTestDatabase(prefix = 'dealstream_test'): Promise<TestDatabase> {
+/** A fresh database with a unique name, migrated unless asked not to be. */
+export async function createTestDatabase(prefix = 'dealstream_test', options = { migrate: true }): Promise<TestDatabase> {
   const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   const url = withDatabase(TEST_SERVER_URL, name);
-  const knex = createKnex(url, 2);
-  try {
-    await migrateLatest(knex);
-  } finally {
-    await knex.destroy();
+  if (options.migrate) {
+    const knex = createKnex(url, 2);
+    try {
+      await migrateLatest(knex);
+    } finally {
+      await knex.destroy();
+    }
   }
   return {
     url,
