@@ -71,6 +71,16 @@ describe('deal command routes', () => {
     await request(app).post('/api/deals').set(as(operator)).set('content-type', 'text/plain').send('name=x').expect(415);
   });
 
+  it('answers an oversized body with 413 problem+json, writing nothing', async () => {
+    const res = await request(app)
+      .post('/api/deals')
+      .set(as(operator))
+      .send({ ...newDeal, name: 'x'.repeat(2 * 1024 * 1024) })
+      .expect(413);
+    expect(res.type).to.equal('application/problem+json');
+    expect(res.body.type).to.equal('/problems/payload-too-large');
+  });
+
   it('honours If-Match: 412 when stale, 200 when current', async () => {
     const { id } = await create();
     await request(app).post(`/api/deals/${id}/notes`).set(as(operator)).send({ text: 'first' }).expect(200);
