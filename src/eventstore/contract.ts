@@ -96,9 +96,3 @@ export interface EventStore {
   subscribe(options?: SubscribeOptions): AsyncIterable<SubscriptionMessage>;
   close(): Promise<void>;
 }
-
-/** The category of a stream: the part of its id before the first dash. */
-export function categoryOf(streamId: string): string {
-  const dash = streamId.indexOf('-');
-  return dash === -1 ? streamId : streamId.slice(0, dash);
-}

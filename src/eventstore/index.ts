@@ -6,7 +6,7 @@ import { PostgresEventStore } from './postgres/postgres-event-store.js';
 
 export * from './contract.js';
 export * from './errors.js';
-export { comparePositions, isPosition } from './position.js';
+export { comparePositions } from './position.js';
 
 /** The event store the configuration names. */
 export function createEventStore(config: Config, logger: Logger): EventStore {

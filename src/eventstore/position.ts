@@ -26,7 +26,3 @@ export const START_POSITION: Position = encodePosition(0n, 0n);
 export function comparePositions(a: Position, b: Position): -1 | 0 | 1 {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-
-export function isPosition(token: unknown): token is Position {
-  return typeof token === 'string' && TOKEN.test(token);
-}

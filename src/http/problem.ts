@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError } from '../domain/shared/errors.js';
+import { InvalidInputError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 
 /** An RFC 9457 problem detail. */
@@ -39,6 +40,16 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       });
     }
     if (error instanceof ZodError) return sendProblem(res, invalidRequest(error));
+    // The store's own checks (an event over EVENT_MAX_BYTES, say) are bad input too, never a 500.
+    if (error instanceof InvalidInputError) {
+      return sendProblem(res, {
+        type: '/problems/invalid-request',
+        title: 'Invalid request',
+        status: 400,
+        detail: error.message,
+        errors: [{ field: error.field, message: error.reason }],
+      });
+    }
     // express.json() reports unreadable bodies with a status and a type.
     const status = (error as { status?: number }).status;
     if (status && status >= 400 && status < 500) {

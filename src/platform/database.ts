@@ -8,10 +8,6 @@ import { silentLogger, type Logger } from './logger.js';
 /** Transactions left idle hold back every subscriber of the PostgreSQL store, so they are cut short. */
 export const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
 
-export function createPool(connectionString: string, max = 10, applicationName = 'dealstream'): pg.Pool {
-  return new pg.Pool({ connectionString, max, application_name: applicationName, options: SESSION_OPTIONS });
-}
-
 /** knex for migrations and read models; its own warnings go to our logger rather than the console. */
 export function createKnex(connectionString: string, max = 10, logger: Logger = silentLogger()): Knex {
   return knexFactory({

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
+import express from 'express';
 import request from 'supertest';
+import { InvalidInputError } from '../../src/eventstore/errors.js';
+import { problemHandler } from '../../src/http/problem.js';
 import { createApp } from '../../src/http/app.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
@@ -63,6 +66,17 @@ describe('HTTP app', () => {
       await bareKnex.destroy();
       await bare.drop();
     }
+  });
+
+  it("answers the event store's own input refusals with 400 naming the field, not 500", async () => {
+    const app = express();
+    app.post('/x', () => {
+      throw new InvalidInputError('events[0]', 'is larger than 1048576 bytes when serialized');
+    });
+    app.use(problemHandler(silentLogger()));
+    const res = await request(app).post('/x').expect(400);
+    expect(res.type).to.equal('application/problem+json');
+    expect(res.body.errors).to.deep.equal([{ field: 'events[0]', message: 'is larger than 1048576 bytes when serialized' }]);
   });
 
   it('answers unknown routes with problem+json', async () => {
