@@ -300,6 +300,7 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       it('resumes from a checkpoint message past filtered-out events', async () => {
         const cat = category();
         const subscriber = subscribe(store, { from: 'end', filter: { categories: [cat], eventTypes: ['Wanted'] } });
+        await subscriber.caughtUp(); // 'end' is resolved when the subscription starts, not when it is called
         await store.append(streamIn(cat), [event('Unwanted'), event('Wanted', { n: 1 })], { expectedRevision: 'no_stream' });
         await subscriber.waitFor(1);
         await eventually(() => subscriber.checkpoints.length > 0 && comparePositions(subscriber.checkpoints.at(-1)!.position, subscriber.events[0]!.position) >= 0);
