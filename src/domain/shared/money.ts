@@ -21,3 +21,16 @@ export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
   const y = bf.padEnd(width, '0');
   return x === y ? 0 : x < y ? -1 : 1;
 }
+
+/** Adds two non-negative decimal strings exactly (up to 4 decimals, as Money allows). */
+export function addDecimals(a: string, b: string): string {
+  const sum = toTenThousandths(a) + toTenThousandths(b);
+  const whole = sum / 10_000n;
+  const fraction = (sum % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
+  return fraction ? `${whole}.${fraction}` : String(whole);
+}
+
+function toTenThousandths(decimal: string): bigint {
+  const [whole = '0', fraction = ''] = decimal.split('.');
+  return BigInt(whole) * 10_000n + BigInt(fraction.padEnd(4, '0').slice(0, 4));
+}
