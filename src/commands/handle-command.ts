@@ -23,7 +23,8 @@ export interface CommandResult<E> {
   revision: bigint | null;
   /** Where the command's last event (or the stream's last, when nothing changed) sits in the log. */
   position: Position | null;
-  events: E[];
+  /** The command's events with their ids (the stored ones when the command is replayed). */
+  events: (E & { id: string })[];
 }
 
 export interface Loaded<S> {
@@ -108,5 +109,5 @@ function replay<E>(history: RecordedEvent[], eventIdFor: (index: number) => stri
   while (history[start + count]?.id === eventIdFor(count)) count++;
   const events = history.slice(start, start + count);
   const last = events.at(-1)!;
-  return { revision: last.revision, position: last.position, events: events as unknown as E[] };
+  return { revision: last.revision, position: last.position, events: events as unknown as (E & { id: string })[] };
 }

@@ -5,6 +5,7 @@ import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
 import { packageVersion } from '../platform/package-info.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
+import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { authenticate } from './auth.js';
@@ -40,7 +41,7 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
 
-  const commands = [...dealCommands, ...actionCommands()];
+  const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
   const openApi = openApiDocument(commands, packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);

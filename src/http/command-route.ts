@@ -3,9 +3,9 @@ import type { Request, RequestHandler, Router } from 'express';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
-import { handleCommand } from '../commands/handle-command.js';
+import { handleCommand, type CommandResult } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
-import type { EventStore } from '../eventstore/contract.js';
+import type { EventStore, Position } from '../eventstore/contract.js';
 import type { Principal, Role } from './api-keys.js';
 import { requireRole } from './auth.js';
 import { findResponse, requestHash, saveResponse } from './idempotency.js';
@@ -14,18 +14,34 @@ import { HttpProblem } from './problem.js';
 
 export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
   method: 'post' | 'patch';
-  /** Under /api, with :id naming the addressed stream's id. */
+  /** Under /api; :id names the addressed stream's id, other parameters reach `streamId` and `command`. */
   path: string;
   summary: string;
   roles: Role[];
   body: z.ZodType<Body>;
   decider: Decider<C, E, S>;
   /** The stream the command addresses; `id` is the path's :id or, for creation, a new one. */
-  streamId: (id: string) => string;
+  streamId: (id: string, params: PathParams) => string;
   /** Builds the command; it may read other streams first (a proposal needs its deal). */
-  command: (body: Body, context: { id: string; metadata: CommandMetadata; principal: Principal; eventStore: EventStore }) => C | Promise<C>;
+  command: (body: Body, context: CommandContext) => C | Promise<C>;
   /** Creation: 201 with a Location built from the new id. */
-  location?: (id: string) => string;
+  location?: (id: string, params: PathParams) => string;
+  /**
+   * Another stream's share of the command, appended once this one's events are stored (a finished
+   * agent run settles its cost on the agent's ledger). It must be idempotent: a retry of the
+   * command runs it again. Returns the position of what it wrote, if anything.
+   */
+  followUp?: (result: CommandResult<E>, context: CommandContext) => Promise<Position | null>;
+}
+
+export type PathParams = Record<string, string>;
+
+export interface CommandContext {
+  id: string;
+  params: PathParams;
+  metadata: CommandMetadata;
+  principal: Principal;
+  eventStore: EventStore;
 }
 
 // The routes of a module are listed together; each is checked against its own types where it is declared.
@@ -66,20 +82,23 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     const body = spec.body.parse(req.body ?? {});
     // A repeated creation must name the same new stream: its id derives from the key too.
     const scope = key && `${principal.keyId}\u0000${key}`;
-    const id = !spec.location ? String(req.params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
-    const streamId = spec.streamId(id);
-    const metadata = commandMetadata(req, principal);
-    const command = await spec.command(body, { id, metadata, principal, eventStore: deps.eventStore });
+    const params = req.params as PathParams;
+    const id = !spec.location ? String(params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
+    const streamId = spec.streamId(id, params);
+    const context: CommandContext = { id, params, metadata: commandMetadata(req, principal), principal, eventStore: deps.eventStore };
+    const command = await spec.command(body, context);
     const result = await handleCommand(deps.eventStore, streamId, spec.decider, command, {
       expectedRevision: ifMatch(req),
       ...(scope ? { eventIdFor: eventIdsFromKey(scope, streamId) } : {}),
     });
+    const followedAt = spec.followUp && (await spec.followUp(result, context));
 
     const status = spec.location ? 201 : 200;
     const headers: Record<string, string> = {};
     if (result.revision !== null) headers.ETag = `"${result.revision}"`;
-    if (spec.location) headers.Location = spec.location(id);
-    const reply = { revision: result.revision?.toString() ?? null, position: result.position };
+    if (spec.location) headers.Location = spec.location(id, params);
+    // The later position, so that a query given it sees every stream the command wrote.
+    const reply = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
     if (key) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
   });

@@ -16,7 +16,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], version: str
       description: `Roles: ${route.roles.join(', ')}.`,
       security: [{ apiKey: [] }],
       parameters: [
-        ...(path.includes('{id}') ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }] : []),
+        ...[...route.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } })),
         { name: 'If-Match', in: 'header', description: 'The revision you saw, e.g. "3": a stale one is 412', schema: { type: 'string' } },
         { name: 'Idempotency-Key', in: 'header', description: 'Repeat safely: the same key and request answer the first response', schema: { type: 'string' } },
       ],

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { agentRunDecider } from '../../domain/agents/agent-run.decider.js';
+import { agentDecider } from '../../domain/agents/agent.decider.js';
+import { Tokens, agentRunStreamId, agentStreamId, type AgentRunEvent } from '../../domain/agents/agent.events.js';
+import { dealDecider } from '../../domain/deals/deal.decider.js';
+import { Money } from '../../domain/shared/money.js';
+import type { Position } from '../../eventstore/contract.js';
+import { commandRoute, type CommandContext } from '../../http/command-route.js';
+import { derivedUuid } from '../event-ids.js';
+import { handleCommand, loadStream, type CommandResult } from '../handle-command.js';
+
+const Name = z.string().trim().min(1).max(200);
+const Capability = z.string().trim().min(1).max(100);
+
+export const RegisterAgentBody = z.strictObject({
+  name: Name,
+  model: Name,
+  capabilities: z.array(Capability).max(100).default([]),
+  budget: Money.optional(),
+});
+export const SetAgentBudgetBody = z.strictObject({ budget: Money.nullable() });
+export const StartAgentRunBody = z.strictObject({ goal: z.string().trim().min(1).max(2000), dealId: z.uuid().optional() });
+export const RecordToolCallBody = z.strictObject({
+  toolCallId: z.string().trim().min(1).max(200).optional(),
+  tool: z.string().trim().min(1).max(200),
+  input: z.record(z.string(), z.unknown()).default({}),
+  output: z.unknown().optional(),
+  error: z.string().max(10_000).optional(),
+  durationMs: z.number().int().min(0).optional(),
+});
+export const CompleteAgentRunBody = z.strictObject({ summary: z.string().trim().min(1).max(10_000), tokens: Tokens, cost: Money });
+export const FailAgentRunBody = z.strictObject({
+  error: z.string().trim().min(1).max(10_000),
+  tokens: Tokens.default({ input: 0, output: 0 }),
+  cost: Money.optional(),
+});
+
+const agent = { decider: agentDecider, streamId: (id: string) => agentStreamId(id) };
+const run = { decider: agentRunDecider, streamId: (id: string, params: Record<string, string>) => agentRunStreamId(params.agentId!, id) };
+const runners = ['admin', 'agent'] as const;
+
+/** The agent commands under /api: registration, budgets, and runs with their tool calls and outcome. */
+export const agentCommands = [
+  commandRoute({
+    ...agent,
+    method: 'post',
+    path: '/agents',
+    summary: 'Register an agent with its name, model, capabilities and an optional cost budget',
+    roles: ['admin'],
+    body: RegisterAgentBody,
+    location: (id) => `/api/agents/${id}`,
+    command: (body, { id, metadata }) => ({ type: 'RegisterAgent' as const, data: { agentId: id, ...body }, metadata }),
+  }),
+  commandRoute({
+    ...agent,
+    method: 'post',
+    path: '/agents/:id/budget',
+    summary: "Set, change or remove (null) an agent's cost budget",
+    roles: ['admin'],
+    body: SetAgentBudgetBody,
+    command: (data, { metadata }) => ({ type: 'SetAgentBudget' as const, data, metadata }),
+  }),
+  commandRoute({
+    ...run,
+    method: 'post',
+    path: '/agents/:agentId/runs',
+    summary: "Start a run, optionally on a deal, with a goal; refused once the agent's budget is spent",
+    roles: [...runners],
+    body: StartAgentRunBody,
+    location: (id, params) => `/api/agents/${params.agentId}/runs/${id}`,
+    command: async (body, { id, params, metadata, eventStore }) => {
+      const agentId = params.agentId!;
+      const loaded = await loadStream(eventStore, agentStreamId(agentId), agentDecider);
+      const deal = body.dealId ? (await loadStream(eventStore, `deal-${body.dealId}`, dealDecider)).state : undefined;
+      return { type: 'StartAgentRun' as const, data: { agentId, runId: id, ...body, agent: loaded.state, ...(deal ? { deal } : {}) }, metadata };
+    },
+  }),
+  commandRoute({
+    ...run,
+    method: 'post',
+    path: '/agents/:agentId/runs/:id/tool-calls',
+    summary: 'Record a tool call of a running run',
+    roles: [...runners],
+    body: RecordToolCallBody,
+    command: ({ toolCallId, ...call }, { metadata }) => ({
+      type: 'RecordAgentToolCall' as const,
+      data: { toolCallId: toolCallId ?? metadata.causationId, ...call },
+      metadata,
+    }),
+  }),
+  commandRoute({
+    ...run,
+    method: 'post',
+    path: '/agents/:agentId/runs/:id/complete',
+    summary: "Complete a run with its summary, tokens and cost; the cost is settled on the agent's budget",
+    roles: [...runners],
+    body: CompleteAgentRunBody,
+    command: (data, { metadata }) => ({ type: 'CompleteAgentRun' as const, data, metadata }),
+    followUp: settleRunCost,
+  }),
+  commandRoute({
+    ...run,
+    method: 'post',
+    path: '/agents/:agentId/runs/:id/fail',
+    summary: "Fail a run with the error, and the tokens and cost it used; the cost is settled on the agent's budget",
+    roles: [...runners],
+    body: FailAgentRunBody,
+    command: (data, { metadata }) => ({ type: 'FailAgentRun' as const, data, metadata }),
+    followUp: settleRunCost,
+  }),
+];
+
+/**
+ * A finished run's cost goes on its agent's ledger, where the next start checks the budget. The
+ * ledger entry's ids derive from the run's outcome event, so running this again (a retried request)
+ * finds the entry and adds nothing.
+ */
+async function settleRunCost(result: CommandResult<AgentRunEvent>, { params, metadata, eventStore }: CommandContext): Promise<Position | null> {
+  const outcome = result.events.find((event) => event.type === 'AgentRunCompleted' || event.type === 'AgentRunFailed');
+  if (!outcome?.data.cost) return null;
+  const settled = await handleCommand(
+    eventStore,
+    agentStreamId(params.agentId!),
+    agentDecider,
+    { type: 'RecordAgentSpend', data: { runId: outcome.data.runId, cost: outcome.data.cost }, metadata: { ...metadata, causationId: outcome.id } },
+    { eventIdFor: (index) => derivedUuid(outcome.id, 'spend', String(index)) },
+  );
+  return settled.events.length > 0 ? settled.position : null;
+}
