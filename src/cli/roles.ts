@@ -2,6 +2,9 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
+import { PROJECTIONS } from '../projections/index.js';
+import { runProjection } from '../projections/runtime/runner.js';
+import { ReadPositions } from '../queries/read-positions.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
@@ -19,7 +22,9 @@ export const PROCESS_ROLES: Record<ProcessRole, (services: Services) => Promise<
 };
 
 async function startApi(services: Services): Promise<RunningRole> {
-  const app = createApp({ knex: services.knex, eventStore: services.eventStore, logger: services.logger });
+  const { knex, eventStore, logger, config } = services;
+  const readPositions = new ReadPositions(knex, config.DATABASE_URL, logger);
+  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
@@ -33,16 +38,28 @@ async function startApi(services: Services): Promise<RunningRole> {
       });
       // Commands whose clients hung up still finish before the store closes under them.
       await (app.locals.inFlight as InFlight).idle();
+      await readPositions.close();
     },
   };
 }
 
-// The projector and worker roles host the projections and the BullMQ processors; until those
-// exist they start, report that they have nothing to run, and stop cleanly.
+/** One runner per projection: active where it holds the projection's lock, standing by elsewhere. */
 async function startProjector(services: Services): Promise<RunningRole> {
-  services.logger.info('projector role started', { projections: [] });
-  return { name: 'projector', stop: async () => undefined };
+  const { knex, eventStore, logger, config } = services;
+  const stopping = new AbortController();
+  const runs = PROJECTIONS.map((projection) => runProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL }, stopping.signal));
+  logger.info('projector role started', { projections: PROJECTIONS.map((projection) => projection.name) });
+  return {
+    name: 'projector',
+    stop: async () => {
+      stopping.abort();
+      await Promise.all(runs);
+    },
+  };
 }
+
+// The worker role hosts the BullMQ processors; until those exist it starts, reports that it has
+// nothing to run, and stops cleanly.
 
 async function startWorker(services: Services): Promise<RunningRole> {
   services.logger.info('worker role started', { processors: [] });

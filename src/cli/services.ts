@@ -3,6 +3,7 @@ import { createEventStore, type EventStore } from '../eventstore/index.js';
 import type { Config } from '../platform/config.js';
 import { createKnex, ensureDatabase, migrateLatest } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import { ensureProjections } from '../projections/index.js';
 
 /** What every role shares in one process. */
 export interface Services {
@@ -36,6 +37,7 @@ export async function migrate(config: Config, logger: Logger): Promise<Knex> {
   try {
     const applied = await migrateLatest(knex);
     logger.info(applied.length ? 'applied migrations' : 'database schema is up to date', { applied });
+    await ensureProjections(knex);
     return knex;
   } catch (error) {
     await knex.destroy();

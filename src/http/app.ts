@@ -8,6 +8,9 @@ import { actionCommands } from '../commands/actions/action.routes.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import type { EventStore } from '../eventstore/contract.js';
+import { queryRoutes } from '../queries/index.js';
+import { mountQueries } from '../queries/query-route.js';
+import type { ReadPositions } from '../queries/read-positions.js';
 import { authenticate } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
@@ -18,9 +21,12 @@ export interface AppDependencies {
   knex: Knex;
   eventStore: EventStore;
   logger: Logger;
+  /** Where the projections stand, for queries that read their own writes. */
+  readPositions: ReadPositions;
+  consistencyWaitMs?: number;
 }
 
-export function createApp({ knex, eventStore, logger }: AppDependencies): Express {
+export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000 }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -49,7 +55,10 @@ export function createApp({ knex, eventStore, logger }: AppDependencies): Expres
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
-  app.use('/api', authenticate(knex), mountCommands(Router(), { eventStore, knex, inFlight }, commands));
+  const api = Router();
+  mountCommands(api, { eventStore, knex, inFlight }, commands);
+  mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
+  app.use('/api', authenticate(knex), api);
 
   app.use(notFound);
   app.use(problemHandler(logger));

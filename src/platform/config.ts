@@ -27,6 +27,8 @@ const ConfigSchema = z.object({
   SUBSCRIPTION_POLL_MS: integer(10).default(1000),
   /** At most one NOTIFY per this many milliseconds per process. */
   NOTIFY_INTERVAL_MS: integer(0).default(3),
+  /** How long a query given a command's position waits for the read models to pass it. */
+  CONSISTENCY_WAIT_MS: integer(0, 60_000).default(2000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

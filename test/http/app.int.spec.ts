@@ -9,25 +9,29 @@ import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { ReadPositions } from '../../src/queries/read-positions.js';
 
 describe('HTTP app', () => {
   let db: TestDatabase;
   let knex: Knex;
   let eventStore: PostgresEventStore;
+  let readPositions: ReadPositions;
 
   before(async () => {
     db = await createTestDatabase();
     knex = createKnex(db.url, 2);
     eventStore = new PostgresEventStore({ connectionString: db.url });
+    readPositions = new ReadPositions(knex, db.url, silentLogger());
   });
   after(async () => {
+    await readPositions.close();
     await eventStore.close();
     await knex.destroy();
     await db.drop();
   });
 
   it('answers liveness and readiness', async () => {
-    const app = createApp({ knex, eventStore, logger: silentLogger() });
+    const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
     await request(app).get('/health/live').expect(200, { status: 'ok' });
     await request(app).get('/health').expect(200, { status: 'ok' });
     await request(app).get('/health/ready').expect(200, { status: 'ok', checks: { postgres: 'ok' } });
@@ -36,7 +40,7 @@ describe('HTTP app', () => {
   it('is not ready when PostgreSQL is unreachable', async () => {
     const unreachable = createKnex('postgres://postgres@127.0.0.1:1/none', 1);
     try {
-      const res = await request(createApp({ knex: unreachable, eventStore, logger: silentLogger() })).get('/health/ready').expect(503);
+      const res = await request(createApp({ knex: unreachable, eventStore, logger: silentLogger(), readPositions })).get('/health/ready').expect(503);
       expect(res.body.status).to.equal('unavailable');
       expect(res.body.checks.postgres).to.match(/^unavailable/);
     } finally {
@@ -45,7 +49,7 @@ describe('HTTP app', () => {
   });
 
   it('publishes OpenAPI 3.1 generated from the command schemas, with interactive docs', async () => {
-    const app = createApp({ knex, eventStore, logger: silentLogger() });
+    const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
     const res = await request(app).get('/openapi.json').expect(200);
     expect(res.body.openapi).to.equal('3.1.0');
     const create = res.body.paths['/api/deals'].post;
@@ -60,7 +64,7 @@ describe('HTTP app', () => {
     const bare = await createTestDatabase('dealstream_bare', { migrate: false });
     const bareKnex = createKnex(bare.url, 1);
     try {
-      const res = await request(createApp({ knex: bareKnex, eventStore, logger: silentLogger() })).get('/health/ready').expect(503);
+      const res = await request(createApp({ knex: bareKnex, eventStore, logger: silentLogger(), readPositions })).get('/health/ready').expect(503);
       expect(res.body.checks.postgres).to.match(/^not migrated: .*event_store/);
     } finally {
       await bareKnex.destroy();
@@ -80,13 +84,13 @@ describe('HTTP app', () => {
   });
 
   it('answers unknown routes with problem+json', async () => {
-    const res = await request(createApp({ knex, eventStore, logger: silentLogger() })).get('/nothing').expect(404);
+    const res = await request(createApp({ knex, eventStore, logger: silentLogger(), readPositions })).get('/nothing').expect(404);
     expect(res.type).to.equal('application/problem+json');
     expect(res.body).to.include({ status: 404, title: 'Not found', type: '/problems/not-found' });
   });
 
   it('answers a malformed JSON body with a 400 problem, not a 500', async () => {
-    const res = await request(createApp({ knex, eventStore, logger: silentLogger() }))
+    const res = await request(createApp({ knex, eventStore, logger: silentLogger(), readPositions }))
       .post('/anything')
       .set('content-type', 'application/json')
       .send('{"name": ')

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createKnex, migrateLatest } from '../../src/platform/database.js';
+import { ensureProjections } from '../../src/projections/index.js';
 
 /** The server tests run against; each test file creates and drops its own database on it. */
 export const TEST_SERVER_URL = process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -20,6 +21,7 @@ export async function createTestDatabase(prefix = 'dealstream_test', options = {
     const knex = createKnex(url, 2);
     try {
       await migrateLatest(knex);
+      await ensureProjections(knex);
     } finally {
       await knex.destroy();
     }

@@ -1,0 +1,35 @@
+import pg from 'pg';
+
+/** A session-level PostgreSQL advisory lock, held on its own connection for as long as it lives. */
+export interface HeldLock {
+  /** Aborted when the lock's connection is lost: another process may hold the lock by then. */
+  lost: AbortSignal;
+  release(): Promise<void>;
+}
+
+/**
+ * Waits for the lock (a standby waits here), and holds it until released or until its connection
+ * ends, which frees it for the next waiter at once. Aborting `signal` stops the wait.
+ */
+export async function acquireLock(connectionString: string, key: string, signal: AbortSignal): Promise<HeldLock | undefined> {
+  const client = new pg.Client({ connectionString, application_name: `dealstream-lock ${key}` });
+  const lost = new AbortController();
+  client.on('error', () => lost.abort());
+  client.on('end', () => lost.abort());
+  const stop = () => void client.end().catch(() => undefined);
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock(4242, hashtext($1))', [key]);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    if (signal.aborted) return undefined;
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+  return { lost: lost.signal, release: () => client.end().catch(() => undefined) };
+}
+
+/** SQL that tells whether some process holds the lock for `key` (a projection runner is active). */
+export const LOCK_HELD_SQL = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 4242 AND objid = hashtext(?)::oid AND objsubid = 2)`;

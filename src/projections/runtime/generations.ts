@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Position } from '../../eventstore/contract.js';
+import type { Projection } from './projection.js';
+
+/** A projection's tables in one schema, with their checkpoint. A rebuild makes a new generation. */
+export interface Generation {
+  schema: string;
+  projection: string;
+  version: number;
+  state: 'building' | 'active' | 'retired';
+  /** The last position applied; null before the first batch. */
+  checkpoint: Position | null;
+}
+
+/** Projection checkpoints are announced here as `<projection> <position>` once committed. */
+export const CHECKPOINT_CHANNEL = 'ds_projection_checkpoint';
+
+/** Another runner moved the checkpoint, or the generation was swapped out: stop writing to it. */
+export class GenerationLostError extends Error {}
+
+const GENERATION_COLUMNS = ['schema_name as schema', 'projection', 'version', 'state', 'checkpoint'];
+
+export async function activeGeneration(knex: Knex, name: string): Promise<Generation | undefined> {
+  return knex('projection_generations as g')
+    .join('projections as p', 'p.active_schema', 'g.schema_name')
+    .where('p.name', name)
+    .first(GENERATION_COLUMNS.map((column) => `g.${column}`));
+}
+
+export async function readGeneration(knex: Knex, schema: string): Promise<Generation | undefined> {
+  return knex('projection_generations').where('schema_name', schema).first(GENERATION_COLUMNS);
+}
+
+/** The active generation, created with empty tables (and made active) on first use. */
+export async function ensureGeneration(knex: Knex, projection: Projection): Promise<Generation> {
+  return knex.transaction(async (trx) => {
+    // Concurrent starts (several processes migrating at once) create one generation.
+    await trx.raw('SELECT pg_advisory_xact_lock(4243, hashtext(?))', [projection.name]);
+    const active = await activeGeneration(trx, projection.name);
+    if (active) return active;
+    const generation = await createGeneration(trx, projection, 'active');
+    await trx('projections').insert({ name: projection.name, active_schema: generation.schema });
+    await pointViews(trx, projection, generation.schema);
+    return generation;
+  });
+}
+
+/** A new generation with empty tables, filled by a rebuild before it is swapped in. */
+export async function createGeneration(knex: Knex, projection: Projection, state: 'building' | 'active' = 'building'): Promise<Generation> {
+  const schema = `p_${projection.name}_v${projection.version}_${randomBytes(4).toString('hex')}`;
+  const create = async (trx: Knex.Transaction) => {
+    await trx.raw('CREATE SCHEMA ??', [schema]);
+    await projection.createTables(trx, schema);
+    await trx('projection_generations').insert({ schema_name: schema, projection: projection.name, version: projection.version, state });
+  };
+  await (knex.isTransaction ? create(knex as Knex.Transaction) : knex.transaction(create));
+  return { schema, projection: projection.name, version: projection.version, state, checkpoint: null };
+}
+
+/**
+ * Applies one batch's bookkeeping in the batch's transaction: the checkpoint moves from `previous`
+ * to `position` only if nobody else moved it (compare-and-set), and an active generation announces it.
+ */
+export async function commitCheckpoint(
+  trx: Knex.Transaction,
+  generation: Generation,
+  previous: Position | null,
+  batch: { position: Position; events: number; recordedAt?: Date },
+): Promise<void> {
+  const updated = await trx('projection_generations')
+    .where('schema_name', generation.schema)
+    .andWhereRaw('checkpoint IS NOT DISTINCT FROM ?', [previous])
+    .update({
+      checkpoint: batch.position,
+      checkpoint_at: trx.fn.now(),
+      events_applied: trx.raw('events_applied + ?', [batch.events]),
+      ...(batch.recordedAt ? { recorded_at: batch.recordedAt } : {}),
+    });
+  if (updated !== 1) throw new GenerationLostError(`the checkpoint of ${generation.schema} moved under this runner`);
+  if (generation.state === 'active') await trx.raw('SELECT pg_notify(?, ?)', [CHECKPOINT_CHANNEL, `${generation.projection} ${batch.position}`]);
+}
+
+/** Inside a batch of the live generation: fails if a rebuild has swapped it out (and waits for a swap in progress). */
+export async function assertActive(trx: Knex.Transaction, generation: Generation): Promise<void> {
+  const row = await trx('projections').where('name', generation.projection).forShare().first('active_schema');
+  if (row?.active_schema !== generation.schema) throw new GenerationLostError(`${generation.schema} is no longer active`);
+}
+
+/**
+ * Makes a rebuilt generation the one queries read, atomically, unless the active one is further
+ * along (the caller then catches up and tries again). The old generation's schema is dropped after.
+ */
+export async function swapIn(knex: Knex, projection: Projection, generation: Generation): Promise<boolean> {
+  const retired = await knex.transaction(async (trx) => {
+    const row = await trx('projections').where('name', projection.name).forUpdate().first('active_schema');
+    const active = row && (await readGeneration(trx, row.active_schema as string));
+    const mine = await readGeneration(trx, generation.schema);
+    if (!mine || mine.state !== 'building') throw new GenerationLostError(`${generation.schema} is not being built`);
+    if (active?.checkpoint && (!mine.checkpoint || mine.checkpoint < active.checkpoint)) return undefined;
+    if (row) await trx('projections').where('name', projection.name).update({ active_schema: generation.schema });
+    else await trx('projections').insert({ name: projection.name, active_schema: generation.schema });
+    if (active) await trx('projection_generations').where('schema_name', active.schema).update({ state: 'retired' });
+    await trx('projection_generations').where('schema_name', generation.schema).update({ state: 'active' });
+    await pointViews(trx, projection, generation.schema);
+    if (mine.checkpoint) await trx.raw('SELECT pg_notify(?, ?)', [CHECKPOINT_CHANNEL, `${projection.name} ${mine.checkpoint}`]);
+    return active?.schema ?? null;
+  });
+  if (retired === undefined) return false;
+  if (retired) await dropGeneration(knex, retired);
+  return true;
+}
+
+/** Drops a generation that is not active (a retired one, or an abandoned rebuild). */
+export async function dropGeneration(knex: Knex, schema: string): Promise<void> {
+  await knex.transaction(async (trx) => {
+    await trx.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+    await trx('projection_generations').where('schema_name', schema).whereNot('state', 'active').delete();
+  });
+}
+
+/** Queries read `read.<table>`: views over the active generation's tables. */
+async function pointViews(trx: Knex.Transaction, projection: Projection, schema: string): Promise<void> {
+  for (const table of projection.tables) {
+    await trx.raw('DROP VIEW IF EXISTS read.??', [table]);
+    await trx.raw('CREATE VIEW read.?? AS SELECT * FROM ??.??', [table, schema, table]);
+  }
+}

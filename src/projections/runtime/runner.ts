@@ -1,0 +1,131 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Knex } from 'knex';
+import type { EventStore, Position } from '../../eventstore/contract.js';
+import type { Logger } from '../../platform/logger.js';
+import { acquireLock } from './advisory-lock.js';
+import { batches } from './batches.js';
+import {
+  GenerationLostError,
+  assertActive,
+  commitCheckpoint,
+  createGeneration,
+  dropGeneration,
+  ensureGeneration,
+  readGeneration,
+  swapIn,
+  type Generation,
+} from './generations.js';
+import type { Projection } from './projection.js';
+
+export interface RunnerDependencies {
+  knex: Knex;
+  eventStore: EventStore;
+  logger: Logger;
+  /** For the advisory lock's own connection. */
+  databaseUrl: string;
+  /** Events per transaction while catching up. */
+  batchSize?: number;
+}
+
+export interface Progress {
+  schema: string;
+  eventsApplied: number;
+  position: Position | null;
+  caughtUp: boolean;
+}
+
+/**
+ * Keeps one projection's active generation current. Several processes may run it: one holds the
+ * projection's advisory lock and works, the others wait on the lock and take over when it dies.
+ * A projection whose version changed is rebuilt first (queries read the old tables meanwhile).
+ */
+export async function runProjection(projection: Projection, deps: RunnerDependencies, signal: AbortSignal): Promise<void> {
+  const { logger } = deps;
+  let failures = 0;
+  while (!signal.aborted) {
+    const lock = await acquireLock(deps.databaseUrl, `projection:${projection.name}`, signal).catch((error: unknown) => {
+      logger.warn('projection lock unavailable', { projection: projection.name, error: (error as Error).message });
+      return undefined;
+    });
+    if (lock) {
+      const working = AbortSignal.any([signal, lock.lost]);
+      try {
+        logger.info('projection runner active', { projection: projection.name });
+        while (!working.aborted) {
+          let generation = await ensureGeneration(deps.knex, projection);
+          if (generation.version !== projection.version) {
+            logger.info('projection version changed: rebuilding', { projection: projection.name, from: generation.version, to: projection.version });
+            generation = await rebuildProjection(projection, deps, working);
+          }
+          await follow(projection, generation, deps, working, 'live');
+          failures = 0;
+        }
+      } catch (error) {
+        if (!(error instanceof GenerationLostError)) {
+          logger.warn('projection runner failed; resuming from its checkpoint', { projection: projection.name, error: (error as Error).message });
+          failures++;
+        }
+      } finally {
+        await lock.release();
+      }
+    }
+    if (!signal.aborted && (failures > 0 || !lock)) {
+      await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Replays history into a new generation and swaps it in once it has caught up; until then queries
+ * read the previous tables. Returns the generation, now active.
+ */
+export async function rebuildProjection(
+  projection: Projection,
+  deps: RunnerDependencies,
+  signal: AbortSignal,
+  onProgress?: (progress: Progress) => void,
+): Promise<Generation> {
+  const generation = await createGeneration(deps.knex, projection);
+  try {
+    for (;;) {
+      await follow(projection, generation, deps, signal, 'rebuild', onProgress);
+      if (signal.aborted) throw new Error('rebuild stopped');
+      if (await swapIn(deps.knex, projection, generation)) return { ...generation, state: 'active' };
+    }
+  } catch (error) {
+    await dropGeneration(deps.knex, generation.schema).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Applies batches to a generation, each in one transaction with its checkpoint. 'live' runs until
+ * aborted (or the generation is swapped out); 'rebuild' returns once caught up.
+ */
+async function follow(
+  projection: Projection,
+  generation: Generation,
+  deps: RunnerDependencies,
+  signal: AbortSignal,
+  mode: 'live' | 'rebuild',
+  onProgress?: (progress: Progress) => void,
+): Promise<void> {
+  const stored = await readGeneration(deps.knex, generation.schema);
+  if (!stored) throw new GenerationLostError(`${generation.schema} is gone`);
+  let checkpoint = stored.checkpoint;
+  let applied = 0;
+  const subscription = deps.eventStore.subscribe({ from: checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
+  for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
+    if (batch.position !== checkpoint) {
+      await deps.knex.transaction(async (trx) => {
+        if (mode === 'live') await assertActive(trx, generation);
+        if (batch.events.length > 0) await projection.apply(batch.events, { trx, schema: generation.schema });
+        await commitCheckpoint(trx, generation, checkpoint, { position: batch.position, events: batch.events.length, recordedAt: batch.events.at(-1)?.recordedAt });
+      });
+      checkpoint = batch.position;
+      applied += batch.events.length;
+    }
+    onProgress?.({ schema: generation.schema, eventsApplied: applied, position: checkpoint, caughtUp: batch.caughtUp });
+    if (mode === 'rebuild' && batch.caughtUp) return;
+  }
+}

@@ -1,0 +1,46 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+
+export const Limit = z.coerce.number().int().min(1).max(200).default(50);
+/** An opaque cursor from a previous page's `nextCursor`. */
+export const Cursor = z
+  .string()
+  .max(1000)
+  .transform((cursor, context) => {
+    try {
+      const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+      if (Array.isArray(values) && values.length === 2) return values as [unknown, unknown];
+    } catch {
+      // reported below
+    }
+    context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by a previous page' });
+    return z.NEVER;
+  });
+
+export interface Page<T> {
+  items: T[];
+  /** Pass it as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/**
+ * Keyset pagination over (sort column, unique tiebreak column): stable while rows are added, and as
+ * fast on page 1,000 as on page 1. The selected row must expose both columns under `keys`.
+ */
+export async function keysetPage<T extends Record<string, unknown>>(
+  query: Knex.QueryBuilder,
+  options: { sort: string; tiebreak: string; direction: 'asc' | 'desc'; cursor?: [unknown, unknown]; limit: number; keys: [string, string] },
+): Promise<Page<T>> {
+  const { sort, tiebreak, direction, cursor, limit, keys } = options;
+  if (cursor) query.whereRaw(`(??, ??) ${direction === 'asc' ? '>' : '<'} (?, ?)`, [sort, tiebreak, ...(cursor as Knex.Value[])]);
+  const rows = (await query.orderBy([{ column: sort, order: direction }, { column: tiebreak, order: direction }]).limit(limit + 1)) as T[];
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  const nextCursor =
+    rows.length > limit && last ? Buffer.from(JSON.stringify(keys.map((key) => toJson(last[key])))).toString('base64url') : null;
+  return { items, nextCursor };
+}
+
+function toJson(value: unknown): unknown {
+  return value instanceof Date ? value.toISOString() : value;
+}

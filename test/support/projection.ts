@@ -1,0 +1,88 @@
+import type { Knex } from 'knex';
+import type { JsonObject, RecordedEvent } from '../../src/eventstore/contract.js';
+import { encodePosition } from '../../src/eventstore/position.js';
+import { commitCheckpoint, ensureGeneration, type Generation } from '../../src/projections/runtime/generations.js';
+import type { Projection } from '../../src/projections/runtime/projection.js';
+import { createKnex } from '../../src/platform/database.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface ProjectionHarness {
+  knex: Knex;
+  db: TestDatabase;
+  /** Applies events as one batch through every projection that reads them, as the runtime would. */
+  given(...events: RecordedEvent[]): Promise<void>;
+  /** Rows of a read model as queries see them (`read.<table>`). */
+  rows<T = Record<string, unknown>>(table: string, orderBy?: string): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Given events, expect rows: projections on a fresh database, fed directly (no subscription).
+ *   const h = await projectionHarness([dealsProjection]);
+ *   await h.given(recorded('deal-1', 'DealCreated', {...}));
+ *   expect(await h.rows('deals')).to.deep.equal([...]);
+ */
+export async function projectionHarness(projections: Projection[]): Promise<ProjectionHarness> {
+  const db = await createTestDatabase('dealstream_projection');
+  const knex = createKnex(db.url, 2);
+  const generations = new Map<Projection, Generation>();
+  const checkpoints = new Map<Projection, string | null>();
+  for (const projection of projections) {
+    const generation = await ensureGeneration(knex, projection);
+    generations.set(projection, generation);
+    checkpoints.set(projection, null);
+  }
+  return {
+    knex,
+    db,
+    async given(...events) {
+      for (const projection of projections) {
+        const mine = events.filter((event) => projection.eventTypes.includes(event.type));
+        if (mine.length === 0) continue;
+        const generation = generations.get(projection)!;
+        const position = mine.at(-1)!.position;
+        await knex.transaction(async (trx) => {
+          await projection.apply(mine, { trx, schema: generation.schema });
+          await commitCheckpoint(trx, generation, checkpoints.get(projection)!, { position, events: mine.length });
+        });
+        checkpoints.set(projection, position);
+      }
+    },
+    rows: async <T>(table: string, orderBy?: string) => {
+      const query = knex(`read.${table}`).select('*');
+      return (await (orderBy ? query.orderByRaw(orderBy) : query)) as T[];
+    },
+    async close() {
+      await knex.destroy();
+      await db.drop();
+    },
+  };
+}
+
+let nextPosition = 1n;
+const revisions = new Map<string, bigint>();
+
+/**
+ * A recorded event as a store would deliver it: revisions count per stream and positions rise.
+ * `at` is both occurredAt and recordedAt; `actor` defaults to a user "ana".
+ */
+export function recorded(
+  streamId: string,
+  type: string,
+  data: Record<string, unknown>,
+  options: { at?: string; actor?: { kind: string; id: string }; id?: string } = {},
+): RecordedEvent {
+  const revision = revisions.get(streamId) ?? 0n;
+  revisions.set(streamId, revision + 1n);
+  const at = options.at ?? '2026-11-22T10:00:00.000Z';
+  return {
+    id: options.id ?? crypto.randomUUID(),
+    streamId,
+    type,
+    revision,
+    position: encodePosition(1n, nextPosition++),
+    data: data as JsonObject,
+    metadata: { actor: options.actor ?? { kind: 'user', id: 'ana' }, correlationId: 'c', causationId: 'r', occurredAt: at, schemaVersion: 1 },
+    recordedAt: new Date(at),
+  };
+}
