@@ -3,6 +3,8 @@ import type { Knex } from 'knex';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createApp } from '../../src/http/app.js';
 import { createKnex } from '../../src/platform/database.js';
+import { PROJECTIONS } from '../../src/projections/index.js';
+import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -15,19 +17,27 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The HTTP app on a fresh, migrated database of its own. */
-export async function startTestApp(): Promise<TestApp> {
+/**
+ * The HTTP app on a fresh, migrated database of its own. With `projections`, every projection runs
+ * in the background as in the projector role; queries given a command's position read their write.
+ */
+export async function startTestApp(options: { projections?: boolean } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const store = new PostgresEventStore({ connectionString: db.url });
   const readPositions = new ReadPositions(knex, db.url, silentLogger());
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 1000 });
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000 });
+  const projecting = new AbortController();
+  const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
+  const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];
   return {
     db,
     knex,
     store,
     app,
     close: async () => {
+      projecting.abort();
+      await Promise.all(runs);
       await readPositions.close();
       await store.close();
       await knex.destroy();
