@@ -23,6 +23,7 @@ export interface ProjectionHarness {
  *   expect(await h.rows('deals')).to.deep.equal([...]);
  */
 export async function projectionHarness(projections: Projection[]): Promise<ProjectionHarness> {
+  revisions.clear(); // each harness starts a fresh log
   const db = await createTestDatabase('dealstream_projection');
   const knex = createKnex(db.url, 2);
   const generations = new Map<Projection, Generation>();
