@@ -4,7 +4,10 @@ import { KeyNameTakenError, ROLES, createApiKey, listApiKeys, revokeApiKey, type
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { PROCESS_ROLES, type ProcessRole, type RunningRole } from './roles.js';
-import { migrate, openServices } from './services.js';
+import { PROJECTIONS } from '../projections/index.js';
+import { projectionStatus } from '../projections/runtime/status.js';
+import { rebuildWithProgress } from './rebuild-progress.js';
+import { migrate, openServices, type Services } from './services.js';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
@@ -37,6 +40,38 @@ program
   .command('all')
   .description('run every role in one process (migrates first)')
   .action(() => withConfig((config, logger) => run(Object.keys(PROCESS_ROLES) as ProcessRole[], config, logger)));
+
+const projections = program.command('projections').description('read models: status and rebuild');
+
+projections
+  .command('status')
+  .description('checkpoint, lag and state of every projection')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) =>
+    withServices(async (services) => {
+      const statuses = await projectionStatus(services.knex, services.eventStore, PROJECTIONS);
+      if (options.json) return void process.stdout.write(JSON.stringify(statuses, null, 2) + '\n');
+      const lines = statuses.map((s) => [
+        s.name, s.state, `v${s.version ?? '-'}${s.version !== s.codeVersion ? ` (code v${s.codeVersion})` : ''}`, s.checkpoint ?? '-',
+        `${s.lag.atLeast ? '>=' : ''}${s.lag.events}`, s.lag.seconds.toFixed(1), String(s.eventsApplied),
+      ]);
+      process.stdout.write([['projection', 'state', 'version', 'checkpoint', 'lag events', 'lag s', 'applied'], ...lines].map((line) => line.join('\t')).join('\n') + '\n');
+    }),
+  );
+
+projections
+  .command('rebuild')
+  .description('replay history into fresh tables and swap them in when caught up; queries read the old ones meanwhile')
+  .argument('[names...]', 'projections to rebuild (default: all)')
+  .action((names: string[]) =>
+    withServices(async (services) => {
+      const unknown = names.filter((name) => !PROJECTIONS.some((projection) => projection.name === name));
+      if (unknown.length) throw new UsageError(`unknown projection ${unknown.join(', ')}; known: ${PROJECTIONS.map((p) => p.name).join(', ')}`);
+      for (const projection of PROJECTIONS.filter((p) => names.length === 0 || names.includes(p.name))) {
+        await rebuildWithProgress(projection, services);
+      }
+    }),
+  );
 
 const keys = program.command('keys').description('manage API keys (stored only as hashes)');
 
@@ -75,6 +110,18 @@ keys
       process.stderr.write(`dealstream: revoked ${idOrName}\n`);
     }),
   );
+
+/** Runs a command with the shared services (database migrated, event store open). */
+function withServices(command: (services: Services) => Promise<void>): Promise<void> {
+  return withConfig(async (config, logger) => {
+    const services = await openServices(config, logger);
+    try {
+      await command(services);
+    } finally {
+      await services.close();
+    }
+  });
+}
 
 /** Runs a command against a migrated database. */
 function withKnex(command: (knex: Knex) => Promise<void>): Promise<void> {

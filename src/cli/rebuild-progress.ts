@@ -1,0 +1,43 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { Projection } from '../projections/runtime/projection.js';
+import { rebuildProjection } from '../projections/runtime/runner.js';
+import type { Services } from './services.js';
+
+/**
+ * Rebuilds one projection with a progress bar and ETA on stderr. The events to replay are counted
+ * alongside (reading the log is much faster than projecting it); the bar shows ETA once they are.
+ */
+export async function rebuildWithProgress(projection: Projection, services: Services): Promise<void> {
+  const { knex, eventStore, logger, config } = services;
+  const bar = new SingleBar(
+    { format: `${projection.name.padEnd(10)} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | ETA {eta_formatted}`, stream: process.stderr, etaBuffer: 50 },
+    Presets.shades_classic,
+  );
+  const started = performance.now();
+  bar.start(0, 0, { rate: 0 });
+  let counted = false;
+  void (async () => {
+    let total = 0;
+    for await (const _ of eventStore.readAll({ filter: { eventTypes: [...projection.eventTypes] } })) total++;
+    counted = true;
+    bar.setTotal(total);
+  })().catch((error: unknown) => logger.warn('could not count the events to replay', { error: (error as Error).message }));
+
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await rebuildProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL }, stopping.signal, (progress) => {
+      const rate = Math.round(progress.eventsApplied / ((performance.now() - started) / 1000));
+      if (!counted && progress.eventsApplied > bar.getTotal()) bar.setTotal(progress.eventsApplied);
+      bar.update(progress.eventsApplied, { rate });
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    bar.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(`dealstream: rebuilt ${projection.name} in ${seconds.toFixed(1)} s and swapped it in\n`);
+}
