@@ -28,7 +28,7 @@ export async function rebuildWithProgress(projection: Projection, services: Serv
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    await rebuildProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL }, stopping.signal, (progress) => {
+    await rebuildProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL, batchSize: config.PROJECTION_BATCH_SIZE }, stopping.signal, (progress) => {
       const rate = Math.round(progress.eventsApplied / ((performance.now() - started) / 1000));
       if (!counted && progress.eventsApplied > bar.getTotal()) bar.setTotal(progress.eventsApplied);
       bar.update(progress.eventsApplied, { rate });

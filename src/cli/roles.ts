@@ -47,7 +47,7 @@ async function startApi(services: Services): Promise<RunningRole> {
 async function startProjector(services: Services): Promise<RunningRole> {
   const { knex, eventStore, logger, config } = services;
   const stopping = new AbortController();
-  const runs = PROJECTIONS.map((projection) => runProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL }, stopping.signal));
+  const runs = PROJECTIONS.map((projection) => runProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL, batchSize: config.PROJECTION_BATCH_SIZE }, stopping.signal));
   logger.info('projector role started', { projections: PROJECTIONS.map((projection) => projection.name) });
   return {
     name: 'projector',

@@ -12,7 +12,7 @@ export interface HeldLock {
  * ends, which frees it for the next waiter at once. Aborting `signal` stops the wait.
  */
 export async function acquireLock(connectionString: string, key: string, signal: AbortSignal): Promise<HeldLock | undefined> {
-  const client = new pg.Client({ connectionString, application_name: `dealstream-lock ${key}` });
+  const client = new pg.Client({ connectionString, application_name: `dealstream-lock ${key} pid=${process.pid}` });
   const lost = new AbortController();
   client.on('error', () => lost.abort());
   client.on('end', () => lost.abort());
