@@ -1,0 +1,246 @@
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import request from 'supertest';
+import { handleCommand, loadStream } from '../../src/commands/handle-command.js';
+import { actionDecider } from '../../src/domain/actions/action.decider.js';
+import { dealDecider } from '../../src/domain/deals/deal.decider.js';
+import type { Actor } from '../../src/domain/shared/event.js';
+import { createApiKey } from '../../src/http/api-keys.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+
+const MINUTE = 60_000;
+/** Decodes like a cursor, but its values are no times. */
+const forged = Buffer.from('["x","y"]').toString('base64url');
+
+describe('action queries and the approval queue', () => {
+  let harness: TestApp;
+  let app: Express;
+  const keys: Record<string, string> = {};
+  /** The last command's position: every query waits for the actions model to pass it. */
+  let position: string;
+  const base = Date.now();
+  /** The fixture's actions by name, as ids. */
+  const a = {} as Record<'medium' | 'high1' | 'high2' | 'critical' | 'expired' | 'low' | 'rejected' | 'viaHttp', string>;
+  const deals = { small: '', large: '' };
+
+  const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
+  const idOf = (location: string) => location.split('/').pop()!;
+
+  async function command(path: string, who: string, body: object): Promise<request.Response> {
+    const res = await request(app).post(path).set(as(who)).send(body);
+    expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
+    position = res.body.position;
+    return res;
+  }
+
+  /**
+   * Proposes through the decider with a chosen clock, as the HTTP command would at that instant,
+   * so that proposal times and deadlines (some already passed) are known.
+   */
+  async function proposeAt(dealId: string, kind: string, actor: Actor, minutesAgo: number): Promise<string> {
+    const actionId = randomUUID();
+    const deal = await loadStream(harness.store, `deal-${dealId}`, dealDecider);
+    const result = await handleCommand(harness.store, `action-${actionId}`, actionDecider(), {
+      type: 'ProposeAction',
+      data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { kind }, deal: deal.state },
+      metadata: { actor, now: new Date(base - minutesAgo * MINUTE).toISOString(), correlationId: randomUUID(), causationId: randomUUID() },
+    });
+    position = result.position!;
+    return actionId;
+  }
+
+  function get(path: string, query: Record<string, string | number> = {}, who = 'ops') {
+    return request(app).get(path).query({ ...query, position }).set(as(who));
+  }
+
+  async function ok(path: string, query: Record<string, string | number> = {}, who = 'ops') {
+    const res = await get(path, query, who);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    expect(res.headers['x-stale']).to.equal('false');
+    return res.body;
+  }
+
+  /** Every id, following nextCursor to the end. */
+  async function allIds(path: string, query: Record<string, string | number>, who = 'ops'): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const body = await ok(path, { ...query, ...(cursor ? { cursor } : {}) }, who);
+      expect(body.items.length).to.be.at.most(Number(query.limit ?? 50));
+      ids.push(...body.items.map((item: { id: string }) => item.id));
+      cursor = body.nextCursor;
+    } while (cursor);
+    return ids;
+  }
+
+  before(async () => {
+    harness = await startTestApp({ projections: true });
+    ({ app } = harness);
+    const roles = [['ops', 'operator'], ['scout', 'agent'], ['ana', 'approver'], ['bo', 'approver'], ['root', 'admin']] as const;
+    for (const [name, role] of roles) keys[name] = (await createApiKey(harness.knex, name, role)).key;
+
+    const deal = async (amount: string) =>
+      idOf((await command('/api/deals', 'ops', { name: 'Acme', company: 'Acme Ltd', amount: { amount, currency: 'USD' } })).headers.location!);
+    deals.small = await deal('500000.00');
+    deals.large = await deal('50000000.00'); // raises every risk one level
+
+    const scout: Actor = { kind: 'agent', id: 'scout' };
+    a.expired = await proposeAt(deals.small, 'share_data_room', scout, 25 * 60); // high: its 24 h deadline passed an hour ago
+    a.medium = await proposeAt(deals.small, 'send_email', scout, 60);
+    a.high1 = await proposeAt(deals.small, 'share_data_room', scout, 50);
+    a.high2 = await proposeAt(deals.large, 'send_email', { kind: 'user', id: 'ops' }, 40);
+    a.critical = await proposeAt(deals.large, 'share_data_room', { kind: 'user', id: 'root' }, 30);
+    a.low = await proposeAt(deals.small, 'schedule_meeting', scout, 20);
+    a.rejected = await proposeAt(deals.small, 'send_email', scout, 10);
+    await command(`/api/actions/${a.critical}/approve`, 'ana', { note: 'numbers check out' });
+    await command(`/api/actions/${a.rejected}/reject`, 'bo', { reason: 'wrong recipient' });
+    a.viaHttp = idOf((await command('/api/actions', 'ops', { dealId: deals.small, kind: 'add_note', title: 'Note the call' })).headers.location!);
+  });
+  after(() => harness.close());
+
+  describe('GET /api/actions', () => {
+    it('lists actions newest proposal first, with their summary', async () => {
+      const body = await ok('/api/actions');
+      expect(body.items.map((item: { id: string }) => item.id)).to.deep.equal([
+        a.viaHttp, a.rejected, a.low, a.critical, a.high2, a.high1, a.medium, a.expired,
+      ]);
+      expect(body.nextCursor).to.equal(null);
+      const critical = body.items[3];
+      expect(critical).to.deep.equal({
+        id: a.critical,
+        dealId: deals.large,
+        kind: 'share_data_room',
+        title: 'Do share_data_room',
+        status: 'AwaitingApproval',
+        risk: 'critical',
+        approvalsRequired: 2,
+        approvalsGiven: 1,
+        proposedBy: { kind: 'user', id: 'root' },
+        proposedAt: new Date(base - 30 * MINUTE).toISOString(),
+        updatedAt: critical.updatedAt,
+        expiresAt: new Date(base - 30 * MINUTE + 8 * 60 * MINUTE).toISOString(),
+      });
+      expect(Date.parse(critical.updatedAt)).to.be.at.least(base);
+    });
+
+    it('filters by deal, status (one or several), risk, kind and proposer', async () => {
+      const ids = async (query: Record<string, string>) => (await ok('/api/actions', query)).items.map((item: { id: string }) => item.id);
+      expect(await ids({ dealId: deals.large })).to.deep.equal([a.critical, a.high2]);
+      expect(await ids({ status: 'Approved' })).to.deep.equal([a.viaHttp, a.low]);
+      expect(await ids({ status: 'Rejected,Approved' })).to.deep.equal([a.viaHttp, a.rejected, a.low]);
+      expect(await ids({ risk: 'high' })).to.deep.equal([a.high2, a.high1, a.expired]);
+      expect(await ids({ kind: 'send_email' })).to.deep.equal([a.rejected, a.high2, a.medium]);
+      expect(await ids({ proposedBy: 'root' })).to.deep.equal([a.critical]);
+      expect(await ids({ dealId: deals.small, status: 'AwaitingApproval', risk: 'high' })).to.deep.equal([a.high1, a.expired]);
+    });
+
+    it('sorts by last change on request', async () => {
+      expect(await allIds('/api/actions', { sort: 'updated', limit: 10 })).to.deep.equal([
+        a.viaHttp, a.rejected, a.critical, a.low, a.high2, a.high1, a.medium, a.expired,
+      ]);
+    });
+
+    it('pages with a cursor to the end, without duplicates or gaps, in either sort', async () => {
+      for (const sort of ['proposed', 'updated']) {
+        const whole = await allIds('/api/actions', { sort, limit: 50 });
+        expect(await allIds('/api/actions', { sort, limit: 3 })).to.deep.equal(whole);
+        expect(await allIds('/api/actions', { sort, limit: 1 })).to.deep.equal(whole);
+      }
+    });
+
+    it('answers a bad query with 400 naming the field, and no key with 401', async () => {
+      for (const [field, value] of [['status', 'Approved,Done'], ['risk', 'extreme'], ['sort', 'risk'], ['limit', '0'], ['cursor', 'nope'], ['cursor', forged], ['dealId', 'deal-1']]) {
+        const res = await get('/api/actions', { [field!]: value! }).expect(400);
+        expect(res.type).to.equal('application/problem+json');
+        expect(res.body.errors.map((error: { field: string }) => error.field)).to.deep.equal([field]);
+      }
+      await request(app).get('/api/actions').expect(401);
+    });
+  });
+
+  describe('GET /api/actions/:id', () => {
+    it('answers the whole action: payload, risk reasons, approvals, execution', async () => {
+      const body = await ok(`/api/actions/${a.critical}`);
+      expect(body).to.deep.include({
+        id: a.critical,
+        status: 'AwaitingApproval',
+        payload: { kind: 'share_data_room' },
+        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000.00 USD is at least 10000000'],
+        approvedBy: null,
+        rejection: null,
+        cancellation: null,
+        attempts: 0,
+        result: null,
+        error: null,
+        revision: '3',
+      });
+      expect(body.approvals).to.have.length(1);
+      expect(body.approvals[0]).to.include({ approverId: 'ana', note: 'numbers check out' });
+      expect(Date.parse(body.approvals[0].at)).to.be.at.least(base);
+    });
+
+    it('says who rejected an action and why, and how one was approved', async () => {
+      expect((await ok(`/api/actions/${a.rejected}`)).rejection).to.deep.equal({ by: 'bo', reason: 'wrong recipient' });
+      expect(await ok(`/api/actions/${a.viaHttp}`)).to.include({ status: 'Approved', approvedBy: 'policy', expiresAt: null });
+    });
+
+    it('answers 404 ACTION.NOT_FOUND for an unknown action', async () => {
+      const res = await get(`/api/actions/${randomUUID()}`).expect(404);
+      expect(res.type).to.equal('application/problem+json');
+      expect(res.body.code).to.equal('ACTION.NOT_FOUND');
+    });
+  });
+
+  describe('GET /api/hitl/approval-queue', () => {
+    const queue = '/api/hitl/approval-queue';
+
+    it('lists what awaits approval and has not expired, highest risk first, then oldest first', async () => {
+      const body = await ok(queue);
+      expect(body.items.map((item: { id: string }) => item.id)).to.deep.equal([a.critical, a.high1, a.high2, a.medium]);
+      expect(body.items[0]).to.deep.include({
+        risk: 'critical',
+        approvalsRequired: 2,
+        approvalsGiven: 1,
+        approvers: ['ana'],
+        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000.00 USD is at least 10000000'],
+        expiresAt: new Date(base - 30 * MINUTE + 8 * 60 * MINUTE).toISOString(),
+      });
+    });
+
+    it('leaves out an action whose deadline passed, though nobody has expired it yet', async () => {
+      expect((await ok(`/api/actions/${a.expired}`)).status).to.equal('AwaitingApproval');
+      expect((await ok(queue, { risk: 'high' })).items.map((item: { id: string }) => item.id)).to.deep.equal([a.high1, a.high2]);
+    });
+
+    it('filters by deal and risk', async () => {
+      expect((await ok(queue, { dealId: deals.small })).items.map((item: { id: string }) => item.id)).to.deep.equal([a.high1, a.medium]);
+      expect((await ok(queue, { risk: 'critical,medium' })).items.map((item: { id: string }) => item.id)).to.deep.equal([a.critical, a.medium]);
+    });
+
+    it('pages with a cursor across risk levels without duplicates or gaps', async () => {
+      expect(await allIds(queue, { limit: 1 })).to.deep.equal([a.critical, a.high1, a.high2, a.medium]);
+      expect(await allIds(queue, { limit: 3 })).to.deep.equal([a.critical, a.high1, a.high2, a.medium]);
+    });
+
+    it('says whether the caller may approve: not the proposer, not twice, not without an approver role', async () => {
+      const canApprove = async (who: string) => (await ok(queue, { risk: 'critical' }, who)).items[0].canApprove;
+      expect(await canApprove('root')).to.equal(false); // an admin, but the proposer
+      expect(await canApprove('ana')).to.equal(false); // approved it already
+      expect(await canApprove('bo')).to.equal(true);
+      expect(await canApprove('ops')).to.equal(false); // an operator
+      const medium = async (who: string) => (await ok(queue, { risk: 'medium' }, who)).items[0].canApprove;
+      expect(await medium('root')).to.equal(true);
+      expect(await medium('ana')).to.equal(true);
+      expect(await medium('scout')).to.equal(false); // the proposer, and an agent
+    });
+
+    it('answers a bad query with 400 naming the field, and no key with 401', async () => {
+      for (const [field, value] of [['risk', 'extreme'], ['limit', '500'], ['cursor', forged], ['dealId', 'x']]) {
+        const res = await get(queue, { [field!]: value! }).expect(400);
+        expect(res.body.errors.map((error: { field: string }) => error.field)).to.deep.equal([field]);
+      }
+      await request(app).get(queue).expect(401);
+    });
+  });
+});
