@@ -11,7 +11,9 @@ import type { EventStore } from '../eventstore/contract.js';
 import { queryRoutes } from '../queries/index.js';
 import { mountQueries } from '../queries/query-route.js';
 import type { ReadPositions } from '../queries/read-positions.js';
-import { authenticate } from './auth.js';
+import { PROJECTIONS } from '../projections/index.js';
+import { projectionStatus } from '../projections/runtime/status.js';
+import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument } from './openapi.js';
@@ -58,6 +60,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
+  api.get('/projections', requireRole('admin'), async (_req, res) => {
+    res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
+  });
   app.use('/api', authenticate(knex), api);
 
   app.use(notFound);

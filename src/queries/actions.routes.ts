@@ -4,7 +4,7 @@ import type { ActionStatus } from '../domain/actions/action.state.js';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { NotFoundError } from '../domain/shared/errors.js';
 import type { Principal, Role } from '../http/api-keys.js';
-import { Cursor, Limit, keysetPage, type Page } from './pagination.js';
+import { Limit, cursorOf, encodeCursor, keysetPage, type Page } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
 // A record, so that a status added to the domain fails to compile here until it is listed.
@@ -22,16 +22,6 @@ function oneOrMore<T extends string>(allowed: readonly T[]) {
     const unknown = values.filter((value) => !(allowed as readonly string[]).includes(value));
     if (unknown.length === 0) return values as T[];
     context.addIssue({ code: 'custom', message: `unknown ${unknown.join(', ')}: use one or more of ${allowed.join(', ')}, comma-separated` });
-    return z.NEVER;
-  });
-}
-
-/** A cursor whose values have this shape: a forged one is a 400, not a failed SQL cast. */
-function cursorOf<T>(shape: z.ZodType<T>) {
-  return Cursor.transform((values, context) => {
-    const parsed = shape.safeParse(values);
-    if (parsed.success) return parsed.data;
-    context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by a previous page' });
     return z.NEVER;
   });
 }
@@ -166,7 +156,7 @@ async function queuePage(rows: Knex.QueryBuilder, cursor: [number, [string, stri
   const items = found.slice(0, limit);
   const last = items.at(-1);
   const next = found.length > limit && last ? [last.risk_rank, [iso(last.proposed_at), last.action_id]] : undefined;
-  return { items, nextCursor: next ? Buffer.from(JSON.stringify(next)).toString('base64url') : null };
+  return { items, nextCursor: next ? encodeCursor(next) : null };
 }
 
 function iso(value: unknown): string {

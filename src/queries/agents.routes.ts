@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { NotFoundError } from '../domain/shared/errors.js';
-import { Cursor, Limit, keysetPage } from './pagination.js';
+import { Limit, cursorOf, keysetPage } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
 type Row = Record<string, unknown>;
@@ -10,16 +10,6 @@ const reads = ['agents'];
 const Id = z.string().trim().min(1).max(200);
 /** How many of its latest runs an agent's page shows. */
 const RECENT_RUNS = 20;
-
-/** A cursor whose values must fit the sort keys, so a forged one is a 400 naming `cursor`, not a 500. */
-function cursorOf<Keys extends [unknown, unknown]>(keys: z.ZodType<Keys>) {
-  return Cursor.transform((values, context) => {
-    const parsed = keys.safeParse(values);
-    if (parsed.success) return parsed.data;
-    context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by a previous page' });
-    return z.NEVER;
-  });
-}
 
 const ActivityQuery = z.object({
   agentId: Id.optional(),

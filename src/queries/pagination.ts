@@ -2,20 +2,34 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 
 export const Limit = z.coerce.number().int().min(1).max(200).default(50);
-/** An opaque cursor from a previous page's `nextCursor`. */
-export const Cursor = z
-  .string()
-  .max(1000)
-  .transform((cursor, context) => {
-    try {
-      const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-      if (Array.isArray(values) && values.length === 2) return values as [unknown, unknown];
-    } catch {
-      // reported below
-    }
-    context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by a previous page' });
-    return z.NEVER;
-  });
+/**
+ * An opaque cursor from a previous page's `nextCursor`, decoded and checked against the shape of
+ * the keys it holds, so a forged or stale one is a 400 naming `cursor`, never a failed SQL cast.
+ */
+export function cursorOf<T>(shape: z.ZodType<T>) {
+  return z
+    .string()
+    .max(1000)
+    .transform((cursor, context) => {
+      const parsed = shape.safeParse(decode(cursor));
+      if (parsed.success) return parsed.data;
+      context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by a previous page' });
+      return z.NEVER;
+    });
+}
+
+function decode(cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Encodes a page's last keys as the next cursor. */
+export function encodeCursor(keys: unknown): string {
+  return Buffer.from(JSON.stringify(keys)).toString('base64url');
+}
 
 export interface Page<T> {
   items: T[];
@@ -37,7 +51,7 @@ export async function keysetPage<T extends Record<string, unknown>>(
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   const nextCursor =
-    rows.length > limit && last ? Buffer.from(JSON.stringify(keys.map((key) => toJson(last[key])))).toString('base64url') : null;
+    rows.length > limit && last ? encodeCursor(keys.map((key) => toJson(last[key]))) : null;
   return { items, nextCursor };
 }
 
