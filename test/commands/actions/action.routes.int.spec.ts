@@ -17,7 +17,8 @@ describe('action command routes (proposals and human approval)', () => {
   before(async () => {
     harness = await startTestApp();
     ({ knex, store, app } = harness);
-    for (const [name, role] of [['ops', 'operator'], ['scout', 'agent'], ['ana', 'approver'], ['bo', 'approver'], ['root', 'admin']] as const) {
+    const roles = [['ops', 'operator'], ['scout', 'agent'], ['ana', 'approver'], ['bo', 'approver'], ['root', 'admin'], ['audit', 'auditor'], ['pipe', 'integration']] as const;
+    for (const [name, role] of roles) {
       keys[name] = (await createApiKey(knex, name, role)).key;
     }
   });
@@ -88,5 +89,159 @@ describe('action command routes (proposals and human approval)', () => {
     expect(closed.body.code).to.equal('ACTION.DEAL_NOT_OPEN');
     const bad = await request(app).post('/api/actions').set(as('scout')).send({ dealId: 'nope', kind: 'Send Email', title: '' }).expect(400);
     expect(bad.body.errors.map((e: { field: string }) => e.field)).to.have.members(['dealId', 'kind', 'title']);
+  });
+
+  describe('refusals: each error status as problem+json, writing nothing', () => {
+    const unknownId = '00000000-0000-4000-8000-000000000000';
+    const tooLong = 'x'.repeat(2001);
+    /** An open deal with a proposal awaiting approval, one rejected, one approved then cancelled, one approved by policy; a lost deal. */
+    const f = { dealId: '', pending: '', rejected: '', cancelled: '', approved: '', lostDealId: '' };
+    let snapshot: string;
+
+    /** Every event and stored idempotent response: a refusal must change neither. */
+    async function written(): Promise<string> {
+      const events = await knex('events').select('stream_id', 'revision', 'event_id', 'type').orderBy('position');
+      const responses = await knex('idempotency_keys').count({ n: '*' });
+      return JSON.stringify({ events, responses });
+    }
+
+    before(async () => {
+      f.dealId = await deal();
+      f.pending = await propose(f.dealId, 'send_email');
+      f.rejected = await propose(f.dealId, 'send_email');
+      await request(app).post(`/api/actions/${f.rejected}/reject`).set(as('ana')).set('idempotency-key', 'k-reject').send({ reason: 'no' }).expect(200);
+      f.cancelled = await propose(f.dealId, 'send_email');
+      await request(app).post(`/api/actions/${f.cancelled}/approve`).set(as('ana')).set('idempotency-key', 'k-approve').send({ note: 'ok' }).expect(200);
+      await request(app).post(`/api/actions/${f.cancelled}/cancel`).set(as('scout')).set('idempotency-key', 'k-cancel').send({}).expect(200);
+      const low = await request(app)
+        .post('/api/actions')
+        .set(as('scout'))
+        .set('idempotency-key', 'k-propose')
+        .send({ dealId: f.dealId, kind: 'schedule_meeting', title: 'Meet' })
+        .expect(201);
+      f.approved = idOf(low.headers.location!);
+      expect(await types(f.approved)).to.deep.equal(['ActionProposed', 'ActionRiskAssessed', 'ActionApproved']);
+      f.lostDealId = await deal();
+      await request(app).post(`/api/deals/${f.lostDealId}/stage`).set(as('ops')).send({ to: 'lost', reason: 'gone' }).expect(200);
+      snapshot = await written();
+    });
+
+    interface Refusal {
+      /** What is refused, for failure messages. */
+      what: string;
+      path: () => string;
+      /** The key's owner; null sends no Authorization. */
+      by: string | null;
+      body: object | string;
+      headers?: Record<string, string>;
+      status: number;
+      type?: string;
+      code?: string;
+      field?: string;
+      /** Words the errors[] messages must contain (a key that is not allowed is named only there). */
+      message?: RegExp;
+    }
+
+    const proposals = () => '/api/actions';
+    const on = (verb: 'approve' | 'reject' | 'cancel', id: () => string) => () => `/api/actions/${id()}/${verb}`;
+    const pending = () => f.pending;
+
+    /** What every command route refuses in the same way, given a route's valid request by an allowed caller. */
+    function common(path: () => string, by: string, body: object): Refusal[] {
+      return [
+        { what: 'no key', path, by: null, body, status: 401, type: '/problems/unauthenticated' },
+        { what: 'an unknown key', path, by: null, headers: { authorization: 'Bearer ds_unknown' }, body, status: 401, type: '/problems/unauthenticated' },
+        { what: 'an auditor', path, by: 'audit', body, status: 403, type: '/problems/forbidden' },
+        { what: 'an integration key', path, by: 'pipe', body, status: 403, type: '/problems/forbidden' },
+        { what: 'a stale If-Match', path, by, headers: { 'if-match': '"0"' }, body, status: 412, code: 'STREAM.REVISION_CHANGED' },
+        { what: 'a text/plain body', path, by, headers: { 'content-type': 'text/plain' }, body: 'x=1', status: 415, type: '/problems/unsupported-media-type' },
+      ];
+    }
+    const reused = { status: 422, type: '/problems/idempotency-key-reused' };
+
+    async function refuse(refusal: Refusal): Promise<void> {
+      const { what, path, by, body, headers = {}, status } = refusal;
+      let req = request(app).post(path());
+      if (by) req = req.set(as(by));
+      for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
+      const res = await req.send(body);
+      const label = `${status} for ${what}: ${res.status} ${JSON.stringify(res.body)}`;
+      expect(res.status, label).to.equal(status);
+      expect(res.type, label).to.equal('application/problem+json');
+      expect(res.body.status, label).to.equal(status);
+      if (status === 401) expect(res.headers['www-authenticate'], label).to.match(/^Bearer /);
+      if (refusal.type) expect(res.body.type, label).to.equal(refusal.type);
+      if (refusal.code) expect(res.body.code, label).to.equal(refusal.code);
+      if (status === 400) expect(res.body.type, label).to.equal('/problems/invalid-request');
+      const errors = (res.body.errors ?? []) as { field: string; message: string }[];
+      if (refusal.field) expect(errors.map((e) => e.field), label).to.deep.equal([refusal.field]);
+      if (refusal.message) expect(errors.map((e) => e.message).join('; '), label).to.match(refusal.message);
+      expect(await written(), `${what} wrote something`).to.equal(snapshot);
+    }
+
+    async function refuseAll(refusals: Refusal[]): Promise<void> {
+      for (const refusal of refusals) await refuse(refusal);
+    }
+
+    it('POST /api/actions: 400, 401, 403, 404, 409, 412, 415, 422', async () => {
+      const body = () => ({ dealId: f.dealId, kind: 'send_email', title: 'Write' });
+      await refuseAll([
+        ...common(proposals, 'scout', body()),
+        { what: 'an unknown field', path: proposals, by: 'scout', body: { ...body(), extra: 1 }, status: 400, message: /"extra"/ },
+        { what: 'a payload that is no object', path: proposals, by: 'scout', body: { ...body(), payload: 'x' }, status: 400, field: 'payload' },
+        { what: 'a bad dealId alone', path: proposals, by: 'ops', body: { ...body(), dealId: `${f.dealId}0` }, status: 400, field: 'dealId' },
+        { what: 'an unknown deal', path: proposals, by: 'scout', body: { ...body(), dealId: unknownId }, status: 404, code: 'DEAL.NOT_FOUND' },
+        { what: 'a lost deal', path: proposals, by: 'scout', body: { ...body(), dealId: f.lostDealId }, status: 409, code: 'ACTION.DEAL_NOT_OPEN' },
+        { what: 'a reused Idempotency-Key', path: proposals, by: 'scout', headers: { 'idempotency-key': 'k-propose' }, body: body(), ...reused },
+      ]);
+    });
+
+    it('POST /api/actions/:id/approve: 400, 401, 403, 404, 409, 412, 415, 422', async () => {
+      const path = on('approve', pending);
+      await refuseAll([
+        ...common(path, 'ana', {}),
+        { what: 'an operator', path, by: 'ops', body: {}, status: 403, type: '/problems/forbidden' },
+        { what: 'an unknown field', path, by: 'ana', body: { note: 'ok', extra: true }, status: 400, message: /"extra"/ },
+        { what: 'a note too long', path, by: 'ana', body: { note: tooLong }, status: 400, field: 'note' },
+        { what: 'an unknown action', path: on('approve', () => unknownId), by: 'ana', body: {}, status: 404, code: 'ACTION.NOT_FOUND' },
+        { what: 'approval after rejection', path: on('approve', () => f.rejected), by: 'bo', body: {}, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
+        { what: 'approval after cancellation', path: on('approve', () => f.cancelled), by: 'bo', body: {}, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
+        { what: 'approval of a policy-approved action', path: on('approve', () => f.approved), by: 'ana', body: {}, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
+        // The key's first request is answered again only for the same request; the state since does not matter.
+        { what: 'a reused Idempotency-Key', path: on('approve', () => f.cancelled), by: 'ana', headers: { 'idempotency-key': 'k-approve' }, body: { note: 'other' }, ...reused },
+        { what: 'a key reused on another action', path, by: 'ana', headers: { 'idempotency-key': 'k-approve' }, body: { note: 'ok' }, ...reused },
+      ]);
+    });
+
+    it('POST /api/actions/:id/reject: 400, 401, 403, 404, 409, 412, 415, 422', async () => {
+      const path = on('reject', pending);
+      const body = { reason: 'too early' };
+      await refuseAll([
+        ...common(path, 'ana', body),
+        { what: 'an agent', path, by: 'scout', body, status: 403, type: '/problems/forbidden' },
+        { what: 'an empty reason', path, by: 'ana', body: { reason: '' }, status: 400, field: 'reason' },
+        { what: 'a blank reason', path, by: 'ana', body: { reason: '   ' }, status: 400, field: 'reason' },
+        { what: 'an unknown field', path, by: 'ana', body: { ...body, extra: 1 }, status: 400, message: /"extra"/ },
+        { what: 'an unknown action', path: on('reject', () => unknownId), by: 'ana', body, status: 404, code: 'ACTION.NOT_FOUND' },
+        { what: 'a second rejection', path: on('reject', () => f.rejected), by: 'bo', body, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
+        { what: 'rejection of an approved action', path: on('reject', () => f.approved), by: 'ana', body, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
+        { what: 'a reused Idempotency-Key', path: on('reject', () => f.rejected), by: 'ana', headers: { 'idempotency-key': 'k-reject' }, body, ...reused },
+      ]);
+    });
+
+    it('POST /api/actions/:id/cancel: 400, 401, 403, 404, 409, 412, 415, 422', async () => {
+      const path = on('cancel', pending);
+      await refuseAll([
+        ...common(path, 'scout', {}),
+        { what: 'an approver', path, by: 'ana', body: {}, status: 403, type: '/problems/forbidden' },
+        { what: 'an operator who did not propose it', path: on('cancel', () => f.approved), by: 'ops', body: {}, status: 403, code: 'ACTION.CANCEL_FORBIDDEN' },
+        { what: 'a reason too long', path, by: 'scout', body: { reason: tooLong }, status: 400, field: 'reason' },
+        { what: 'an unknown field', path, by: 'scout', body: { byAdmin: true }, status: 400, message: /"byAdmin"/ },
+        { what: 'an unknown action', path: on('cancel', () => 'nope'), by: 'root', body: {}, status: 404, code: 'ACTION.NOT_FOUND' },
+        { what: 'cancelling a rejected action', path: on('cancel', () => f.rejected), by: 'scout', body: {}, status: 409, code: 'ACTION.CANNOT_CANCEL' },
+        { what: 'cancelling twice', path: on('cancel', () => f.cancelled), by: 'root', body: {}, status: 409, code: 'ACTION.CANNOT_CANCEL' },
+        { what: 'a reused Idempotency-Key', path: on('cancel', () => f.cancelled), by: 'scout', headers: { 'idempotency-key': 'k-cancel' }, body: { reason: 'x' }, ...reused },
+      ]);
+    });
   });
 });
