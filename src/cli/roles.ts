@@ -32,10 +32,14 @@ async function startApi(services: Services): Promise<RunningRole> {
   return {
     name: 'api',
     stop: async () => {
+      // From now on every response closes its connection, and connections are closed as they fall
+      // idle: a busy keep-alive client cannot hold the server open.
+      app.locals.stopping = true;
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
-      });
+      }).finally(() => clearInterval(sweep));
       // Commands whose clients hung up still finish before the store closes under them.
       await (app.locals.inFlight as InFlight).idle();
       await readPositions.close();

@@ -32,6 +32,10 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
+  app.use((_req, res, next) => {
+    if (app.locals.stopping) res.set('Connection', 'close'); // shutting down: no keep-alive
+    next();
+  });
   app.use(express.json({ limit: '1mb' }));
 
   app.get(['/health', '/health/live'], (_req, res) => {

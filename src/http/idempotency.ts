@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import type { Knex } from 'knex';
 
 export interface StoredResponse {
@@ -8,9 +9,9 @@ export interface StoredResponse {
   headers: Record<string, string>;
 }
 
-/** What makes two requests "the same": method, path and body. */
+/** What makes two requests "the same": method, path and body (as canonical JSON: key order does not count). */
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex');
+  return createHash('sha256').update(`${method} ${path}\n${canonicalize(body ?? null)}`).digest('hex');
 }
 
 export async function findResponse(knex: Knex, apiKeyId: string, key: string): Promise<StoredResponse | undefined> {

@@ -68,11 +68,17 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
 
 /** A 400 naming each invalid field, e.g. { field: "amount.currency", message: "must be an ISO 4217 code" }. */
 export function invalidRequest(error: ZodError): Problem {
+  // An unknown key is reported where it sits; name the key itself, one entry each.
+  const errors = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'is not a known field' }))
+      : [{ field: issue.path.join('.'), message: issue.message }],
+  );
   return {
     type: '/problems/invalid-request',
     title: 'Invalid request',
     status: 400,
-    detail: error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '),
-    errors: error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })),
+    detail: errors.map((e) => `${e.field || '(body)'}: ${e.message}`).join('; '),
+    errors,
   };
 }

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { eventually } from '../support/async.js';
@@ -52,6 +54,35 @@ describe('dealstream CLI', function () {
     expect(await run.exit, run.stderr()).to.equal(0);
     expect(run.stderr()).to.match(/"stopped"/);
     expect(run.stdout(), 'logs go to stderr; stdout stays free for command output').to.equal('');
+  });
+
+  it('stops promptly on SIGTERM even while a keep-alive client keeps sending requests', async () => {
+    const run = dealstream(['api'], { ...env, PORT: '0' });
+    await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 30_000, 'the API to listen');
+    const { port } = JSON.parse(run.stderr().split('\n').find((line) => line.includes('"api listening"'))!);
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk));
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    // A request in progress when SIGTERM comes (its body is not all there), so the connection is busy.
+    const head = 'POST /health HTTP/1.1\r\nHost: dealstream\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n';
+    socket.write(head + '{');
+    await sleep(100);
+    const signalled = Date.now();
+    run.child.kill('SIGTERM');
+    await sleep(100);
+    socket.write('}');
+    // Then the client keeps the connection busy; the answer after SIGTERM closes it instead.
+    const sending = setInterval(() => socket.writable && socket.write(head + '{}'), 20);
+    try {
+      expect(await run.exit, run.stderr()).to.equal(0);
+    } finally {
+      clearInterval(sending);
+      socket.destroy();
+    }
+    expect(Date.now() - signalled, 'well before the 15 s deadline').to.be.below(5000);
+    expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
   it('api drains the commands in flight on SIGTERM: every acknowledged write is stored, none fails', async () => {

@@ -139,7 +139,6 @@ describe('action command routes (proposals and human approval)', () => {
       code?: string;
       field?: string;
       /** Words the errors[] messages must contain (a key that is not allowed is named only there). */
-      message?: RegExp;
     }
 
     const proposals = () => '/api/actions';
@@ -175,7 +174,6 @@ describe('action command routes (proposals and human approval)', () => {
       if (status === 400) expect(res.body.type, label).to.equal('/problems/invalid-request');
       const errors = (res.body.errors ?? []) as { field: string; message: string }[];
       if (refusal.field) expect(errors.map((e) => e.field), label).to.deep.equal([refusal.field]);
-      if (refusal.message) expect(errors.map((e) => e.message).join('; '), label).to.match(refusal.message);
       expect(await written(), `${what} wrote something`).to.equal(snapshot);
     }
 
@@ -187,7 +185,7 @@ describe('action command routes (proposals and human approval)', () => {
       const body = () => ({ dealId: f.dealId, kind: 'send_email', title: 'Write' });
       await refuseAll([
         ...common(proposals, 'scout', body()),
-        { what: 'an unknown field', path: proposals, by: 'scout', body: { ...body(), extra: 1 }, status: 400, message: /"extra"/ },
+        { what: 'an unknown field', path: proposals, by: 'scout', body: { ...body(), extra: 1 }, status: 400, field: 'extra' },
         { what: 'a payload that is no object', path: proposals, by: 'scout', body: { ...body(), payload: 'x' }, status: 400, field: 'payload' },
         { what: 'a bad dealId alone', path: proposals, by: 'ops', body: { ...body(), dealId: `${f.dealId}0` }, status: 400, field: 'dealId' },
         { what: 'an unknown deal', path: proposals, by: 'scout', body: { ...body(), dealId: unknownId }, status: 404, code: 'DEAL.NOT_FOUND' },
@@ -201,7 +199,7 @@ describe('action command routes (proposals and human approval)', () => {
       await refuseAll([
         ...common(path, 'ana', {}),
         { what: 'an operator', path, by: 'ops', body: {}, status: 403, type: '/problems/forbidden' },
-        { what: 'an unknown field', path, by: 'ana', body: { note: 'ok', extra: true }, status: 400, message: /"extra"/ },
+        { what: 'an unknown field', path, by: 'ana', body: { note: 'ok', extra: true }, status: 400, field: 'extra' },
         { what: 'a note too long', path, by: 'ana', body: { note: tooLong }, status: 400, field: 'note' },
         { what: 'an unknown action', path: on('approve', () => unknownId), by: 'ana', body: {}, status: 404, code: 'ACTION.NOT_FOUND' },
         { what: 'approval after rejection', path: on('approve', () => f.rejected), by: 'bo', body: {}, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
@@ -221,7 +219,7 @@ describe('action command routes (proposals and human approval)', () => {
         { what: 'an agent', path, by: 'scout', body, status: 403, type: '/problems/forbidden' },
         { what: 'an empty reason', path, by: 'ana', body: { reason: '' }, status: 400, field: 'reason' },
         { what: 'a blank reason', path, by: 'ana', body: { reason: '   ' }, status: 400, field: 'reason' },
-        { what: 'an unknown field', path, by: 'ana', body: { ...body, extra: 1 }, status: 400, message: /"extra"/ },
+        { what: 'an unknown field', path, by: 'ana', body: { ...body, extra: 1 }, status: 400, field: 'extra' },
         { what: 'an unknown action', path: on('reject', () => unknownId), by: 'ana', body, status: 404, code: 'ACTION.NOT_FOUND' },
         { what: 'a second rejection', path: on('reject', () => f.rejected), by: 'bo', body, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
         { what: 'rejection of an approved action', path: on('reject', () => f.approved), by: 'ana', body, status: 409, code: 'ACTION.NOT_AWAITING_APPROVAL' },
@@ -236,7 +234,7 @@ describe('action command routes (proposals and human approval)', () => {
         { what: 'an approver', path, by: 'ana', body: {}, status: 403, type: '/problems/forbidden' },
         { what: 'an operator who did not propose it', path: on('cancel', () => f.approved), by: 'ops', body: {}, status: 403, code: 'ACTION.CANCEL_FORBIDDEN' },
         { what: 'a reason too long', path, by: 'scout', body: { reason: tooLong }, status: 400, field: 'reason' },
-        { what: 'an unknown field', path, by: 'scout', body: { byAdmin: true }, status: 400, message: /"byAdmin"/ },
+        { what: 'an unknown field', path, by: 'scout', body: { byAdmin: true }, status: 400, field: 'byAdmin' },
         { what: 'an unknown action', path: on('cancel', () => 'nope'), by: 'root', body: {}, status: 404, code: 'ACTION.NOT_FOUND' },
         { what: 'cancelling a rejected action', path: on('cancel', () => f.rejected), by: 'scout', body: {}, status: 409, code: 'ACTION.CANNOT_CANCEL' },
         { what: 'cancelling twice', path: on('cancel', () => f.cancelled), by: 'root', body: {}, status: 409, code: 'ACTION.CANNOT_CANCEL' },
