@@ -24,6 +24,7 @@ export const PROCESS_ROLES: Record<ProcessRole, (services: Services) => Promise<
 async function startApi(services: Services): Promise<RunningRole> {
   const { knex, eventStore, logger, config } = services;
   const readPositions = new ReadPositions(knex, config.DATABASE_URL, logger);
+  await readPositions.start();
   const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');

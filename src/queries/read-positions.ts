@@ -32,11 +32,16 @@ export class ReadPositions {
     return projections.every((name) => (this.positions.get(name) ?? '') >= position);
   }
 
+  /** Starts listening now rather than at the first wait, so no announcement is missed meanwhile. */
+  async start(): Promise<void> {
+    this.listening ??= this.listen();
+    await this.listening;
+  }
+
   /** Waits at most `timeoutMs` for the projections to pass `position`; false when they did not. */
   async waitFor(projections: readonly string[], position: Position, timeoutMs: number): Promise<boolean> {
     if (this.reached(projections, position)) return true;
-    this.listening ??= this.listen();
-    await this.listening;
+    await this.start();
     await this.refresh(); // covers what was committed before LISTEN, or while it was down
     if (this.reached(projections, position) || timeoutMs <= 0) return this.reached(projections, position);
     return new Promise((resolve) => {

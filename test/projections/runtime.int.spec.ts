@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import type { EventToAppend } from '../../src/eventstore/contract.js';
@@ -89,8 +90,15 @@ describe('projection runtime', function () {
 
     const appended = await store.append('live-b', [counted(1), counted(2)], { expectedRevision: 'no_stream' });
     await eventually(async () => (await total('live_rows')) === 1202, 5000, 'a live update');
+    // Passing events of other types is announced at once (for read-your-writes), and stored now and then.
+    const positions = new ReadPositions(knex, db.url, silentLogger());
+    await positions.start();
     const ignored = await store.append('live-c', [other()], { expectedRevision: 'no_stream' });
-    await eventually(async () => ((await activeGeneration(knex, 'live'))?.checkpoint ?? '') >= ignored.position, 5000, 'the checkpoint to pass an ignored event');
+    expect(await positions.waitFor(['live'], ignored.position, 5000), 'announced').to.equal(true);
+    await positions.close();
+    await sleep(1100);
+    const later = await store.append('live-d', [other()], { expectedRevision: 'no_stream' });
+    await eventually(async () => ((await activeGeneration(knex, 'live'))?.checkpoint ?? '') >= later.position, 5000, 'the checkpoint to be stored');
     expect(appended.position < ignored.position).to.equal(true);
     expect(await rows('live_rows')).to.deep.equal([
       { stream_id: 'live-a', events: 1200, last_n: 1199 },

@@ -59,8 +59,10 @@ export async function createGeneration(knex: Knex, projection: Projection, state
 }
 
 /**
- * Applies one batch's bookkeeping in the batch's transaction: the checkpoint moves from `previous`
- * to `position` only if nobody else moved it (compare-and-set), and an active generation announces it.
+ * A batch's bookkeeping, last in the batch's transaction and in one statement: the checkpoint moves
+ * from `previous` to `position` only if nobody else moved it (compare-and-set) and, for the live
+ * generation, only while it is still the active one (a swap in progress is waited for); an active
+ * generation then announces it. Otherwise GenerationLostError, and the batch rolls back.
  */
 export async function commitCheckpoint(
   trx: Knex.Transaction,
@@ -68,23 +70,35 @@ export async function commitCheckpoint(
   previous: Position | null,
   batch: { position: Position; events: number; recordedAt?: Date },
 ): Promise<void> {
-  const updated = await trx('projection_generations')
-    .where('schema_name', generation.schema)
-    .andWhereRaw('checkpoint IS NOT DISTINCT FROM ?', [previous])
-    .update({
-      checkpoint: batch.position,
-      checkpoint_at: trx.fn.now(),
-      events_applied: trx.raw('events_applied + ?', [batch.events]),
-      ...(batch.recordedAt ? { recorded_at: batch.recordedAt } : {}),
-    });
-  if (updated !== 1) throw new GenerationLostError(`the checkpoint of ${generation.schema} moved under this runner`);
-  if (generation.state === 'active') await trx.raw('SELECT pg_notify(?, ?)', [CHECKPOINT_CHANNEL, `${generation.projection} ${batch.position}`]);
+  const live = generation.state === 'active';
+  const { rows } = await trx.raw(
+    `WITH active AS (SELECT 1 FROM projections WHERE name = :projection AND active_schema = :schema FOR SHARE),
+          moved AS (
+            UPDATE projection_generations
+               SET checkpoint = :position, checkpoint_at = now(), events_applied = events_applied + :events,
+                   recorded_at = coalesce(:recordedAt, recorded_at)
+             WHERE schema_name = :schema AND checkpoint IS NOT DISTINCT FROM :previous
+               AND (NOT :live OR EXISTS (SELECT 1 FROM active))
+            RETURNING 1)
+     SELECT CASE WHEN :live THEN pg_notify(:channel, :announcement) END FROM moved`,
+    {
+      projection: generation.projection,
+      schema: generation.schema,
+      position: batch.position,
+      events: batch.events,
+      recordedAt: batch.recordedAt ?? null,
+      previous,
+      live,
+      channel: CHECKPOINT_CHANNEL,
+      announcement: `${generation.projection} ${batch.position}`,
+    },
+  );
+  if (rows.length !== 1) throw new GenerationLostError(`the checkpoint of ${generation.schema} moved under this runner, or it was swapped out`);
 }
 
-/** Inside a batch of the live generation: fails if a rebuild has swapped it out (and waits for a swap in progress). */
-export async function assertActive(trx: Knex.Transaction, generation: Generation): Promise<void> {
-  const row = await trx('projections').where('name', generation.projection).forShare().first('active_schema');
-  if (row?.active_schema !== generation.schema) throw new GenerationLostError(`${generation.schema} is no longer active`);
+/** Tells queries waiting to read their writes that an active generation has passed `position`. */
+export async function announceCheckpoint(knex: Knex, generation: Generation, position: Position): Promise<void> {
+  if (generation.state === 'active') await knex.raw('SELECT pg_notify(?, ?)', [CHECKPOINT_CHANNEL, `${generation.projection} ${position}`]);
 }
 
 /**

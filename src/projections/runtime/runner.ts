@@ -6,7 +6,7 @@ import { acquireLock } from './advisory-lock.js';
 import { batches } from './batches.js';
 import {
   GenerationLostError,
-  assertActive,
+  announceCheckpoint,
   commitCheckpoint,
   createGeneration,
   dropGeneration,
@@ -16,6 +16,9 @@ import {
   type Generation,
 } from './generations.js';
 import type { Projection } from './projection.js';
+
+/** How often a live runner stores a checkpoint that only skipped other events' types. */
+const STORE_PASSED_EVERY_MS = 1000;
 
 export interface RunnerDependencies {
   knex: Knex;
@@ -113,17 +116,27 @@ async function follow(
   const stored = await readGeneration(deps.knex, generation.schema);
   if (!stored) throw new GenerationLostError(`${generation.schema} is gone`);
   let checkpoint = stored.checkpoint;
+  let passed = checkpoint;
+  let storedAt = performance.now();
   let applied = 0;
   const subscription = deps.eventStore.subscribe({ from: checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
   for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
-    if (batch.position !== checkpoint) {
-      await deps.knex.transaction(async (trx) => {
-        if (mode === 'live') await assertActive(trx, generation);
-        if (batch.events.length > 0) await projection.apply(batch.events, { trx, schema: generation.schema });
-        await commitCheckpoint(trx, generation, checkpoint, { position: batch.position, events: batch.events.length, recordedAt: batch.events.at(-1)?.recordedAt });
-      });
-      checkpoint = batch.position;
-      applied += batch.events.length;
+    if (batch.position !== passed) {
+      passed = batch.position;
+      if (mode === 'live' && batch.events.length === 0 && performance.now() - storedAt < STORE_PASSED_EVERY_MS) {
+        // Only events of other types went by: say so at once (queries waiting for them go on), but
+        // store it only now and then. A restart merely rescans what was skipped; and no write means
+        // no transaction id holding the other subscribers back.
+        await announceCheckpoint(deps.knex, generation, passed);
+      } else {
+        await deps.knex.transaction(async (trx) => {
+          if (batch.events.length > 0) await projection.apply(batch.events, { trx, schema: generation.schema });
+          await commitCheckpoint(trx, generation, checkpoint, { position: batch.position, events: batch.events.length, recordedAt: batch.events.at(-1)?.recordedAt });
+        });
+        checkpoint = batch.position;
+        storedAt = performance.now();
+        applied += batch.events.length;
+      }
     }
     onProgress?.({ schema: generation.schema, eventsApplied: applied, position: checkpoint, caughtUp: batch.caughtUp });
     if (mode === 'rebuild' && batch.caughtUp) return;
