@@ -65,7 +65,7 @@ export async function benchHttpCommands(options: { databaseUrl: string; seconds:
   }
 }
 
-async function waitForReady(base: string): Promise<void> {
+export async function waitForReady(base: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {

@@ -1,19 +1,23 @@
 /**
  * `npm run bench`: measures the event store and the HTTP command API on the local PostgreSQL, in a
  * database of its own, and prints a table and JSON (also written to bench/results/).
- * BENCH_SECONDS sets each phase's length; BENCH=eventstore or BENCH=http runs one part.
+ * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild or visibility (comma
+ * separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default 1,000,000).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import pg from 'pg';
 import { createKnex, migrateLatest } from '../src/platform/database.js';
+import { ensureProjections } from '../src/projections/index.js';
 import { benchEventStore } from './eventstore.bench.js';
 import { benchHttpCommands } from './http.bench.js';
+import { benchRebuild, benchVisibility } from './projections.bench.js';
 import { round, type Figures } from './stats.js';
 
 const server = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const parts = (process.env.BENCH ?? 'eventstore,http').split(',');
+const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility').split(',');
+const rebuildEvents = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
 const name = `dealstream_bench_${process.pid}`;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
@@ -29,11 +33,14 @@ await admin(`CREATE DATABASE ${name}`);
 try {
   const knex = createKnex(url.toString(), 2);
   await migrateLatest(knex);
+  await ensureProjections(knex);
   await knex.destroy();
 
   const results: Record<string, Figures> = {};
   if (parts.includes('eventstore')) Object.assign(results, await benchEventStore({ databaseUrl: url.toString(), seconds, writers: 8, streams: 1000, log }));
   if (parts.includes('http')) results.httpCommands = await benchHttpCommands({ databaseUrl: url.toString(), seconds, connections: 32, deals: 1000, log });
+  if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, rate: Number(process.env.BENCH_RATE ?? 200), log });
+  if (parts.includes('rebuild')) Object.assign(results, await benchRebuild({ databaseUrl: url.toString(), events: rebuildEvents, log }));
   const report = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     at: new Date().toISOString(),
@@ -66,6 +73,11 @@ function checks(r: Record<string, Figures>): Record<string, { value: number; tar
     const h = r.httpCommands;
     all['HTTP commands/s'] = { value: h.eventsPerSecond, target: '>= 2000', ok: h.eventsPerSecond >= 2000 };
     all['HTTP command p99 (ms)'] = { value: h.p99Ms!, target: '<= 50', ok: h.p99Ms! <= 50 && !h.non2xx };
+  }
+  if (r.rebuildAll) all['rebuild, all projections (log events/s)'] = { value: r.rebuildAll.eventsPerSecond, target: '>= 20000', ok: r.rebuildAll.eventsPerSecond >= 20_000 };
+  if (r.commandToQuery) {
+    const v = r.commandToQuery;
+    all['command to visible p99 at 200/s (ms)'] = { value: v.p99Ms!, target: '<= 30', ok: v.p99Ms! <= 30 && !v.stale && !v.failed };
   }
   return all;
 }
