@@ -23,6 +23,7 @@ function tally(version = 1, name = 'tally'): Projection {
     tables: [`${name}_rows`],
     async createTables(trx, schema) {
       await trx.raw('CREATE TABLE ??.?? (stream_id text PRIMARY KEY, events int NOT NULL, last_n int NOT NULL)', [schema, `${name}_rows`]);
+      await trx.raw('CREATE INDEX ?? ON ??.?? (events)', [`${name}_by_events`, schema, `${name}_rows`]);
     },
     async apply(events, { trx, schema }) {
       const counts = new Map<string, { stream_id: string; events: number; last_n: number }>();
@@ -165,6 +166,9 @@ describe('projection runtime', function () {
     expect(rebuilt.schema).to.not.equal(before!.schema);
     expect((await activeGeneration(knex, 'swap'))!.schema).to.equal(rebuilt.schema);
     expect(await readGeneration(knex, before!.schema), 'the old generation is dropped').to.equal(undefined);
+    // Secondary indexes are built in bulk once the rebuild has caught up, before the swap.
+    const indexes = await knex('pg_indexes').where('schemaname', rebuilt.schema).orderBy('indexname').pluck('indexname');
+    expect(indexes).to.deep.equal(['swap_by_events', 'swap_rows_pkey']);
     const oldSchema = await knex.raw('SELECT 1 FROM information_schema.schemata WHERE schema_name = ?', [before!.schema]);
     expect(oldSchema.rows).to.have.length(0);
 

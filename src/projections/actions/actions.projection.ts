@@ -101,9 +101,7 @@ export const actionsProjection: Projection = {
   },
 
   async apply(events, { trx, schema }) {
-    // payload and result are objects, which pg sends as JSON itself; listing them would store a
-    // JSON null instead of SQL NULL for an action without a result.
-    const actions = new RowCache<ActionRow>(trx, `${schema}.actions`, 'action_id', ['risk_reasons']);
+    const actions = new RowCache<ActionRow>(trx, `${schema}.actions`, 'action_id');
     await actions.load(events.map((event) => (event.data as { actionId: string }).actionId));
     // Keyed by action and approver: one upsert must not touch a row twice.
     const approvals = new Map<string, ApprovalRow>();

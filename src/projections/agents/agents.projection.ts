@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { AgentEventSchemas, AgentRunEventSchemas, type AgentEvent, type AgentRunEvent } from '../../domain/agents/agent.events.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
 import type { Projection, ProjectionTarget } from '../runtime/projection.js';
-import { RowCache } from '../runtime/rows.js';
+import { RowCache, insertRows } from '../runtime/rows.js';
 
 type RunStatus = 'running' | 'completed' | 'failed';
 type Timestamp = Date | string;
@@ -46,7 +46,7 @@ interface RunRow extends Record<string, unknown> {
   last_activity_at: Timestamp;
 }
 
-interface ToolCall {
+interface ToolCall extends Record<string, unknown> {
   run_id: string;
   /** The call's revision in the run's stream: orders the calls, and keys them even if a client reuses a toolCallId. */
   revision: string;
@@ -131,7 +131,7 @@ async function apply(recordedEvents: readonly RecordedEvent[], { trx, schema }: 
   // Stored facts passed the schemas on the way in: read them as the domain types.
   const events = recordedEvents as unknown as readonly Event[];
   const batch: Batch = {
-    agents: new RowCache<AgentRow>(trx, `${schema}.agents`, 'agent_id', ['spent']),
+    agents: new RowCache<AgentRow>(trx, `${schema}.agents`, 'agent_id'),
     runs: new RowCache<RunRow>(trx, `${schema}.agent_runs`, 'run_id'),
     toolCalls: [],
   };
@@ -140,7 +140,7 @@ async function apply(recordedEvents: readonly RecordedEvent[], { trx, schema }: 
   for (const event of events) applyEvent(event, batch);
   await batch.agents.flush();
   await batch.runs.flush();
-  await insertToolCalls(trx, schema, batch.toolCalls);
+  await insertRows(trx, `${schema}.agent_tool_calls`, batch.toolCalls, { conflict: ['run_id', 'revision'] });
 }
 
 function applyEvent(event: Event, { agents, runs, toolCalls }: Batch): void {
@@ -253,21 +253,6 @@ function applyEvent(event: Event, { agents, runs, toolCalls }: Batch): void {
       return;
     }
   }
-}
-
-/**
- * Tool calls are most of a run's events: one JSON parameter unpacked by jsonb_to_recordset inserts
- * a batch of them about twice as fast as a multi-row VALUES list (insertRows).
- */
-async function insertToolCalls(trx: Knex.Transaction, schema: string, toolCalls: readonly ToolCall[]): Promise<void> {
-  if (toolCalls.length === 0) return;
-  await trx.raw(
-    `INSERT INTO ??.agent_tool_calls (run_id, revision, tool_call_id, tool, input, output, error, duration_ms, at)
-     SELECT * FROM jsonb_to_recordset(?::jsonb)
-       AS call(run_id text, revision bigint, tool_call_id text, tool text, input jsonb, output jsonb, error text, duration_ms bigint, at timestamptz)
-     ON CONFLICT (run_id, revision) DO NOTHING`,
-    [schema, JSON.stringify(toolCalls)],
-  );
 }
 
 function addIntegers(total: string, amount: number): string {

@@ -59,6 +59,26 @@ export async function createGeneration(knex: Knex, projection: Projection, state
 }
 
 /**
+ * Drops a new generation's secondary indexes and returns their definitions: a rebuild fills the
+ * tables first and builds those indexes in bulk once caught up, far cheaper than row by row.
+ * Primary keys and unique indexes stay, since upserts need them.
+ */
+export async function deferIndexes(knex: Knex, schema: string): Promise<string[]> {
+  const { rows } = await knex.raw<{ rows: { name: string; definition: string }[] }>(
+    `SELECT indexname AS name, indexdef AS definition FROM pg_indexes
+      WHERE schemaname = ? AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'`,
+    [schema],
+  );
+  for (const index of rows) await knex.raw('DROP INDEX ??.??', [schema, index.name]);
+  return rows.map((index) => index.definition);
+}
+
+/** Builds the indexes `deferIndexes` put off. */
+export async function restoreIndexes(knex: Knex, definitions: readonly string[]): Promise<void> {
+  for (const definition of definitions) await knex.raw(definition);
+}
+
+/**
  * A batch's bookkeeping, last in the batch's transaction and in one statement: the checkpoint moves
  * from `previous` to `position` only if nobody else moved it (compare-and-set) and, for the live
  * generation, only while it is still the active one (a swap in progress is waited for); an active

@@ -2,20 +2,25 @@ import type { Knex } from 'knex';
 
 type Row = Record<string, unknown>;
 
-/** PostgreSQL allows 65,535 parameters per statement. */
-const MAX_PARAMETERS = 60_000;
-
 /**
- * Inserts rows in as few statements as the parameter limit allows. `merge` turns it into an upsert
- * on the conflict columns. Values for jsonb columns must be JSON strings (pg sends arrays as arrays).
+ * Inserts rows in one statement, however many: they travel as one JSON parameter that
+ * json_populate_recordset unpacks with the table's own column types, which is much cheaper than a
+ * multi-row VALUES list with a parameter per value. Values are plain JavaScript: objects and arrays
+ * for jsonb, arrays for PostgreSQL arrays, strings for numeric and bigint. `merge` turns it into an
+ * upsert on the conflict columns.
  */
 export async function insertRows(trx: Knex.Transaction, table: string, rows: readonly Row[], merge?: { conflict: string[] }): Promise<void> {
   if (rows.length === 0) return;
-  const size = Math.max(1, Math.floor(MAX_PARAMETERS / Object.keys(rows[0]!).length));
-  for (let start = 0; start < rows.length; start += size) {
-    const insert = trx(table).insert(rows.slice(start, start + size));
-    await (merge ? insert.onConflict(merge.conflict).merge() : insert);
+  const columns = Object.keys(rows[0]!);
+  const list = columns.map(() => '??').join(', ');
+  let sql = `INSERT INTO ?? (${list}) SELECT ${list} FROM json_populate_recordset(NULL::??, ?::json)`;
+  const bindings: unknown[] = [table, ...columns, ...columns, table, JSON.stringify(rows)];
+  if (merge) {
+    const updated = columns.filter((column) => !merge.conflict.includes(column));
+    sql += ` ON CONFLICT (${merge.conflict.map(() => '??').join(', ')}) DO ${updated.length ? `UPDATE SET ${updated.map(() => '?? = EXCLUDED.??').join(', ')}` : 'NOTHING'}`;
+    bindings.push(...merge.conflict, ...updated.flatMap((column) => [column, column]));
   }
+  await trx.raw(sql, bindings as Knex.RawBinding[]);
 }
 
 /**
@@ -30,8 +35,6 @@ export class RowCache<R extends Row> {
     private readonly trx: Knex.Transaction,
     private readonly table: string,
     private readonly key: keyof R & string,
-    /** jsonb columns: stringified on the way back. */
-    private readonly jsonColumns: readonly (keyof R & string)[] = [],
   ) {}
 
   async load(keys: Iterable<string>): Promise<void> {
@@ -53,12 +56,7 @@ export class RowCache<R extends Row> {
   }
 
   async flush(): Promise<void> {
-    const rows = [...this.changed].map((key) => {
-      const row: Row = { ...this.rows.get(key)! };
-      for (const column of this.jsonColumns) row[column] = JSON.stringify(row[column] ?? null);
-      return row;
-    });
-    await insertRows(this.trx, this.table, rows, { conflict: [this.key] });
+    await insertRows(this.trx, this.table, [...this.changed].map((key) => this.rows.get(key)!), { conflict: [this.key] });
     this.changed.clear();
   }
 }

@@ -9,9 +9,11 @@ import {
   announceCheckpoint,
   commitCheckpoint,
   createGeneration,
+  deferIndexes,
   dropGeneration,
   ensureGeneration,
   readGeneration,
+  restoreIndexes,
   swapIn,
   type Generation,
 } from './generations.js';
@@ -90,7 +92,11 @@ export async function rebuildProjection(
 ): Promise<Generation> {
   const generation = await createGeneration(deps.knex, projection);
   try {
+    const deferred = await deferIndexes(deps.knex, generation.schema);
+    await follow(projection, generation, deps, signal, 'rebuild', onProgress);
+    await restoreIndexes(deps.knex, deferred);
     for (;;) {
+      // Catch up with what came while the indexes were built, or while a swap was refused.
       await follow(projection, generation, deps, signal, 'rebuild', onProgress);
       if (signal.aborted) throw new Error('rebuild stopped');
       if (await swapIn(deps.knex, projection, generation)) return { ...generation, state: 'active' };

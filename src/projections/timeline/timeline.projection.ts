@@ -111,7 +111,7 @@ function timelineRow(event: RecordedEvent, streams: RowCache<StreamRow>): Record
     occurred_at: event.metadata.occurredAt,
     recorded_at: event.recordedAt,
     summary,
-    data: JSON.stringify(event.data),
+    data: event.data,
   };
 }
 
