@@ -25,7 +25,7 @@ async function startApi(services: Services): Promise<RunningRole> {
   const { knex, eventStore, logger, config } = services;
   const readPositions = new ReadPositions(knex, config.DATABASE_URL, logger);
   await readPositions.start();
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS });
+  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();

@@ -26,9 +26,10 @@ export interface AppDependencies {
   /** Where the projections stand, for queries that read their own writes. */
   readPositions: ReadPositions;
   consistencyWaitMs?: number;
+  authCacheMs?: number;
 }
 
-export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000 }: AppDependencies): Express {
+export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000 }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -67,7 +68,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   api.get('/projections', requireRole('admin'), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
-  app.use('/api', authenticate(knex), api);
+  app.use('/api', authenticate(knex, authCacheMs), api);
 
   app.use(notFound);
   app.use(problemHandler(logger));

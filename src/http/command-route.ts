@@ -70,7 +70,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
   return (req, res) => deps.inFlight.run(async () => {
     const principal = res.locals.principal as Principal;
     const key = idempotencyKey(req);
-    const hash = requestHash(req.method, req.originalUrl, req.body);
+    const hash = key && requestHash(req.method, req.originalUrl, req.body);
     if (key) {
       const stored = await findResponse(deps.knex, principal.keyId, key);
       if (stored && stored.requestHash !== hash) {
@@ -99,7 +99,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (spec.location) headers.Location = spec.location(id, params);
     // The later position, so that a query given it sees every stream the command wrote.
     const reply = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
-    if (key) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
+    if (key && hash) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
   });
 }

@@ -29,6 +29,8 @@ const ConfigSchema = z.object({
   NOTIFY_INTERVAL_MS: integer(0).default(3),
   /** How long a query given a command's position waits for the read models to pass it. */
   CONSISTENCY_WAIT_MS: integer(0, 60_000).default(2000),
+  /** How long a process trusts an API key it has checked (0: check on every request). */
+  AUTH_CACHE_MS: integer(0, 3_600_000).default(5000),
   /** Events per projection transaction while catching up or rebuilding. */
   PROJECTION_BATCH_SIZE: integer(1, 100_000).default(2000),
 });

@@ -45,6 +45,19 @@ describe('API key authentication', () => {
     }
   });
 
+  it('trusts a checked key for the cache time only; without a cache a revocation counts at once', async () => {
+    const { key } = await createApiKey(knex, 'cached', 'operator');
+    const cached = express().get('/who', authenticate(knex, 300), (_req, res) => void res.json(res.locals.principal));
+    const uncached = express().get('/who', authenticate(knex, 0), (_req, res) => void res.json(res.locals.principal));
+    const as = { authorization: `Bearer ${key}` };
+    await request(cached).get('/who').set(as).expect(200);
+    await revokeApiKey(knex, 'cached');
+    await request(cached).get('/who').set(as).expect(200);
+    await request(uncached).get('/who').set(as).expect(401);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await request(cached).get('/who').set(as).expect(401);
+  });
+
   it('lets only the named roles through, with 403 for the others', async () => {
     const agent = await createApiKey(knex, 'agent-1', 'agent');
     const approver = await createApiKey(knex, 'approver-1', 'approver');
