@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { ConcurrencyError, IllegalStateError } from '../domain/shared/errors.js';
 import type { Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
@@ -16,6 +17,8 @@ export interface CommandOptions {
   eventIdFor?: (index: number) => string;
   /** Attempts on a conflict when no revision is pinned. */
   maxAttempts?: number;
+  /** Streams this process wrote last: a command on one skips reading it (see StreamStates). */
+  known?: StreamStates;
 }
 
 export interface CommandResult<E> {
@@ -27,12 +30,42 @@ export interface CommandResult<E> {
   events: (E & { id: string })[];
 }
 
-export interface Loaded<S> {
+export interface Loaded<S> extends Known<S> {
+  history: RecordedEvent[];
+}
+
+/** Where a stream stands: its folded state, revision, last hash and position. */
+export interface Known<S> {
   state: S;
   revision: bigint | 'no_stream';
   lastHash: string;
   position: Position | null;
-  history: RecordedEvent[];
+}
+
+/**
+ * The state of the streams this process has written, as its appends left them. A command on such a
+ * stream decides on it and appends at once, without reading the stream; if another process wrote
+ * meanwhile, the append conflicts and the command is decided again on the stream as stored. A
+ * refusal or a no-op decided on a remembered state is checked against the stored stream too.
+ */
+export class StreamStates {
+  private readonly states: LRUCache<string, Known<unknown>>;
+
+  constructor(max = 10_000) {
+    this.states = new LRUCache({ max });
+  }
+
+  get<S>(streamId: string): Known<S> | undefined {
+    return this.states.get(streamId) as Known<S> | undefined;
+  }
+
+  set<S>(streamId: string, known: Known<S>): void {
+    this.states.set(streamId, known);
+  }
+
+  forget(streamId: string): void {
+    this.states.delete(streamId);
+  }
 }
 
 /**
@@ -47,17 +80,42 @@ export async function handleCommand<C, E extends DomainEvent, S>(
   options: CommandOptions = {},
 ): Promise<CommandResult<E>> {
   const maxAttempts = options.maxAttempts ?? 10;
+  const { known } = options;
+  // A repeated command is recognised in the stream's history, so it always reads the stream.
+  let read = Boolean(options.eventIdFor);
   for (let attempt = 1; ; attempt++) {
-    const loaded = await loadStream(store, streamId, decider);
-    const replayed = options.eventIdFor && replay<E>(loaded.history, options.eventIdFor);
+    const remembered = read ? undefined : known?.get<S>(streamId);
+    const loaded: Known<S> = remembered ?? (await loadStream(store, streamId, decider));
+    const replayed = options.eventIdFor && replay<E>((loaded as Loaded<S>).history, options.eventIdFor);
     if (replayed) return replayed;
+    /** The remembered state may be behind: decide once more on the stream as stored. */
+    const stale = () => {
+      known!.forget(streamId);
+      read = true;
+      attempt--; // reading the stream is no conflict
+    };
     if (options.expectedRevision !== undefined && options.expectedRevision !== loaded.revision) {
+      if (remembered) {
+        stale();
+        continue;
+      }
       throw new ConcurrencyError(options.expectedRevision, loaded.revision);
     }
 
-    const decided = decider.decide(command, loaded.state);
+    let decided: E[];
+    try {
+      decided = decider.decide(command, loaded.state);
+    } catch (error) {
+      if (!remembered) throw error;
+      stale();
+      continue;
+    }
     const revision = loaded.revision === 'no_stream' ? null : loaded.revision;
-    if (decided.length === 0) return { revision, position: loaded.position, events: [] };
+    if (decided.length === 0) {
+      if (!remembered) return { revision, position: loaded.position, events: [] };
+      stale();
+      continue;
+    }
 
     const events = chainEvents(
       streamId,
@@ -70,8 +128,16 @@ export async function handleCommand<C, E extends DomainEvent, S>(
         events.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })),
         { expectedRevision: loaded.revision },
       );
+      known?.set<S>(streamId, {
+        state: decided.reduce(decider.evolve, loaded.state),
+        revision: result.nextRevision,
+        lastHash: events.at(-1)!.metadata.hash,
+        position: result.position,
+      });
       return { revision: result.nextRevision, position: result.position, events };
     } catch (error) {
+      known?.forget(streamId);
+      read = true;
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (options.expectedRevision !== undefined) throw new ConcurrencyError(options.expectedRevision, error.actual);
       if (attempt >= maxAttempts) {

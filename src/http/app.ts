@@ -7,6 +7,7 @@ import { packageVersion } from '../platform/package-info.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
+import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { queryRoutes } from '../queries/index.js';
 import { mountQueries } from '../queries/query-route.js';
@@ -63,7 +64,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
   const api = Router();
-  mountCommands(api, { eventStore, knex, inFlight }, commands);
+  mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.get('/projections', requireRole('admin'), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });

@@ -3,7 +3,7 @@ import type { Request, RequestHandler, Router } from 'express';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
-import { handleCommand, type CommandResult } from '../commands/handle-command.js';
+import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore, Position } from '../eventstore/contract.js';
 import type { Principal, Role } from './api-keys.js';
@@ -89,6 +89,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     const command = await spec.command(body, context);
     const result = await handleCommand(deps.eventStore, streamId, spec.decider, command, {
       expectedRevision: ifMatch(req),
+      known: deps.streams,
       ...(scope ? { eventIdFor: eventIdsFromKey(scope, streamId) } : {}),
     });
     const followedAt = spec.followUp && (await spec.followUp(result, context));
@@ -109,6 +110,8 @@ export interface CommandDependencies {
   knex: Knex;
   /** Commands in progress, which shutdown waits for. */
   inFlight: InFlight;
+  /** The streams this process wrote last, so commands on them need not read them first. */
+  streams: StreamStates;
 }
 
 /** `Idempotency-Key`: 1 to 200 visible ASCII characters. */

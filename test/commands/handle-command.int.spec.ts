@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { eventIdsFromKey } from '../../src/commands/event-ids.js';
-import { handleCommand } from '../../src/commands/handle-command.js';
+import { StreamStates, handleCommand } from '../../src/commands/handle-command.js';
 import { GENESIS_HASH, eventHash } from '../../src/commands/hash-chain.js';
 import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decider.js';
 import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
 import type { CommandMetadata } from '../../src/domain/shared/event.js';
-import type { RecordedEvent } from '../../src/eventstore/contract.js';
+import type { EventStore, ReadStreamOptions, RecordedEvent } from '../../src/eventstore/contract.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { collect, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -121,5 +121,94 @@ describe('handleCommand (load, decide, append)', () => {
     expect((await read(stream)).map((e) => e.data.text)).to.deep.equal([undefined, 'once', 'in between']);
     expect(ids(0)).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(eventIdsFromKey('key-123', 'deal-other')(0)).not.to.equal(ids(0));
+  });
+});
+
+describe('handleCommand with remembered stream states', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+  let reads: string[];
+  /** The real store, noting which streams are read. */
+  let counted: EventStore;
+
+  before(async () => {
+    db = await createTestDatabase();
+    store = new PostgresEventStore({ connectionString: db.url });
+    counted = Object.assign(Object.create(store) as EventStore, {
+      readStream: (streamId: string, options?: ReadStreamOptions) => {
+        reads.push(streamId);
+        return store.readStream(streamId, options);
+      },
+    });
+  });
+  beforeEach(() => {
+    reads = [];
+  });
+  after(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
+  const create = (dealId: string): DealCommand => ({
+    type: 'CreateDeal',
+    data: { dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount: '100.00', currency: 'EUR' }, ownerId: 'u-ana', tags: [] },
+    metadata: meta(),
+  });
+  const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { noteId: randomUUID(), text }, metadata: meta() });
+  const stage = (to: 'screening' | 'diligence' | 'lost', reason?: string): DealCommand => ({ type: 'ChangeDealStage', data: { to, ...(reason ? { reason } : {}) }, metadata: meta() });
+  async function newDeal(known: StreamStates) {
+    const id = randomUUID();
+    const stream = `deal-${id}`;
+    await handleCommand(counted, stream, dealDecider, create(id), { known });
+    reads = [];
+    return stream;
+  }
+
+  it('appends to a stream it wrote last without reading it, and chains the hashes as if it had', async () => {
+    const known = new StreamStates();
+    const stream = await newDeal(known);
+    for (let i = 0; i < 5; i++) await handleCommand(counted, stream, dealDecider, note(`note ${i}`), { known });
+    expect(reads).to.deep.equal([]);
+    const events = await collect(store.readStream(stream));
+    expect(events).to.have.length(6);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.metadata.prevHash).to.equal(events[i - 1]!.metadata.hash);
+  });
+
+  it('decides again on the stored stream when another writer moved it: a conflict, a refusal or a no-op', async () => {
+    const known = new StreamStates();
+    const stream = await newDeal(known);
+    // Another process moves the deal on; this one still remembers it in sourcing.
+    await handleCommand(store, stream, dealDecider, stage('screening'));
+    const again = await rejectionOf(handleCommand(counted, stream, dealDecider, stage('screening'), { known }));
+    expect(again).to.be.instanceOf(DomainError).and.include({ code: 'DEAL.STAGE_UNCHANGED' });
+    expect(reads).to.deep.equal([stream]);
+
+    // Remembered as lost here, reopened elsewhere: the refusal decided on memory is checked against the stream.
+    const lost = await newDeal(known);
+    await handleCommand(counted, lost, dealDecider, stage('lost', 'No budget'), { known });
+    await handleCommand(store, lost, dealDecider, { type: 'ReopenDeal', data: { reason: 'Budget back' }, metadata: meta() });
+    reads = [];
+    const moved = await handleCommand(counted, lost, dealDecider, stage('diligence'), { known });
+    expect(moved.revision).to.equal(3n);
+    expect(reads).to.deep.equal([lost]);
+  });
+
+  it('answers a stale If-Match with 412 even when the remembered revision matched it', async () => {
+    const known = new StreamStates();
+    const stream = await newDeal(known);
+    await handleCommand(store, stream, dealDecider, note('elsewhere'));
+    const error = await rejectionOf(handleCommand(counted, stream, dealDecider, note('pinned'), { known, expectedRevision: 0n }));
+    expect(error).to.be.instanceOf(ConcurrencyError).and.include({ status: 412 });
+    expect((await collect(store.readStream(stream))).map((e) => e.data.text)).to.deep.equal([undefined, 'elsewhere']);
+  });
+
+  it('loses no update when 50 commands of one process hit one remembered stream at once', async () => {
+    const known = new StreamStates();
+    const stream = await newDeal(known);
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => handleCommand(counted, stream, dealDecider, note(`note ${i}`), { known })));
+    const landed = outcomes.filter((o) => o.status === 'fulfilled').length;
+    expect((await collect(store.readStream(stream))).length).to.equal(1 + landed);
+    expect(landed).to.be.at.least(20);
   });
 });
