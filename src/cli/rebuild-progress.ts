@@ -4,13 +4,13 @@ import { rebuildProjection } from '../projections/runtime/runner.js';
 import type { Services } from './services.js';
 
 /**
- * Rebuilds one projection with a progress bar and ETA on stderr. The events to replay are counted
+ * Rebuilds one projection with a progress bar and ETA on stderr (a line every 5 s when it is no terminal). The events to replay are counted
  * alongside (reading the log is much faster than projecting it); the bar shows ETA once they are.
  */
 export async function rebuildWithProgress(projection: Projection, services: Services): Promise<void> {
   const { knex, eventStore, logger, config } = services;
   const bar = new SingleBar(
-    { format: `${projection.name.padEnd(10)} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | ETA {eta_formatted}`, stream: process.stderr, etaBuffer: 50 },
+    { format: `${projection.name.padEnd(10)} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | ETA {eta_formatted}`, stream: process.stderr, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 5000 },
     Presets.shades_classic,
   );
   const started = performance.now();

@@ -164,6 +164,29 @@ describe('dealstream CLI', function () {
     expect(again.stderr()).to.include('no active key "first-admin"');
   });
 
+  it('projections status and rebuild: the state of each read model, and a rebuild swapped in with its progress on stderr', async () => {
+    const before = dealstream(['projections', 'status', '--json'], env);
+    expect(await before.exit, before.stderr()).to.equal(0);
+    const statuses = JSON.parse(before.stdout()) as { name: string; state: string; schema: string }[];
+    expect(statuses.map((status) => status.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
+    expect(statuses.every((status) => status.state === 'stopped'), 'no projector runs').to.equal(true);
+
+    const rebuild = dealstream(['projections', 'rebuild', 'deals'], env);
+    expect(await rebuild.exit, rebuild.stderr()).to.equal(0);
+    expect(rebuild.stderr()).to.match(/deals\s+\[.*\] \d+%/).and.match(/rebuilt deals in [\d.]+ s and swapped it in/);
+    const after = dealstream(['projections', 'status', '--json'], env);
+    expect(await after.exit).to.equal(0);
+    const deals = (JSON.parse(after.stdout()) as { name: string; schema: string }[]).find((status) => status.name === 'deals')!;
+    expect(deals.schema).to.not.equal(statuses[0]!.schema);
+
+    const table = dealstream(['projections', 'status'], env);
+    expect(await table.exit).to.equal(0);
+    expect(table.stdout()).to.match(/^projection\tstate\tversion/).and.match(/\ndeals\tstopped\tv1\t/);
+    const unknown = dealstream(['projections', 'rebuild', 'nothing'], env);
+    expect(await unknown.exit).to.equal(2);
+    expect(unknown.stderr()).to.include('unknown projection nothing');
+  });
+
   it('keys create refuses an unknown role', async () => {
     const run = dealstream(['keys', 'create', '--name', 'x', '--role', 'king'], env);
     expect(await run.exit).to.not.equal(0);

@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { eventually } from '../support/async.js';
 
 interface DealItem {
   id: string;
@@ -145,6 +146,18 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     const missing = await request(app).get('/api/deals/00000000-0000-4000-8000-000000000000').set(as('audit')).expect(404);
     expect(missing.body.code).to.equal('DEAL.NOT_FOUND');
     await request(app).get('/api/deals').expect(401);
+  });
+
+  it('shows the projections to an admin: live, caught up with the last command', async () => {
+    keys.root = (await createApiKey(harness.knex, 'root', 'admin')).key;
+    await request(app).get('/api/projections').set(as('audit')).expect(403);
+    await ok('/api/deals'); // waits until the projections have passed the last command
+    // A projection that only skipped the last events announces that at once and stores it within a second.
+    const projections = async () => (await request(app).get('/api/projections').set(as('root')).expect(200)).body.projections as { name: string; checkpoint: string }[];
+    await eventually(async () => (await projections()).every((status) => status.checkpoint >= position), 5000, 'stored checkpoints');
+    const statuses = await projections();
+    expect(statuses.map((p) => p.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
+    for (const status of statuses) expect(status, status.name).to.deep.include({ state: 'live', version: 1, codeVersion: 1, rebuild: null });
   });
 
   it('says when it could not wait long enough: X-Stale', async () => {

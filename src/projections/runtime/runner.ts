@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import type { EventStore, Position } from '../../eventstore/contract.js';
+import type { EventStore, Position, RecordedEvent } from '../../eventstore/contract.js';
 import type { Logger } from '../../platform/logger.js';
 import { acquireLock } from './advisory-lock.js';
 import { batches } from './batches.js';
@@ -125,26 +125,45 @@ async function follow(
   let passed = checkpoint;
   let storedAt = performance.now();
   let applied = 0;
+  // The loop and the timer that stores a skipped-over position take turns writing.
+  let writing: Promise<void> = Promise.resolve();
+  let storeLater: NodeJS.Timeout | undefined;
+  const store = (events: RecordedEvent[], position: Position) =>
+    (writing = writing.then(async () => {
+      if (position === checkpoint) return;
+      await deps.knex.transaction(async (trx) => {
+        if (events.length > 0) await projection.apply(events, { trx, schema: generation.schema });
+        await commitCheckpoint(trx, generation, checkpoint, { position, events: events.length, recordedAt: events.at(-1)?.recordedAt });
+      });
+      checkpoint = position;
+      storedAt = performance.now();
+      applied += events.length;
+    }));
+
   const subscription = deps.eventStore.subscribe({ from: checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
-  for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
-    if (batch.position !== passed) {
-      passed = batch.position;
-      if (mode === 'live' && batch.events.length === 0 && performance.now() - storedAt < STORE_PASSED_EVERY_MS) {
-        // Only events of other types went by: say so at once (queries waiting for them go on), but
-        // store it only now and then. A restart merely rescans what was skipped; and no write means
-        // no transaction id holding the other subscribers back.
-        await announceCheckpoint(deps.knex, generation, passed);
-      } else {
-        await deps.knex.transaction(async (trx) => {
-          if (batch.events.length > 0) await projection.apply(batch.events, { trx, schema: generation.schema });
-          await commitCheckpoint(trx, generation, checkpoint, { position: batch.position, events: batch.events.length, recordedAt: batch.events.at(-1)?.recordedAt });
-        });
-        checkpoint = batch.position;
-        storedAt = performance.now();
-        applied += batch.events.length;
+  try {
+    for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
+      if (batch.position !== passed) {
+        passed = batch.position;
+        if (mode === 'live' && batch.events.length === 0 && performance.now() - storedAt < STORE_PASSED_EVERY_MS) {
+          // Only events of other types went by: say so at once (queries waiting for them go on), and
+          // store it a little later unless a batch does first. No write now means no transaction id
+          // holding the other subscribers back.
+          await announceCheckpoint(deps.knex, generation, passed);
+          storeLater ??= setTimeout(() => {
+            storeLater = undefined;
+            // A failure here shows again, and is handled, at the loop's next write.
+            store([], passed!).catch(() => undefined);
+          }, STORE_PASSED_EVERY_MS);
+        } else {
+          await store(batch.events, batch.position);
+        }
       }
+      onProgress?.({ schema: generation.schema, eventsApplied: applied, position: checkpoint, caughtUp: batch.caughtUp });
+      if (mode === 'rebuild' && batch.caughtUp) return;
     }
-    onProgress?.({ schema: generation.schema, eventsApplied: applied, position: checkpoint, caughtUp: batch.caughtUp });
-    if (mode === 'rebuild' && batch.caughtUp) return;
+  } finally {
+    clearTimeout(storeLater);
+    await writing.catch(() => undefined);
   }
 }
