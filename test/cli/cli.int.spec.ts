@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,25 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { eventually } from '../support/async.js';
 import { TEST_SERVER_URL, adminQuery, dropDatabase, withDatabase } from '../support/database.js';
-
-const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function dealstream(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [...CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, stdout: () => stdout, stderr: () => stderr, exit };
-}
+import { spawnDealstream } from '../support/processes.js';
 
 describe('dealstream CLI', function () {
   this.timeout(60_000);
@@ -34,10 +15,10 @@ describe('dealstream CLI', function () {
   after(() => dropDatabase(database));
 
   it('migrate creates the database and applies the migrations, once', async () => {
-    const first = dealstream(['migrate'], env);
+    const first = spawnDealstream(['migrate'], env);
     expect(await first.exit, first.stderr()).to.equal(0);
     expect(first.stderr()).to.match(/created database/).and.match(/applied migrations/);
-    const again = dealstream(['migrate'], env);
+    const again = spawnDealstream(['migrate'], env);
     expect(await again.exit).to.equal(0);
     expect(again.stderr()).to.match(/schema is up to date/);
     const { rows } = await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -46,7 +27,7 @@ describe('dealstream CLI', function () {
 
   it('all serves the API on PORT and stops cleanly on SIGTERM', async () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const run = dealstream(['all'], { ...env, PORT: String(port) });
+    const run = spawnDealstream(['all'], { ...env, PORT: String(port) });
     await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 30_000, 'the API to listen');
     const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
     expect(res.status).to.equal(200);
@@ -57,7 +38,7 @@ describe('dealstream CLI', function () {
   });
 
   it('stops promptly on SIGTERM even while a keep-alive client keeps sending requests', async () => {
-    const run = dealstream(['api'], { ...env, PORT: '0' });
+    const run = spawnDealstream(['api'], { ...env, PORT: '0' });
     await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 30_000, 'the API to listen');
     const { port } = JSON.parse(run.stderr().split('\n').find((line) => line.includes('"api listening"'))!);
     const socket = net.connect(port, '127.0.0.1');
@@ -86,10 +67,10 @@ describe('dealstream CLI', function () {
   });
 
   it('api drains the commands in flight on SIGTERM: every acknowledged write is stored, none fails', async () => {
-    const create = dealstream(['keys', 'create', '--name', 'drain-operator', '--role', 'operator'], env);
+    const create = spawnDealstream(['keys', 'create', '--name', 'drain-operator', '--role', 'operator'], env);
     expect(await create.exit, create.stderr()).to.equal(0);
     const headers = { authorization: `Bearer ${create.stdout().trim()}`, 'content-type': 'application/json' };
-    const run = dealstream(['api'], { ...env, PORT: '0' });
+    const run = spawnDealstream(['api'], { ...env, PORT: '0' });
     await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 30_000, 'the API to listen');
     const listening = run.stderr().split('\n').find((line) => line.includes('"api listening"'));
     expect(listening, run.stderr()).to.be.a('string');
@@ -146,62 +127,62 @@ describe('dealstream CLI', function () {
   });
 
   it('keys create prints the new key alone on stdout; list never shows it; revoke ends it', async () => {
-    const create = dealstream(['keys', 'create', '--name', 'first-admin', '--role', 'admin'], env);
+    const create = spawnDealstream(['keys', 'create', '--name', 'first-admin', '--role', 'admin'], env);
     expect(await create.exit, create.stderr()).to.equal(0);
     expect(create.stdout()).to.match(/^ds_[A-Za-z0-9_-]{43}\n$/);
     const key = create.stdout().trim();
 
-    const list = dealstream(['keys', 'list'], env);
+    const list = spawnDealstream(['keys', 'list'], env);
     expect(await list.exit).to.equal(0);
     expect(list.stdout()).to.match(/first-admin\tadmin\t.*\tactive/).and.not.include(key);
     const { rows } = await adminQuery(`SELECT key_hash FROM api_keys WHERE name = 'first-admin'`, [], database);
     expect(rows[0].key_hash).to.match(/^[0-9a-f]{64}$/).and.not.include(key);
 
-    const revoke = dealstream(['keys', 'revoke', 'first-admin'], env);
+    const revoke = spawnDealstream(['keys', 'revoke', 'first-admin'], env);
     expect(await revoke.exit).to.equal(0);
-    const again = dealstream(['keys', 'revoke', 'first-admin'], env);
+    const again = spawnDealstream(['keys', 'revoke', 'first-admin'], env);
     expect(await again.exit).to.equal(2);
     expect(again.stderr()).to.include('no active key "first-admin"');
   });
 
   it('projections status and rebuild: the state of each read model, and a rebuild swapped in with its progress on stderr', async () => {
-    const before = dealstream(['projections', 'status', '--json'], env);
+    const before = spawnDealstream(['projections', 'status', '--json'], env);
     expect(await before.exit, before.stderr()).to.equal(0);
     const statuses = JSON.parse(before.stdout()) as { name: string; state: string; schema: string }[];
     expect(statuses.map((status) => status.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
     expect(statuses.every((status) => status.state === 'stopped'), 'no projector runs').to.equal(true);
 
-    const rebuild = dealstream(['projections', 'rebuild', 'deals'], env);
+    const rebuild = spawnDealstream(['projections', 'rebuild', 'deals'], env);
     expect(await rebuild.exit, rebuild.stderr()).to.equal(0);
     expect(rebuild.stderr()).to.match(/deals\s+\[.*\] \d+%/).and.match(/rebuilt deals in [\d.]+ s and swapped it in/);
-    const after = dealstream(['projections', 'status', '--json'], env);
+    const after = spawnDealstream(['projections', 'status', '--json'], env);
     expect(await after.exit).to.equal(0);
     const deals = (JSON.parse(after.stdout()) as { name: string; schema: string }[]).find((status) => status.name === 'deals')!;
     expect(deals.schema).to.not.equal(statuses[0]!.schema);
 
-    const table = dealstream(['projections', 'status'], env);
+    const table = spawnDealstream(['projections', 'status'], env);
     expect(await table.exit).to.equal(0);
     expect(table.stdout()).to.match(/^projection\tstate\tversion/).and.match(/\ndeals\tstopped\tv1\t/);
-    const unknown = dealstream(['projections', 'rebuild', 'nothing'], env);
+    const unknown = spawnDealstream(['projections', 'rebuild', 'nothing'], env);
     expect(await unknown.exit).to.equal(2);
     expect(unknown.stderr()).to.include('unknown projection nothing');
   });
 
   it('keys create refuses an unknown role', async () => {
-    const run = dealstream(['keys', 'create', '--name', 'x', '--role', 'king'], env);
+    const run = spawnDealstream(['keys', 'create', '--name', 'x', '--role', 'king'], env);
     expect(await run.exit).to.not.equal(0);
     expect(run.stderr()).to.match(/--role.*king.*invalid/);
     expect(run.stdout()).to.equal('');
   });
 
   it('stops at start-up with one clear message naming a bad setting', async () => {
-    const run = dealstream(['api'], { ...env, PORT: 'abc' });
+    const run = spawnDealstream(['api'], { ...env, PORT: 'abc' });
     expect(await run.exit).to.equal(2);
     expect(run.stderr().trim()).to.equal('dealstream: Invalid configuration: PORT: must be an integer from 0 to 65535 (got "abc")');
   });
 
   it('says what to do when PostgreSQL cannot be reached', async () => {
-    const run = dealstream(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/dealstream' });
+    const run = spawnDealstream(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/dealstream' });
     expect(await run.exit).to.equal(1);
     expect(run.stderr()).to.match(/cannot connect to 127\.0\.0\.1:1.*is PostgreSQL running/);
   });

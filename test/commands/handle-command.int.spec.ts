@@ -11,6 +11,14 @@ import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event
 import { collect, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
+const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
+const create = (dealId: string): DealCommand => ({
+  type: 'CreateDeal',
+  data: { dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount: '100.00', currency: 'EUR' }, ownerId: 'u-ana', tags: [] },
+  metadata: meta(),
+});
+const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { noteId: randomUUID(), text }, metadata: meta() });
+
 describe('handleCommand (load, decide, append)', () => {
   let db: TestDatabase;
   let store: PostgresEventStore;
@@ -24,13 +32,6 @@ describe('handleCommand (load, decide, append)', () => {
     await db.drop();
   });
 
-  const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
-  const create = (dealId: string): DealCommand => ({
-    type: 'CreateDeal',
-    data: { dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount: '100.00', currency: 'EUR' }, ownerId: 'u-ana', tags: [] },
-    metadata: meta(),
-  });
-  const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { noteId: randomUUID(), text }, metadata: meta() });
   const stage = (to: 'screening' | 'won'): DealCommand => ({ type: 'ChangeDealStage', data: { to }, metadata: meta() });
   const newDeal = () => {
     const id = randomUUID();
@@ -149,13 +150,6 @@ describe('handleCommand with remembered stream states', () => {
     await db.drop();
   });
 
-  const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
-  const create = (dealId: string): DealCommand => ({
-    type: 'CreateDeal',
-    data: { dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount: '100.00', currency: 'EUR' }, ownerId: 'u-ana', tags: [] },
-    metadata: meta(),
-  });
-  const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { noteId: randomUUID(), text }, metadata: meta() });
   const stage = (to: 'screening' | 'diligence' | 'lost', reason?: string): DealCommand => ({ type: 'ChangeDealStage', data: { to, ...(reason ? { reason } : {}) }, metadata: meta() });
   async function newDeal(known: StreamStates) {
     const id = randomUUID();
