@@ -67,9 +67,7 @@ projections
     withServices(async (services) => {
       const unknown = names.filter((name) => !PROJECTIONS.some((projection) => projection.name === name));
       if (unknown.length) throw new UsageError(`unknown projection ${unknown.join(', ')}; known: ${PROJECTIONS.map((p) => p.name).join(', ')}`);
-      for (const projection of PROJECTIONS.filter((p) => names.length === 0 || names.includes(p.name))) {
-        await rebuildWithProgress(projection, services);
-      }
+      await rebuildWithProgress(PROJECTIONS.filter((p) => names.length === 0 || names.includes(p.name)), services);
     }),
   );
 

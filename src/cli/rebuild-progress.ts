@@ -1,16 +1,25 @@
-import { SingleBar, Presets } from 'cli-progress';
+import { Presets, SingleBar } from 'cli-progress';
 import type { Projection } from '../projections/runtime/projection.js';
-import { rebuildProjection } from '../projections/runtime/runner.js';
+import { rebuildProjections } from '../projections/runtime/runner.js';
 import type { Services } from './services.js';
 
 /**
- * Rebuilds one projection with a progress bar and ETA on stderr (a line every 5 s when it is no terminal). The events to replay are counted
- * alongside (reading the log is much faster than projecting it); the bar shows ETA once they are.
+ * Rebuilds projections together with a progress bar and ETA on stderr (a line every 5 s when it is
+ * no terminal). The events to replay are counted alongside (reading the log is much faster than
+ * projecting it); the bar shows an ETA once they are.
  */
-export async function rebuildWithProgress(projection: Projection, services: Services): Promise<void> {
+export async function rebuildWithProgress(projections: readonly Projection[], services: Services): Promise<void> {
   const { knex, eventStore, logger, config } = services;
+  const names = projections.map((projection) => projection.name).join(', ');
+  const eventTypes = [...new Set(projections.flatMap((projection) => projection.eventTypes))];
   const bar = new SingleBar(
-    { format: `${projection.name.padEnd(10)} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | ETA {eta_formatted}`, stream: process.stderr, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 5000 },
+    {
+      format: `${names} [{bar}] {percentage}% | {value}/{total} events | {rate} ev/s | ETA {eta_formatted}`,
+      stream: process.stderr,
+      etaBuffer: 50,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    },
     Presets.shades_classic,
   );
   const started = performance.now();
@@ -18,7 +27,7 @@ export async function rebuildWithProgress(projection: Projection, services: Serv
   let counted = false;
   void (async () => {
     let total = 0;
-    for await (const _ of eventStore.readAll({ filter: { eventTypes: [...projection.eventTypes] } })) total++;
+    for await (const _ of eventStore.readAll({ filter: { eventTypes } })) total++;
     counted = true;
     bar.setTotal(total);
   })().catch((error: unknown) => logger.warn('could not count the events to replay', { error: (error as Error).message }));
@@ -28,7 +37,8 @@ export async function rebuildWithProgress(projection: Projection, services: Serv
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    await rebuildProjection(projection, { knex, eventStore, logger, databaseUrl: config.DATABASE_URL, batchSize: config.PROJECTION_BATCH_SIZE }, stopping.signal, (progress) => {
+    const deps = { knex, eventStore, logger, databaseUrl: config.DATABASE_URL, batchSize: config.PROJECTION_BATCH_SIZE };
+    await rebuildProjections(projections, deps, stopping.signal, (progress) => {
       const rate = Math.round(progress.eventsApplied / ((performance.now() - started) / 1000));
       if (!counted && progress.eventsApplied > bar.getTotal()) bar.setTotal(progress.eventsApplied);
       bar.update(progress.eventsApplied, { rate });
@@ -39,5 +49,5 @@ export async function rebuildWithProgress(projection: Projection, services: Serv
     bar.stop();
   }
   const seconds = (performance.now() - started) / 1000;
-  process.stderr.write(`dealstream: rebuilt ${projection.name} in ${seconds.toFixed(1)} s and swapped it in\n`);
+  process.stderr.write(`dealstream: rebuilt ${names} in ${seconds.toFixed(1)} s and swapped them in\n`);
 }

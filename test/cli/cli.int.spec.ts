@@ -154,7 +154,7 @@ describe('dealstream CLI', function () {
 
     const rebuild = spawnDealstream(['projections', 'rebuild', 'deals'], env);
     expect(await rebuild.exit, rebuild.stderr()).to.equal(0);
-    expect(rebuild.stderr()).to.match(/deals\s+\[.*\] \d+%/).and.match(/rebuilt deals in [\d.]+ s and swapped it in/);
+    expect(rebuild.stderr()).to.match(/deals\s+\[.*\] \d+%/).and.match(/rebuilt deals in [\d.]+ s and swapped them in/);
     const after = spawnDealstream(['projections', 'status', '--json'], env);
     expect(await after.exit).to.equal(0);
     const deals = (JSON.parse(after.stdout()) as { name: string; schema: string }[]).find((status) => status.name === 'deals')!;

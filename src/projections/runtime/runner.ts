@@ -80,30 +80,84 @@ export async function runProjection(projection: Projection, deps: RunnerDependen
   }
 }
 
-/**
- * Replays history into a new generation and swaps it in once it has caught up; until then queries
- * read the previous tables. Returns the generation, now active.
- */
+/** Rebuilds one projection (see rebuildProjections); returns its generation, now active. */
 export async function rebuildProjection(
   projection: Projection,
   deps: RunnerDependencies,
   signal: AbortSignal,
   onProgress?: (progress: Progress) => void,
 ): Promise<Generation> {
-  const generation = await createGeneration(deps.knex, projection);
+  const [generation] = await rebuildProjections([projection], deps, signal, onProgress);
+  return generation!;
+}
+
+/**
+ * Replays history into new generations and swaps each in once it has caught up; until then queries
+ * read the previous tables. The projections share one read of the log (reading is much of a
+ * rebuild's cost); secondary indexes are built in bulk once caught up.
+ */
+export async function rebuildProjections(
+  projections: readonly Projection[],
+  deps: RunnerDependencies,
+  signal: AbortSignal,
+  onProgress?: (progress: Progress) => void,
+): Promise<Generation[]> {
+  const generations: Generation[] = [];
+  const swapped = new Set<Generation>();
   try {
-    const deferred = await deferIndexes(deps.knex, generation.schema);
-    await follow(projection, generation, deps, signal, 'rebuild', onProgress);
-    await restoreIndexes(deps.knex, deferred);
-    for (;;) {
-      // Catch up with what came while the indexes were built, or while a swap was refused.
-      await follow(projection, generation, deps, signal, 'rebuild', onProgress);
-      if (signal.aborted) throw new Error('rebuild stopped');
-      if (await swapIn(deps.knex, projection, generation)) return { ...generation, state: 'active' };
+    for (const projection of projections) generations.push(await createGeneration(deps.knex, projection));
+    const deferred: string[][] = [];
+    for (const generation of generations) deferred.push(await deferIndexes(deps.knex, generation.schema));
+    await replayTogether(projections, generations, deps, signal, onProgress);
+    for (const [i, projection] of projections.entries()) {
+      const generation = generations[i]!;
+      await restoreIndexes(deps.knex, deferred[i]!);
+      for (;;) {
+        // Catch up with what came while the indexes were built, or while a swap was refused.
+        await follow(projection, generation, deps, signal, 'rebuild');
+        if (signal.aborted) throw new Error('rebuild stopped');
+        if (await swapIn(deps.knex, projection, generation)) break;
+      }
+      swapped.add(generation);
     }
+    return generations.map((generation) => ({ ...generation, state: 'active' }));
   } catch (error) {
-    await dropGeneration(deps.knex, generation.schema).catch(() => undefined);
+    for (const generation of generations) {
+      if (!swapped.has(generation)) await dropGeneration(deps.knex, generation.schema).catch(() => undefined);
+    }
     throw error;
+  }
+}
+
+/** Fills empty generations from the start of the log until caught up, with one read of it for all. */
+async function replayTogether(
+  projections: readonly Projection[],
+  generations: readonly Generation[],
+  deps: RunnerDependencies,
+  signal: AbortSignal,
+  onProgress?: (progress: Progress) => void,
+): Promise<void> {
+  const types = projections.map((projection) => new Set(projection.eventTypes));
+  const checkpoints: (Position | null)[] = generations.map(() => null);
+  let applied = 0;
+  const subscription = deps.eventStore.subscribe({ from: 'start', filter: { eventTypes: [...new Set(types.flatMap((set) => [...set]))] }, signal });
+  for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
+    if (batch.position !== checkpoints[0]) {
+      // Each projection in a transaction of its own, side by side: PostgreSQL works on them in parallel.
+      await Promise.all(
+        projections.map((projection, i) =>
+          deps.knex.transaction(async (trx) => {
+            const events = batch.events.filter((event) => types[i]!.has(event.type));
+            if (events.length > 0) await projection.apply(events, { trx, schema: generations[i]!.schema });
+            await commitCheckpoint(trx, generations[i]!, checkpoints[i]!, { position: batch.position, events: events.length, recordedAt: events.at(-1)?.recordedAt });
+          }),
+        ),
+      );
+      checkpoints.fill(batch.position);
+      applied += batch.events.length;
+    }
+    onProgress?.({ schema: generations.map((generation) => generation.schema).join(','), eventsApplied: applied, position: batch.position, caughtUp: batch.caughtUp });
+    if (batch.caughtUp) return;
   }
 }
 
