@@ -56,7 +56,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   });
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
-  const openApi = openApiDocument(commands, packageVersion());
+  const openApi = openApiDocument(commands, queryRoutes, packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });

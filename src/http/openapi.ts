@@ -1,12 +1,41 @@
 import { z } from 'zod';
+import type { AnyQueryRoute } from '../queries/query-route.js';
 import type { AnyCommandRoute } from './command-route.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
 
-/** OpenAPI 3.1, generated from the command routes and their zod schemas. */
-export function openApiDocument(routes: readonly AnyCommandRoute[], version: string): object {
+const pathParameters = (path: string) =>
+  [...path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }));
+
+/** OpenAPI 3.1, generated from the command and query routes and their zod schemas. */
+export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
+  for (const route of queries) {
+    const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
+    const query = z.toJSONSchema(route.query, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, object>; required?: string[] };
+    (paths[path] ??= {}).get = {
+      summary: route.summary,
+      description: `Every role may read. Reads the ${route.reads.join(', ')} read model${route.reads.length > 1 ? 's' : ''}.`,
+      security: [{ apiKey: [] }],
+      parameters: [
+        ...pathParameters(route.path),
+        ...Object.entries(query.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: query.required?.includes(name) ?? false, schema })),
+        { name: 'position', in: 'query', description: "A command's position: wait (bounded) until this answer includes it", schema: { type: 'string' } },
+        { name: 'X-Position', in: 'header', description: 'The same as `position`', schema: { type: 'string' } },
+      ],
+      responses: {
+        200: {
+          description: 'The answer; lists are `{ items, nextCursor }`',
+          headers: { 'X-Stale': { description: 'Given a position: false once it is included, true if the wait ran out', schema: { type: 'string' } } },
+          content: { 'application/json': { schema: { type: 'object' } } },
+        },
+        400: problemResponse('Invalid query: each invalid parameter is named'),
+        401: problemResponse('No valid API key'),
+        ...(route.path.includes(':') ? { 404: problemResponse('Not found') } : {}),
+      },
+    };
+  }
   for (const route of routes) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
     const { $schema: _, ...body } = z.toJSONSchema(route.body, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
@@ -16,7 +45,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], version: str
       description: `Roles: ${route.roles.join(', ')}.`,
       security: [{ apiKey: [] }],
       parameters: [
-        ...[...route.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } })),
+        ...pathParameters(route.path),
         { name: 'If-Match', in: 'header', description: 'The revision you saw, e.g. "3": a stale one is 412', schema: { type: 'string' } },
         { name: 'Idempotency-Key', in: 'header', description: 'Repeat safely: the same key and request answer the first response', schema: { type: 'string' } },
       ],

@@ -48,7 +48,7 @@ describe('HTTP app', () => {
     }
   });
 
-  it('publishes OpenAPI 3.1 generated from the command schemas, with interactive docs', async () => {
+  it('publishes OpenAPI 3.1 generated from the command and query schemas, with interactive docs', async () => {
     const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
     const res = await request(app).get('/openapi.json').expect(200);
     expect(res.body.openapi).to.equal('3.1.0');
@@ -56,6 +56,13 @@ describe('HTTP app', () => {
     expect(create.requestBody.content['application/json'].schema.required).to.include.members(['name', 'company', 'amount']);
     expect(create.responses).to.have.keys('201', '400', '401', '403', '404', '409', '412', '415', '422');
     expect(res.body.paths['/api/actions/{id}/approve'].post.description).to.include('approver');
+    // The queries too, with their parameters from the same zod schemas.
+    const list = res.body.paths['/api/deals'].get;
+    const parameters = Object.fromEntries(list.parameters.map((p: { name: string; in: string; schema: object }) => [p.name, p]));
+    expect(parameters).to.include.keys('stage', 'owner', 'q', 'sort', 'limit', 'cursor', 'position', 'X-Position');
+    expect(parameters.sort.schema.enum).to.deep.equal(['created', 'updated', 'amount']);
+    expect(res.body.paths['/api/hitl/approval-queue'].get.responses).to.have.keys('200', '400', '401');
+    expect(res.body.paths['/api/agents/{agentId}/runs/{id}'].get.parameters.filter((p: { in: string }) => p.in === 'path')).to.have.length(2);
     const docs = await request(app).get('/docs/').expect(200);
     expect(docs.text).to.include('swagger-ui');
   });
