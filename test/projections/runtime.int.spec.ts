@@ -5,7 +5,7 @@ import type { EventToAppend } from '../../src/eventstore/contract.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { activeGeneration, ensureGeneration, readGeneration } from '../../src/projections/runtime/generations.js';
+import { activeGeneration, createGeneration, ensureGeneration, readGeneration } from '../../src/projections/runtime/generations.js';
 import type { Projection } from '../../src/projections/runtime/projection.js';
 import { insertRows } from '../../src/projections/runtime/rows.js';
 import { rebuildProjection, runProjection, type RunnerDependencies } from '../../src/projections/runtime/runner.js';
@@ -203,6 +203,22 @@ describe('projection runtime', function () {
     const [status] = await projectionStatus(knex, store, [projection]);
     expect(status).to.deep.include({ state: 'stopped', checkpoint: null, eventsApplied: 0 });
     expect(status!.lag.seconds).to.be.at.least(0);
+  });
+
+  it('drops the generation of a rebuild that died, and shows it abandoned until then', async () => {
+    const projection = tally(1, 'orphan');
+    await ensureGeneration(knex, projection);
+    await appendCounted('orphan-a', 10);
+    const orphan = await createGeneration(knex, projection); // as a killed `projections rebuild` leaves it
+    const [status] = await projectionStatus(knex, store, [projection]);
+    expect(status!.state).to.equal('stopped');
+    expect(status!.rebuild).to.deep.include({ schema: orphan.schema, abandoned: true });
+
+    const rebuilt = await rebuildProjection(projection, deps, new AbortController().signal);
+    expect(await readGeneration(knex, orphan.schema)).to.equal(undefined);
+    expect((await knex.raw('SELECT 1 FROM information_schema.schemata WHERE schema_name = ?', [orphan.schema])).rows).to.have.length(0);
+    expect((await activeGeneration(knex, 'orphan'))!.schema).to.equal(rebuilt.schema);
+    expect(await total('orphan_rows')).to.equal(10);
   });
 
   it('keeps model and checkpoint together when a batch fails, and resumes from the checkpoint', async () => {

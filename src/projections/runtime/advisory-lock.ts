@@ -31,5 +31,6 @@ export async function acquireLock(connectionString: string, key: string, signal:
   return { lost: lost.signal, release: () => client.end().catch(() => undefined) };
 }
 
-/** SQL that tells whether some process holds the lock for `key` (a projection runner is active). */
-export const LOCK_HELD_SQL = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 4242 AND objid = hashtext(?)::oid AND objsubid = 2)`;
+/** SQL that tells whether some process holds the lock for `key` in this database (advisory locks are per database). */
+export const LOCK_HELD_SQL = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 4242 AND objid = hashtext(?)::oid AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;

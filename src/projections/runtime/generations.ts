@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Position } from '../../eventstore/contract.js';
+import { LOCK_HELD_SQL } from './advisory-lock.js';
 import type { Projection } from './projection.js';
 
 /** A projection's tables in one schema, with their checkpoint. A rebuild makes a new generation. */
@@ -46,9 +47,18 @@ export async function ensureGeneration(knex: Knex, projection: Projection): Prom
   });
 }
 
+/** The schema of a new generation of the projection. */
+export function newGenerationSchema(projection: Projection): string {
+  return `p_${projection.name}_v${projection.version}_${randomBytes(4).toString('hex')}`;
+}
+
 /** A new generation with empty tables, filled by a rebuild before it is swapped in. */
-export async function createGeneration(knex: Knex, projection: Projection, state: 'building' | 'active' = 'building'): Promise<Generation> {
-  const schema = `p_${projection.name}_v${projection.version}_${randomBytes(4).toString('hex')}`;
+export async function createGeneration(
+  knex: Knex,
+  projection: Projection,
+  state: 'building' | 'active' = 'building',
+  schema = newGenerationSchema(projection),
+): Promise<Generation> {
   const create = async (trx: Knex.Transaction) => {
     await trx.raw('CREATE SCHEMA ??', [schema]);
     await projection.createTables(trx, schema);
@@ -143,6 +153,19 @@ export async function swapIn(knex: Knex, projection: Projection, generation: Gen
   if (retired === undefined) return false;
   if (retired) await dropGeneration(knex, retired);
   return true;
+}
+
+/** The lock a rebuild holds on its generation while it fills it: a building generation nobody holds is abandoned. */
+export const rebuildLockKey = (schema: string) => `rebuild:${schema}`;
+
+/** Drops the generations of rebuilds that died (their process no longer holds the rebuild lock). */
+export async function dropAbandonedGenerations(knex: Knex, projection: Projection): Promise<string[]> {
+  const abandoned = await knex('projection_generations')
+    .where({ projection: projection.name, state: 'building' })
+    .whereRaw(`NOT ${LOCK_HELD_SQL.replace('hashtext(?)', "hashtext('rebuild:' || schema_name)")}`)
+    .pluck('schema_name');
+  for (const schema of abandoned) await dropGeneration(knex, schema);
+  return abandoned;
 }
 
 /** Drops a generation that is not active (a retired one, or an abandoned rebuild). */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import type { EventStore, Position, RecordedEvent } from '../../eventstore/contract.js';
 import type { Logger } from '../../platform/logger.js';
-import { acquireLock } from './advisory-lock.js';
+import { acquireLock, type HeldLock } from './advisory-lock.js';
 import { batches } from './batches.js';
 import {
   GenerationLostError,
@@ -10,9 +10,12 @@ import {
   commitCheckpoint,
   createGeneration,
   deferIndexes,
+  dropAbandonedGenerations,
   dropGeneration,
   ensureGeneration,
+  newGenerationSchema,
   readGeneration,
+  rebuildLockKey,
   restoreIndexes,
   swapIn,
   type Generation,
@@ -56,6 +59,8 @@ export async function runProjection(projection: Projection, deps: RunnerDependen
       const working = AbortSignal.any([signal, lock.lost]);
       try {
         logger.info('projection runner active', { projection: projection.name });
+        const abandoned = await dropAbandonedGenerations(deps.knex, projection);
+        if (abandoned.length) logger.info('dropped the generations of rebuilds that died', { projection: projection.name, abandoned });
         while (!working.aborted) {
           let generation = await ensureGeneration(deps.knex, projection);
           if (generation.version !== projection.version) {
@@ -104,8 +109,17 @@ export async function rebuildProjections(
 ): Promise<Generation[]> {
   const generations: Generation[] = [];
   const swapped = new Set<Generation>();
+  const locks: HeldLock[] = [];
   try {
-    for (const projection of projections) generations.push(await createGeneration(deps.knex, projection));
+    for (const projection of projections) {
+      await dropAbandonedGenerations(deps.knex, projection);
+      // Held while the generation is built, so that nobody takes it for abandoned.
+      const schema = newGenerationSchema(projection);
+      const lock = await acquireLock(deps.databaseUrl, rebuildLockKey(schema), signal);
+      if (!lock) throw new Error('rebuild stopped');
+      locks.push(lock);
+      generations.push(await createGeneration(deps.knex, projection, 'building', schema));
+    }
     const deferred: string[][] = [];
     for (const generation of generations) deferred.push(await deferIndexes(deps.knex, generation.schema));
     await replayTogether(projections, generations, deps, signal, onProgress);
@@ -126,6 +140,8 @@ export async function rebuildProjections(
       if (!swapped.has(generation)) await dropGeneration(deps.knex, generation.schema).catch(() => undefined);
     }
     throw error;
+  } finally {
+    for (const lock of locks) await lock.release();
   }
 }
 

@@ -17,7 +17,8 @@ export interface ProjectionStatus {
   checkpointAt: string | null;
   eventsApplied: number;
   lag: { events: number; atLeast: boolean; seconds: number };
-  rebuild: { schema: string; eventsApplied: number; checkpoint: Position | null } | null;
+  /** A rebuild under way, or abandoned (its process died; the next rebuild or runner start drops it). */
+  rebuild: { schema: string; eventsApplied: number; checkpoint: Position | null; abandoned: boolean } | null;
 }
 
 /** Where each projection stands against the log: checkpoint, lag in events and in time, state. */
@@ -29,14 +30,18 @@ export async function projectionStatus(knex: Knex, eventStore: EventStore, proje
         .where('g.projection', projection.name)
         .whereNot('g.state', 'retired')
         .orderBy('g.created_at', 'desc')
-        .select('g.*', knex.raw(`${LOCK_HELD_SQL} AS running`, [`projection:${projection.name}`]));
+        .select(
+          'g.*',
+          knex.raw(`${LOCK_HELD_SQL} AS running`, [`projection:${projection.name}`]),
+          knex.raw(`${LOCK_HELD_SQL.replace('hashtext(?)', "hashtext('rebuild:' || g.schema_name)")} AS rebuild_running`),
+        );
       const active = generations.find((generation) => generation.state === 'active');
       const building = generations.find((generation) => generation.state === 'building');
       const lag = await lagAfter(eventStore, projection, active?.checkpoint ?? null);
       const running = Boolean(generations[0]?.running);
       return {
         name: projection.name,
-        state: building ? 'rebuilding' : !running ? 'stopped' : lag.events > 0 ? 'catching up' : 'live',
+        state: building?.rebuild_running ? 'rebuilding' : !running ? 'stopped' : lag.events > 0 ? 'catching up' : 'live',
         version: active?.version ?? null,
         codeVersion: projection.version,
         schema: active?.schema_name ?? null,
@@ -44,7 +49,9 @@ export async function projectionStatus(knex: Knex, eventStore: EventStore, proje
         checkpointAt: active?.checkpoint_at ? (active.checkpoint_at as Date).toISOString() : null,
         eventsApplied: Number(active?.events_applied ?? 0),
         lag,
-        rebuild: building ? { schema: building.schema_name, eventsApplied: Number(building.events_applied), checkpoint: building.checkpoint } : null,
+        rebuild: building
+          ? { schema: building.schema_name, eventsApplied: Number(building.events_applied), checkpoint: building.checkpoint, abandoned: !building.rebuild_running }
+          : null,
       } satisfies ProjectionStatus;
     }),
   );
