@@ -368,6 +368,41 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
         expect([...nextRevision]).to.have.deep.members([...written].map(([s, r]) => [s, r + 1n]));
       });
 
+      it('serves several live subscribers with different filters at once, through bursts larger than a read', async function () {
+        this.timeout(120_000);
+        const [a, b] = [category(), category()];
+        const onlyA = subscribe(store, { from: 'end', filter: { categories: [a] } });
+        const both = subscribe(store, { from: 'end', filter: { categories: [a, b] } });
+        const typed = subscribe(store, { from: 'end', filter: { categories: [a, b], eventTypes: ['Rare'] } });
+        await Promise.all([onlyA.caughtUp(), both.caughtUp(), typed.caughtUp()]);
+
+        // Six appends of 1,000 events land at once (three streams per category, a Rare event now and
+        // then): the subscribers read far more than fits in one read of the log.
+        const streams = [a, a, a, b, b, b].map((cat) => streamIn(cat));
+        await Promise.all(
+          streams.map((stream, s) =>
+            store.append(stream, range(1000).map((n) => event(n % 250 === 0 ? 'Rare' : 'Counted', { n: s * 1000 + n })), { expectedRevision: 'no_stream' }),
+          ),
+        );
+        await both.waitFor(6000, 60_000);
+        await onlyA.waitFor(3000, 60_000);
+        await typed.waitFor(24, 60_000);
+        await Promise.all([onlyA.stop(), both.stop(), typed.stop()]);
+
+        /** Each stream's events once each and in order, and nothing else. */
+        const check = (events: RecordedEvent[], expected: number[]) => {
+          const ns = events.map((e) => e.data.n as number);
+          expect([...ns].sort((x, y) => x - y)).to.deep.equal(expected);
+          for (const stream of streams) {
+            const own = events.filter((e) => e.streamId === stream).map((e) => e.data.n as number);
+            expect(own).to.deep.equal([...own].sort((x, y) => x - y));
+          }
+        };
+        check(both.events, range(6000));
+        check(onlyA.events, range(3000));
+        check(typed.events, range(6000).filter((n) => n % 250 === 0));
+      });
+
       it('delivers contended streams in revision order when writers race and retry', async function () {
         this.timeout(120_000);
         const cat = category();

@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../../platform/logger.js';
 import { AppendQueue } from './append-queue.js';
 import { IDEMPOTENCY_WINDOW, STORED_IDS, appendQuery, idempotentResult, type AppendRequest, type StoredId } from './append.sql.js';
 import { ChangeFeed } from './change-feed.js';
+import { TailReader, type LogBatch, type TailBatch } from './tail-reader.js';
 import { READ_LOG, READ_STREAM_BACKWARDS, READ_STREAM_FORWARDS, toRecordedEvent, type EventRow } from './read.sql.js';
 
 export interface PostgresEventStoreOptions {
@@ -51,12 +52,6 @@ interface PendingAppend extends AppendRequest {
   reject(error: unknown): void;
 }
 
-interface LogBatch {
-  events: RecordedEvent[];
-  /** Every event below this position has been read (or filtered out). */
-  horizon: Position;
-  blocked: boolean;
-}
 
 export class PostgresEventStore implements EventStore {
   private readonly pool: pg.Pool;
@@ -68,6 +63,7 @@ export class PostgresEventStore implements EventStore {
   private readonly blockedWarningMs: number;
   private readonly closing = new AbortController();
   private readonly appends: AppendQueue<PendingAppend>;
+  private readonly tail: TailReader;
 
   constructor(options: PostgresEventStoreOptions) {
     const clientConfig: pg.ClientConfig = {
@@ -87,6 +83,7 @@ export class PostgresEventStore implements EventStore {
     this.batchSize = options.batchSize ?? 2000;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.blockedWarningMs = options.blockedWarningMs ?? 5000;
+    this.tail = new TailReader((after, limit) => this.readLog(after, undefined, limit), this.batchSize);
   }
 
   append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
@@ -215,6 +212,8 @@ export class PostgresEventStore implements EventStore {
 
     let cursor: Position | undefined = from === 'start' ? START_POSITION : from === 'end' ? undefined : from;
     let next: Promise<LogBatch> | undefined;
+    // Once caught up, the subscription reads the tail together with the store's other live ones.
+    let live = false;
     let checkpointed: Position | undefined;
     let failures = 0;
     let blockedFor = 0;
@@ -226,7 +225,7 @@ export class PostgresEventStore implements EventStore {
       try {
         // 'end' starts below the oldest open transaction: nothing committed later can be missed.
         cursor ??= await this.horizon();
-        batch = await (next ?? this.readLog(cursor, options.filter, this.batchSize));
+        batch = await (next ?? (live ? this.tail.read(cursor, options.filter) : this.readLog(cursor, options.filter, this.batchSize)));
         failures = 0;
       } catch (error) {
         next = undefined;
@@ -238,7 +237,7 @@ export class PostgresEventStore implements EventStore {
       }
       next = undefined;
 
-      if (batch.events.length === this.batchSize) {
+      if (!live && batch.events.length === this.batchSize) {
         // Catching up: read the next page while this one is consumed.
         cursor = batch.events[batch.events.length - 1]!.position;
         next = prefetch(this.readLog(cursor, options.filter, this.batchSize));
@@ -248,12 +247,15 @@ export class PostgresEventStore implements EventStore {
       for (const event of batch.events) yield event;
 
       // Everything below the horizon has been delivered: the subscription is live.
+      const complete = (batch as Partial<TailBatch>).complete ?? true;
+      live = true;
       if (batch.events.length > 0) cursor = batch.events[batch.events.length - 1]!.position;
       if (comparePositions(batch.horizon, cursor) > 0) cursor = batch.horizon;
       if (checkpointed === undefined || comparePositions(cursor, checkpointed) > 0) {
         checkpointed = cursor;
-        yield { kind: 'checkpoint', position: cursor, caughtUp: true };
+        yield { kind: 'checkpoint', position: cursor, caughtUp: complete };
       }
+      if (!complete) continue; // a burst filled the shared read: read on at once
       // Committed events wait behind an open transaction: look again soon rather than at the next poll.
       blockedFor = batch.blocked ? Math.min(32, Math.max(1, blockedFor * 2)) : 0;
       if (!batch.blocked) blockedSince = undefined;
