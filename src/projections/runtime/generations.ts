@@ -126,10 +126,31 @@ export async function commitCheckpoint(
   if (rows.length !== 1) throw new GenerationLostError(`the checkpoint of ${generation.schema} moved under this runner, or it was swapped out`);
 }
 
-/** Tells queries waiting to read their writes that an active generation has passed `position`. */
-export async function announceCheckpoint(knex: Knex, generation: Generation, position: Position): Promise<void> {
-  if (generation.state === 'active') await knex.raw('SELECT pg_notify(?, ?)', [CHECKPOINT_CHANNEL, `${generation.projection} ${position}`]);
+/**
+ * Tells queries waiting to read their writes that an active generation has passed `position`. The
+ * announcements of one turn of the event loop (one wake-up reaches every runner of a process) go
+ * out in one statement.
+ */
+export function announceCheckpoint(knex: Knex, generation: Generation, position: Position): Promise<void> {
+  if (generation.state !== 'active') return Promise.resolve();
+  let pending = announcing.get(knex);
+  if (!pending) {
+    const announcements: string[] = [];
+    const sent = new Promise<void>((resolve, reject) =>
+      setImmediate(() => {
+        announcing.delete(knex);
+        const calls = announcements.map(() => 'pg_notify(?, ?)').join(', ');
+        knex.raw(`SELECT ${calls}`, announcements.flatMap((announcement) => [CHECKPOINT_CHANNEL, announcement])).then(() => resolve(), reject);
+      }),
+    );
+    pending = { announcements, sent };
+    announcing.set(knex, pending);
+  }
+  pending.announcements.push(`${generation.projection} ${position}`);
+  return pending.sent;
 }
+
+const announcing = new WeakMap<Knex, { announcements: string[]; sent: Promise<void> }>();
 
 /**
  * Makes a rebuilt generation the one queries read, atomically, unless the active one is further
