@@ -38,10 +38,10 @@ export async function rebuildWithProgress(projections: readonly Projection[], se
   process.once('SIGTERM', stop);
   try {
     const deps = { knex, eventStore, logger, databaseUrl: config.DATABASE_URL, batchSize: config.PROJECTION_BATCH_SIZE };
-    await rebuildProjections(projections, deps, stopping.signal, (progress) => {
-      const rate = Math.round(progress.eventsApplied / ((performance.now() - started) / 1000));
-      if (!counted && progress.eventsApplied > bar.getTotal()) bar.setTotal(progress.eventsApplied);
-      bar.update(progress.eventsApplied, { rate });
+    await rebuildProjections(projections, deps, stopping.signal, (replayed) => {
+      const rate = Math.round(replayed / ((performance.now() - started) / 1000));
+      if (!counted && replayed > bar.getTotal()) bar.setTotal(replayed);
+      bar.update(replayed, { rate });
     });
   } finally {
     process.off('SIGINT', stop);

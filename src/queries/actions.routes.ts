@@ -4,7 +4,7 @@ import type { ActionStatus } from '../domain/actions/action.state.js';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { NotFoundError } from '../domain/shared/errors.js';
 import type { Principal, Role } from '../http/api-keys.js';
-import { Limit, cursorOf, encodeCursor, keysetPage, type Page } from './pagination.js';
+import { Limit, cursorOf, encodeCursor, iso, keysetPage, type Page } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
 // A record, so that a status added to the domain fails to compile here until it is listed.
@@ -28,7 +28,7 @@ function oneOrMore<T extends string>(allowed: readonly T[]) {
 
 const TimeAndId = z.tuple([z.iso.datetime(), z.string()]);
 
-const ListActionsQuery = z.object({
+const ListActionsQuery = z.strictObject({
   dealId: z.uuid().optional(),
   status: oneOrMore(STATUSES).optional(),
   risk: oneOrMore(RISKS).optional(),
@@ -39,7 +39,7 @@ const ListActionsQuery = z.object({
   cursor: cursorOf(TimeAndId).optional(),
 });
 
-const ApprovalQueueQuery = z.object({
+const ApprovalQueueQuery = z.strictObject({
   dealId: z.uuid().optional(),
   risk: oneOrMore(RISKS).optional(),
   limit: Limit,
@@ -72,7 +72,7 @@ export const actionQueries = [
   queryRoute({
     path: '/actions/:id',
     summary: 'One action: payload, risk and its reasons, approvals given, execution attempts, result or error',
-    query: z.object({}),
+    query: z.strictObject({}),
     reads: ['actions'],
     handler: async (_query, { knex, params }) => {
       const row = (await knex('read.actions').where('action_id', params.id).first()) as Row | undefined;
@@ -137,7 +137,7 @@ function summary(row: Row) {
     proposedBy: { kind: row.proposed_by_kind, id: row.proposed_by_id },
     proposedAt: iso(row.proposed_at),
     updatedAt: iso(row.updated_at),
-    expiresAt: row.expires_at ? iso(row.expires_at) : null,
+    expiresAt: iso(row.expires_at),
   };
 }
 
@@ -157,8 +157,4 @@ async function queuePage(rows: Knex.QueryBuilder, cursor: [number, [string, stri
   const last = items.at(-1);
   const next = found.length > limit && last ? [last.risk_rank, [iso(last.proposed_at), last.action_id]] : undefined;
   return { items, nextCursor: next ? encodeCursor(next) : null };
-}
-
-function iso(value: unknown): string {
-  return (value as Date).toISOString();
 }

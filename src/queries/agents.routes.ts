@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { NotFoundError } from '../domain/shared/errors.js';
-import { Limit, cursorOf, keysetPage } from './pagination.js';
+import { Limit, cursorOf, iso, keysetPage } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
 type Row = Record<string, unknown>;
@@ -11,15 +11,15 @@ const Id = z.string().trim().min(1).max(200);
 /** How many of its latest runs an agent's page shows. */
 const RECENT_RUNS = 20;
 
-const ActivityQuery = z.object({
+const ActivityQuery = z.strictObject({
   agentId: Id.optional(),
   dealId: Id.optional(),
   status: z.enum(['running', 'completed', 'failed']).optional(),
   limit: Limit,
   cursor: cursorOf(z.tuple([z.iso.datetime(), z.string()])).optional(),
 });
-const AgentsQuery = z.object({ limit: Limit, cursor: cursorOf(z.tuple([z.string(), z.string()])).optional() });
-const NoQuery = z.object({});
+const AgentsQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.string(), z.string()])).optional() });
+const NoQuery = z.strictObject({});
 
 /** Runs with their agent's name. */
 function runs(knex: Knex): Knex.QueryBuilder {
@@ -51,7 +51,6 @@ async function withToolCalls(knex: Knex, rows: Row[]): Promise<object[]> {
 }
 
 const money = (amount: unknown, currency: unknown) => (amount === null ? null : { amount: amount as string, currency: currency as string });
-const iso = (time: unknown) => (time === null ? null : (time as Date).toISOString());
 
 function toAgent(row: Row) {
   const spent = row.spent as Record<string, string>;

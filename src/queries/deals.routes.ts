@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { DealStage } from '../domain/deals/deal.events.js';
 import { NotFoundError } from '../domain/shared/errors.js';
-import { Limit, cursorOf, keysetPage } from './pagination.js';
+import { Limit, cursorOf, iso, keysetPage } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
 const Decimal = z.string().regex(/^\d{1,15}(\.\d{1,4})?$/, 'must be a decimal such as "250000.00"');
@@ -53,7 +53,7 @@ export const dealQueries = [
       if (query.maxAmount) rows.where('d.amount', '<=', query.maxAmount);
       if (query.currency) rows.where('d.currency', query.currency);
       const page = await keysetPage<DealRow>(rows, {
-        sort, tiebreak: 'd.deal_id', direction: query.order, limit: query.limit, keys: [sortKey(query.sort), 'deal_id'], ...(query.cursor ? { cursor: query.cursor } : {}),
+        sort, tiebreak: 'd.deal_id', direction: query.order, limit: query.limit, keys: [sort.slice('d.'.length), 'deal_id'], ...(query.cursor ? { cursor: query.cursor } : {}),
       });
       return { items: page.items.map(dealSummary), nextCursor: page.nextCursor };
     },
@@ -78,7 +78,7 @@ export const dealQueries = [
         stageHistory: history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, at: iso(step.at) })),
         notes: notes.map((note) => ({ id: note.note_id, text: note.text, authorId: note.author_id, at: iso(note.at) })),
         openActions: actions.map((action) => ({
-          id: action.action_id, kind: action.kind, title: action.title, status: action.status, risk: action.risk, proposedAt: iso(action.proposed_at), expiresAt: action.expires_at ? iso(action.expires_at) : null,
+          id: action.action_id, kind: action.kind, title: action.title, status: action.status, risk: action.risk, proposedAt: iso(action.proposed_at), expiresAt: iso(action.expires_at),
         })),
         recentEvents: events.map((event) => ({ position: event.position, type: event.type, actor: { kind: event.actor_kind, id: event.actor_id }, occurredAt: iso(event.occurred_at), summary: event.summary })),
       };
@@ -116,10 +116,6 @@ function lastActivity(knex: Knex) {
   return knex.raw('greatest(d.updated_at, (SELECT max(a.updated_at) FROM read.actions a WHERE a.deal_id = d.deal_id)) AS last_activity_at');
 }
 
-function sortKey(sort: keyof typeof SORT_COLUMNS): string {
-  return { created: 'created_at', updated: 'updated_at', amount: 'amount' }[sort];
-}
-
 function dealSummary(row: DealRow) {
   return {
     id: row.deal_id,
@@ -145,8 +141,4 @@ function decimal(value: string): string {
   const [whole, fraction = ''] = value.split('.');
   const trimmed = fraction.replace(/0+$/, '').padEnd(2, '0');
   return `${whole}.${trimmed}`;
-}
-
-function iso(value: unknown): string {
-  return value instanceof Date ? value.toISOString() : String(value);
 }

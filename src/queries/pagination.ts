@@ -56,5 +56,10 @@ export async function keysetPage<T extends Record<string, unknown>>(
 }
 
 function toJson(value: unknown): unknown {
-  return value instanceof Date ? value.toISOString() : value;
+  return value instanceof Date ? iso(value) : value;
+}
+
+/** A timestamp column as an ISO 8601 string (null stays null). */
+export function iso(value: unknown): string | null {
+  return value === null || value === undefined ? null : (value as Date).toISOString();
 }

@@ -42,7 +42,6 @@ export class ReadPositions {
   async waitFor(projections: readonly string[], position: Position, timeoutMs: number): Promise<boolean> {
     if (this.reached(projections, position)) return true;
     await this.start();
-    await this.refresh(); // covers what was committed before LISTEN, or while it was down
     if (this.reached(projections, position) || timeoutMs <= 0) return this.reached(projections, position);
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
@@ -76,7 +75,7 @@ export class ReadPositions {
     for (const waiter of this.waiters) if (this.reached(waiter.projections, waiter.position)) waiter.resolve(true);
   }
 
-  /** One LISTEN connection, reopened when it drops; waits fall back to their timeout meanwhile. */
+  /** One LISTEN connection, opened again at the next wait when it drops; waits fall back to their timeout meanwhile. */
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'dealstream-read-positions' });
     client.on('notification', (message) => {
@@ -92,6 +91,7 @@ export class ReadPositions {
       await client.connect();
       await client.query(`LISTEN ${CHECKPOINT_CHANNEL}`);
       this.listener = client;
+      await this.refresh(); // what was stored before LISTEN, or while it was down; announcements cover the rest
       if (this.closed) await client.end();
     } catch (error) {
       this.listening = undefined;

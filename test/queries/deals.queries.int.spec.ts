@@ -138,9 +138,13 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
   });
 
   it('answers bad queries with 400 naming the field, an unknown deal with 404, no key with 401', async () => {
-    const bad = await request(app).get('/api/deals').query({ stage: 'nowhere', limit: 0, sort: 'size', cursor: 'zzz' }).set(as('audit')).expect(400);
+    const bad = await request(app).get('/api/deals').query({ stage: 'nowhere', limit: 0, sort: 'size', cursor: 'zzz', colour: 'red' }).set(as('audit')).expect(400);
     expect(bad.headers['content-type']).to.match(/^application\/problem\+json/);
-    expect(bad.body.errors.map((e: { field: string }) => e.field)).to.have.members(['stage.0', 'limit', 'sort', 'cursor']);
+    expect(bad.body.errors.map((e: { field: string }) => e.field)).to.have.members(['stage.0', 'limit', 'sort', 'cursor', 'colour']);
+    for (const path of ['/api/actions', '/api/hitl/approval-queue', '/api/agents', '/api/agent/activity', '/api/events/recent', '/api/pipeline']) {
+      const unknown = await request(app).get(path).query({ colour: 'red' }).set(as('audit')).expect(400);
+      expect(unknown.body.errors.map((e: { field: string }) => e.field), path).to.deep.equal(['colour']);
+    }
     const position = await request(app).get('/api/deals').query({ position: 'nope' }).set(as('audit')).expect(400);
     expect(position.body.errors.map((e: { field: string }) => e.field)).to.deep.equal(['position']);
     const missing = await request(app).get('/api/deals/00000000-0000-4000-8000-000000000000').set(as('audit')).expect(404);

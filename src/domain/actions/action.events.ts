@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../shared/event.js';
+import { Actor, type DomainEvent } from '../shared/event.js';
 import { RISKS } from './risk-policy.js';
 
-const Actor = z.object({ kind: z.enum(['user', 'agent', 'worker', 'system']), id: z.string() });
 const JsonObject = z.record(z.string(), z.unknown());
 
 /** Event data schemas: type strings never change once stored; shapes change only by adding optional fields. */

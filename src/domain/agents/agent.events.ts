@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../shared/event.js';
+import { Actor, type DomainEvent } from '../shared/event.js';
 import { Money } from '../shared/money.js';
 
-const Actor = z.object({ kind: z.enum(['user', 'agent', 'worker', 'system']), id: z.string() });
 export const Tokens = z.object({ input: z.number().int().min(0), output: z.number().int().min(0) });
 export type Tokens = z.infer<typeof Tokens>;
 

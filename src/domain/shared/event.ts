@@ -1,8 +1,8 @@
+import { z } from 'zod';
+
 /** Who did something: a person, an AI agent, a worker process or the system itself. */
-export interface Actor {
-  kind: 'user' | 'agent' | 'worker' | 'system';
-  id: string;
-}
+export const Actor = z.object({ kind: z.enum(['user', 'agent', 'worker', 'system']), id: z.string() });
+export type Actor = z.infer<typeof Actor>;
 
 /** What every command brings besides its data: time and actor arrive here, never from `new Date()`. */
 export interface CommandMetadata {

@@ -24,13 +24,19 @@ export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
 
 /** Adds two non-negative decimal strings exactly (up to 4 decimals, as Money allows). */
 export function addDecimals(a: string, b: string): string {
-  const sum = toTenThousandths(a) + toTenThousandths(b);
-  const whole = sum / 10_000n;
-  const fraction = (sum % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
-  return fraction ? `${whole}.${fraction}` : String(whole);
+  return fromTenThousandths(toTenThousandths(a) + toTenThousandths(b));
 }
 
-function toTenThousandths(decimal: string): bigint {
+/** A non-negative decimal string (up to 4 decimals) as an exact integer count of ten-thousandths. */
+export function toTenThousandths(decimal: string): bigint {
   const [whole = '0', fraction = ''] = decimal.split('.');
   return BigInt(whole) * 10_000n + BigInt(fraction.padEnd(4, '0').slice(0, 4));
+}
+
+/** The decimal string of a count of ten-thousandths, negative ones too, without trailing zeros. */
+export function fromTenThousandths(value: bigint): string {
+  const sign = value < 0n ? '-' : '';
+  const magnitude = value < 0n ? -value : value;
+  const fraction = (magnitude % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
+  return `${sign}${magnitude / 10_000n}${fraction ? `.${fraction}` : ''}`;
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { DealEventSchemas, type DealEvent } from '../../domain/deals/deal.events.js';
+import { fromTenThousandths, toTenThousandths } from '../../domain/shared/money.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
 import { RowCache, insertRows } from '../runtime/rows.js';
 import type { Projection } from '../runtime/projection.js';
@@ -183,15 +184,4 @@ class PipelineChanges {
     change.total += BigInt(sign) * toTenThousandths(row.amount);
     this.changes.set(key, change);
   }
-}
-
-function toTenThousandths(decimal: string): bigint {
-  const [whole = '0', fraction = ''] = decimal.split('.');
-  return BigInt(whole) * 10_000n + BigInt(fraction.padEnd(4, '0').slice(0, 4));
-}
-
-function fromTenThousandths(value: bigint): string {
-  const sign = value < 0n ? '-' : '';
-  const magnitude = value < 0n ? -value : value;
-  return `${sign}${magnitude / 10_000n}.${(magnitude % 10_000n).toString().padStart(4, '0')}`;
 }

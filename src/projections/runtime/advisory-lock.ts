@@ -31,6 +31,11 @@ export async function acquireLock(connectionString: string, key: string, signal:
   return { lost: lost.signal, release: () => client.end().catch(() => undefined) };
 }
 
-/** SQL that tells whether some process holds the lock for `key` in this database (advisory locks are per database). */
-export const LOCK_HELD_SQL = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 4242 AND objid = hashtext(?)::oid AND objsubid = 2
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+/**
+ * SQL telling whether some process holds the lock whose key is the SQL expression `key` (a `?`
+ * binding, or a column expression), in this database: advisory locks are per database.
+ */
+export function lockHeldSql(key: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 4242 AND objid = hashtext(${key})::oid AND objsubid = 2
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+}

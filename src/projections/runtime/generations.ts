@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Position } from '../../eventstore/contract.js';
-import { LOCK_HELD_SQL } from './advisory-lock.js';
+import { lockHeldSql } from './advisory-lock.js';
 import type { Projection } from './projection.js';
 
 /** A projection's tables in one schema, with their checkpoint. A rebuild makes a new generation. */
@@ -176,14 +176,19 @@ export async function swapIn(knex: Knex, projection: Projection, generation: Gen
   return true;
 }
 
+/** The lock the active runner of a projection holds; standbys wait on it. */
+export const projectionLockKey = (name: string) => `projection:${name}`;
+
 /** The lock a rebuild holds on its generation while it fills it: a building generation nobody holds is abandoned. */
 export const rebuildLockKey = (schema: string) => `rebuild:${schema}`;
+/** rebuildLockKey in SQL, for a column holding the schema. */
+export const rebuildLockKeySql = (column: string) => `'rebuild:' || ${column}`;
 
 /** Drops the generations of rebuilds that died (their process no longer holds the rebuild lock). */
 export async function dropAbandonedGenerations(knex: Knex, projection: Projection): Promise<string[]> {
   const abandoned = await knex('projection_generations')
     .where({ projection: projection.name, state: 'building' })
-    .whereRaw(`NOT ${LOCK_HELD_SQL.replace('hashtext(?)', "hashtext('rebuild:' || schema_name)")}`)
+    .whereRaw(`NOT ${lockHeldSql(rebuildLockKeySql('schema_name'))}`)
     .pluck('schema_name');
   for (const schema of abandoned) await dropGeneration(knex, schema);
   return abandoned;
@@ -192,8 +197,11 @@ export async function dropAbandonedGenerations(knex: Knex, projection: Projectio
 /** Drops a generation that is not active (a retired one, or an abandoned rebuild). */
 export async function dropGeneration(knex: Knex, schema: string): Promise<void> {
   await knex.transaction(async (trx) => {
+    // Never the tables queries read, whoever asks.
+    const row = await trx('projection_generations').where('schema_name', schema).forUpdate().first('state');
+    if (row?.state === 'active') return;
     await trx.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    await trx('projection_generations').where('schema_name', schema).whereNot('state', 'active').delete();
+    await trx('projection_generations').where('schema_name', schema).delete();
   });
 }
 

@@ -14,6 +14,7 @@ import {
   dropGeneration,
   ensureGeneration,
   newGenerationSchema,
+  projectionLockKey,
   readGeneration,
   rebuildLockKey,
   restoreIndexes,
@@ -35,12 +36,8 @@ export interface RunnerDependencies {
   batchSize?: number;
 }
 
-export interface Progress {
-  schema: string;
-  eventsApplied: number;
-  position: Position | null;
-  caughtUp: boolean;
-}
+/** Told after each batch of a rebuild: how many log events it has replayed so far. */
+export type OnProgress = (eventsReplayed: number) => void;
 
 /**
  * Keeps one projection's active generation current. Several processes may run it: one holds the
@@ -51,7 +48,7 @@ export async function runProjection(projection: Projection, deps: RunnerDependen
   const { logger } = deps;
   let failures = 0;
   while (!signal.aborted) {
-    const lock = await acquireLock(deps.databaseUrl, `projection:${projection.name}`, signal).catch((error: unknown) => {
+    const lock = await acquireLock(deps.databaseUrl, projectionLockKey(projection.name), signal).catch((error: unknown) => {
       logger.warn('projection lock unavailable', { projection: projection.name, error: (error as Error).message });
       return undefined;
     });
@@ -90,7 +87,7 @@ export async function rebuildProjection(
   projection: Projection,
   deps: RunnerDependencies,
   signal: AbortSignal,
-  onProgress?: (progress: Progress) => void,
+  onProgress?: OnProgress,
 ): Promise<Generation> {
   const [generation] = await rebuildProjections([projection], deps, signal, onProgress);
   return generation!;
@@ -105,7 +102,7 @@ export async function rebuildProjections(
   projections: readonly Projection[],
   deps: RunnerDependencies,
   signal: AbortSignal,
-  onProgress?: (progress: Progress) => void,
+  onProgress?: OnProgress,
 ): Promise<Generation[]> {
   const generations: Generation[] = [];
   const swapped = new Set<Generation>();
@@ -151,7 +148,7 @@ async function replayTogether(
   generations: readonly Generation[],
   deps: RunnerDependencies,
   signal: AbortSignal,
-  onProgress?: (progress: Progress) => void,
+  onProgress?: OnProgress,
 ): Promise<void> {
   const types = projections.map((projection) => new Set(projection.eventTypes));
   const checkpoints: (Position | null)[] = generations.map(() => null);
@@ -172,7 +169,7 @@ async function replayTogether(
       checkpoints.fill(batch.position);
       applied += batch.events.length;
     }
-    onProgress?.({ schema: generations.map((generation) => generation.schema).join(','), eventsApplied: applied, position: batch.position, caughtUp: batch.caughtUp });
+    onProgress?.(applied);
     if (batch.caughtUp) return;
   }
 }
@@ -187,14 +184,12 @@ async function follow(
   deps: RunnerDependencies,
   signal: AbortSignal,
   mode: 'live' | 'rebuild',
-  onProgress?: (progress: Progress) => void,
 ): Promise<void> {
   const stored = await readGeneration(deps.knex, generation.schema);
   if (!stored) throw new GenerationLostError(`${generation.schema} is gone`);
   let checkpoint = stored.checkpoint;
   let passed = checkpoint;
   let storedAt = performance.now();
-  let applied = 0;
   // The loop and the timer that stores a skipped-over position take turns writing.
   let writing: Promise<void> = Promise.resolve();
   let storeLater: NodeJS.Timeout | undefined;
@@ -207,7 +202,6 @@ async function follow(
       });
       checkpoint = position;
       storedAt = performance.now();
-      applied += events.length;
     }));
 
   const subscription = deps.eventStore.subscribe({ from: checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
@@ -229,7 +223,6 @@ async function follow(
           await store(batch.events, batch.position);
         }
       }
-      onProgress?.({ schema: generation.schema, eventsApplied: applied, position: checkpoint, caughtUp: batch.caughtUp });
       if (mode === 'rebuild' && batch.caughtUp) return;
     }
   } finally {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { EventStore, Position } from '../../eventstore/contract.js';
-import { LOCK_HELD_SQL } from './advisory-lock.js';
+import { lockHeldSql } from './advisory-lock.js';
+import { projectionLockKey, rebuildLockKeySql } from './generations.js';
 import type { Projection } from './projection.js';
 
 /** Lag is counted exactly up to this many events; beyond it the count says "at least". */
@@ -32,8 +33,8 @@ export async function projectionStatus(knex: Knex, eventStore: EventStore, proje
         .orderBy('g.created_at', 'desc')
         .select(
           'g.*',
-          knex.raw(`${LOCK_HELD_SQL} AS running`, [`projection:${projection.name}`]),
-          knex.raw(`${LOCK_HELD_SQL.replace('hashtext(?)', "hashtext('rebuild:' || g.schema_name)")} AS rebuild_running`),
+          knex.raw(`${lockHeldSql('?')} AS running`, [projectionLockKey(projection.name)]),
+          knex.raw(`${lockHeldSql(rebuildLockKeySql('g.schema_name'))} AS rebuild_running`),
         );
       const active = generations.find((generation) => generation.state === 'active');
       const building = generations.find((generation) => generation.state === 'building');
