@@ -63,7 +63,7 @@ export async function benchVisibility(options: { databaseUrl: string; seconds: n
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
   const children: ChildProcess[] = ['api', 'projector'].map((role) =>
-    spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', role], { env, stdio: ['ignore', 'ignore', 'inherit'] }),
+    spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), '--import', 'tsx', 'src/cli/main.ts', role], { env, stdio: ['ignore', 'ignore', 'inherit'] }),
   );
   try {
     const base = `http://127.0.0.1:${port}`;
@@ -96,10 +96,11 @@ export async function benchVisibility(options: { databaseUrl: string; seconds: n
             commandLatencies.push(performance.now() - sent);
             const query = await fetch(`${base}/api/deals/${deal}`, { headers: { ...headers, 'x-position': position } });
             await query.arrayBuffer();
-            if (!command.ok || !query.ok) failed++;
+            if (!command.ok || !query.ok) { failed++; if (failed < 5) log(`failed: ${command.status} ${query.status} ${await query.text().catch(() => '')}`); }
             else if (query.headers.get('x-stale') !== 'false') stale++;
             latencies.push(performance.now() - sent);
-          } catch {
+          } catch (error) {
+            if (failed < 5) log(`error: ${(error as Error).message} ${String((error as Error).cause)}`);
             failed++; // an overloaded machine refuses or times out connections: count it, go on
           }
         })(),

@@ -5,13 +5,13 @@ import type { EventToAppend } from '../../src/eventstore/contract.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
-import { activeGeneration, createGeneration, ensureGeneration, readGeneration } from '../../src/projections/runtime/generations.js';
+import { GenerationWriter } from '../../src/projections/runtime/generation-writer.js';
+import { GenerationLostError, activeGeneration, createGeneration, ensureGeneration, readGeneration } from '../../src/projections/runtime/generations.js';
 import type { Projection } from '../../src/projections/runtime/projection.js';
-import { insertRows } from '../../src/projections/runtime/rows.js';
 import { rebuildProjection, runProjection, type RunnerDependencies } from '../../src/projections/runtime/runner.js';
 import { projectionStatus } from '../../src/projections/runtime/status.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
-import { eventually } from '../support/async.js';
+import { collect, eventually } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** Counts 'Counted' events per stream: small enough to check the runtime and nothing else. */
@@ -25,17 +25,13 @@ function tally(version = 1, name = 'tally'): Projection {
       await trx.raw('CREATE TABLE ??.?? (stream_id text PRIMARY KEY, events int NOT NULL, last_n int NOT NULL)', [schema, `${name}_rows`]);
       await trx.raw('CREATE INDEX ?? ON ??.?? (events)', [`${name}_by_events`, schema, `${name}_rows`]);
     },
-    async apply(events, { trx, schema }) {
+    async apply(events, target) {
       const counts = new Map<string, { stream_id: string; events: number; last_n: number }>();
       for (const event of events) {
         const row = counts.get(event.streamId) ?? { stream_id: event.streamId, events: 0, last_n: 0 };
         counts.set(event.streamId, { ...row, events: row.events + 1, last_n: event.data.n as number });
       }
-      const table = `${schema}.${name}_rows`;
-      await trx(table)
-        .insert([...counts.values()])
-        .onConflict('stream_id')
-        .merge({ events: trx.raw('??.events + excluded.events', [table]), last_n: trx.raw('excluded.last_n') });
+      target.insert(`${name}_rows`, [...counts.values()], { conflict: ['stream_id'], add: ['events'] });
     },
   };
 }
@@ -221,18 +217,34 @@ describe('projection runtime', function () {
     expect(await total('orphan_rows')).to.equal(10);
   });
 
+  it('writes a batch with its checkpoint only where the checkpoint is where the writer left it', async () => {
+    const projection = tally(1, 'cas');
+    const generation = await ensureGeneration(knex, projection);
+    const [a, b] = [new GenerationWriter(knex, projection, generation), new GenerationWriter(knex, projection, generation)];
+    const { position } = await store.append('cas-a', [counted(1)], { expectedRevision: 'no_stream' });
+    const [event] = await collect(store.readStream('cas-a'));
+    await a.write([event!], position);
+    // b still holds the checkpoint it started from: another runner moved it since.
+    const { position: next } = await store.append('cas-a', [counted(2)], { expectedRevision: 0n });
+    const error = await b.write([event!], next).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(GenerationLostError);
+    expect(await rows('cas_rows')).to.deep.equal([{ stream_id: 'cas-a', events: 1, last_n: 1 }]);
+    expect((await readGeneration(knex, generation.schema))!.checkpoint).to.equal(position);
+  });
+
   it('keeps model and checkpoint together when a batch fails, and resumes from the checkpoint', async () => {
     const projection = tally(1, 'poison');
     let failNext = true;
     const flaky: Projection = {
       ...projection,
       async apply(events, target) {
+        await projection.apply(events, target);
         if (failNext && events.some((event) => event.data.n === 150)) {
           failNext = false;
-          await insertRows(target.trx, `${target.schema}.poison_rows`, [{ stream_id: 'half-written', events: 1, last_n: 0 }]);
-          throw new Error('the projection failed mid-batch');
+          // A write PostgreSQL accepts and one it refuses (events is NOT NULL): the batch's statement fails whole.
+          target.insert('poison_rows', [{ stream_id: 'half-written', events: 1, last_n: 0 }]);
+          target.insert('poison_rows', [{ stream_id: 'refused', events: null, last_n: 0 }]);
         }
-        await projection.apply(events, target);
       },
     };
     await appendCounted('poison-a', 300);

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { JsonObject, RecordedEvent } from '../../src/eventstore/contract.js';
 import { encodePosition } from '../../src/eventstore/position.js';
-import { commitCheckpoint, ensureGeneration, type Generation } from '../../src/projections/runtime/generations.js';
+import { GenerationWriter } from '../../src/projections/runtime/generation-writer.js';
+import { ensureGeneration } from '../../src/projections/runtime/generations.js';
 import type { Projection } from '../../src/projections/runtime/projection.js';
 import { createKnex } from '../../src/platform/database.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -26,13 +27,9 @@ export async function projectionHarness(projections: Projection[]): Promise<Proj
   revisions.clear(); // each harness starts a fresh log
   const db = await createTestDatabase('dealstream_projection');
   const knex = createKnex(db.url, 2);
-  const generations = new Map<Projection, Generation>();
-  const checkpoints = new Map<Projection, string | null>();
-  for (const projection of projections) {
-    const generation = await ensureGeneration(knex, projection);
-    generations.set(projection, generation);
-    checkpoints.set(projection, null);
-  }
+  // Kept from batch to batch, as a runner keeps its writers.
+  const writers = new Map<Projection, GenerationWriter>();
+  for (const projection of projections) writers.set(projection, new GenerationWriter(knex, projection, await ensureGeneration(knex, projection)));
   return {
     knex,
     db,
@@ -40,13 +37,7 @@ export async function projectionHarness(projections: Projection[]): Promise<Proj
       for (const projection of projections) {
         const mine = events.filter((event) => projection.eventTypes.includes(event.type));
         if (mine.length === 0) continue;
-        const generation = generations.get(projection)!;
-        const position = mine.at(-1)!.position;
-        await knex.transaction(async (trx) => {
-          await projection.apply(mine, { trx, schema: generation.schema });
-          await commitCheckpoint(trx, generation, checkpoints.get(projection)!, { position, events: mine.length });
-        });
-        checkpoints.set(projection, position);
+        await writers.get(projection)!.write(mine, mine.at(-1)!.position);
       }
     },
     rows: async <T>(table: string, orderBy?: string) => {

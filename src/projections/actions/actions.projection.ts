@@ -2,7 +2,6 @@ import { ActionEventSchemas, type ActionEvent } from '../../domain/actions/actio
 import type { ActionStatus } from '../../domain/actions/action.state.js';
 import { RISKS, type Risk } from '../../domain/actions/risk-policy.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
-import { RowCache, insertRows } from '../runtime/rows.js';
 import type { Projection } from '../runtime/projection.js';
 
 type Json = Record<string, unknown>;
@@ -100,8 +99,8 @@ export const actionsProjection: Projection = {
     `, Array(8).fill(schema));
   },
 
-  async apply(events, { trx, schema }) {
-    const actions = new RowCache<ActionRow>(trx, `${schema}.actions`, 'action_id');
+  async apply(events, target) {
+    const actions = target.rows<ActionRow>('actions', 'action_id');
     await actions.load(events.map((event) => (event.data as { actionId: string }).actionId));
     // Keyed by action and approver: one upsert must not touch a row twice.
     const approvals = new Map<string, ApprovalRow>();
@@ -117,8 +116,7 @@ export const actionsProjection: Projection = {
       }
     }
 
-    await actions.flush();
-    await insertRows(trx, `${schema}.action_approvals`, [...approvals.values()], { conflict: ['action_id', 'approver_id'] });
+    target.insert('action_approvals', [...approvals.values()], { conflict: ['action_id', 'approver_id'] });
   },
 };
 

@@ -1,8 +1,7 @@
 import type { Knex } from 'knex';
 import { AgentEventSchemas, AgentRunEventSchemas, type AgentEvent, type AgentRunEvent } from '../../domain/agents/agent.events.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
-import type { Projection, ProjectionTarget } from '../runtime/projection.js';
-import { RowCache, insertRows } from '../runtime/rows.js';
+import type { Projection, ProjectionTarget, TableRows } from '../runtime/projection.js';
 
 type RunStatus = 'running' | 'completed' | 'failed';
 type Timestamp = Date | string;
@@ -120,27 +119,25 @@ async function createTables(trx: Knex.Transaction, schema: string): Promise<void
 
 /** The batch's working set: the agent and run rows it touches, and the tool calls it adds. */
 interface Batch {
-  agents: RowCache<AgentRow>;
-  runs: RowCache<RunRow>;
+  agents: TableRows<AgentRow>;
+  runs: TableRows<RunRow>;
   toolCalls: ToolCall[];
 }
 
 type Event = (AgentEvent | AgentRunEvent) & Pick<RecordedEvent, 'revision'>;
 
-async function apply(recordedEvents: readonly RecordedEvent[], { trx, schema }: ProjectionTarget): Promise<void> {
+async function apply(recordedEvents: readonly RecordedEvent[], target: ProjectionTarget): Promise<void> {
   // Stored facts passed the schemas on the way in: read them as the domain types.
   const events = recordedEvents as unknown as readonly Event[];
   const batch: Batch = {
-    agents: new RowCache<AgentRow>(trx, `${schema}.agents`, 'agent_id'),
-    runs: new RowCache<RunRow>(trx, `${schema}.agent_runs`, 'run_id'),
+    agents: target.rows<AgentRow>('agents', 'agent_id'),
+    runs: target.rows<RunRow>('agent_runs', 'run_id'),
     toolCalls: [],
   };
   await batch.agents.load(events.map((event) => event.data.agentId));
   await batch.runs.load(events.flatMap((event) => ('runId' in event.data ? [event.data.runId] : [])));
   for (const event of events) applyEvent(event, batch);
-  await batch.agents.flush();
-  await batch.runs.flush();
-  await insertRows(trx, `${schema}.agent_tool_calls`, batch.toolCalls, { conflict: ['run_id', 'revision'] });
+  target.insert('agent_tool_calls', batch.toolCalls, { conflict: ['run_id', 'revision'] });
 }
 
 function applyEvent(event: Event, { agents, runs, toolCalls }: Batch): void {

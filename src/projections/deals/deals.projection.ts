@@ -1,9 +1,7 @@
-import type { Knex } from 'knex';
 import { DealEventSchemas, type DealEvent } from '../../domain/deals/deal.events.js';
 import { fromTenThousandths, toTenThousandths } from '../../domain/shared/money.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
-import { RowCache, insertRows } from '../runtime/rows.js';
-import type { Projection } from '../runtime/projection.js';
+import type { Projection, ProjectionTarget } from '../runtime/projection.js';
 
 export interface DealRow extends Record<string, unknown> {
   deal_id: string;
@@ -88,8 +86,8 @@ export const dealsProjection: Projection = {
     `, Array(11).fill(schema));
   },
 
-  async apply(events, { trx, schema }) {
-    const deals = new RowCache<DealRow>(trx, `${schema}.deals`, 'deal_id');
+  async apply(events, target) {
+    const deals = target.rows<DealRow>('deals', 'deal_id');
     await deals.load(events.map((event) => (event.data as { dealId: string }).dealId));
     const history: Record<string, unknown>[] = [];
     const notes: Record<string, unknown>[] = [];
@@ -114,10 +112,9 @@ export const dealsProjection: Projection = {
       }
     }
 
-    await deals.flush();
-    await insertRows(trx, `${schema}.deal_stage_history`, history);
-    await insertRows(trx, `${schema}.deal_notes`, notes);
-    await pipeline.flush(trx, `${schema}.pipeline`);
+    target.insert('deal_stage_history', history);
+    target.insert('deal_notes', notes);
+    pipeline.write(target);
   },
 };
 
@@ -166,15 +163,11 @@ class PipelineChanges {
     this.add(after, 1);
   }
 
-  async flush(trx: Knex.Transaction, table: string): Promise<void> {
+  write(target: ProjectionTarget): void {
     const rows = [...this.changes.values()]
       .filter((change) => change.deals !== 0 || change.total !== 0n)
       .map(({ stage, currency, deals, total }) => ({ stage, currency, deals, total: fromTenThousandths(total) }));
-    if (rows.length === 0) return;
-    await trx(table)
-      .insert(rows)
-      .onConflict(['stage', 'currency'])
-      .merge({ deals: trx.raw('??.deals + excluded.deals', [table]), total: trx.raw('??.total + excluded.total', [table]) });
+    target.insert('pipeline', rows, { conflict: ['stage', 'currency'], add: ['deals', 'total'] });
   }
 
   private add(row: DealRow, sign: 1 | -1): void {

@@ -89,44 +89,6 @@ export async function restoreIndexes(knex: Knex, definitions: readonly string[])
 }
 
 /**
- * A batch's bookkeeping, last in the batch's transaction and in one statement: the checkpoint moves
- * from `previous` to `position` only if nobody else moved it (compare-and-set) and, for the live
- * generation, only while it is still the active one (a swap in progress is waited for); an active
- * generation then announces it. Otherwise GenerationLostError, and the batch rolls back.
- */
-export async function commitCheckpoint(
-  trx: Knex.Transaction,
-  generation: Generation,
-  previous: Position | null,
-  batch: { position: Position; events: number; recordedAt?: Date },
-): Promise<void> {
-  const live = generation.state === 'active';
-  const { rows } = await trx.raw(
-    `WITH active AS (SELECT 1 FROM projections WHERE name = :projection AND active_schema = :schema FOR SHARE),
-          moved AS (
-            UPDATE projection_generations
-               SET checkpoint = :position, checkpoint_at = now(), events_applied = events_applied + :events,
-                   recorded_at = coalesce(:recordedAt, recorded_at)
-             WHERE schema_name = :schema AND checkpoint IS NOT DISTINCT FROM :previous
-               AND (NOT :live OR EXISTS (SELECT 1 FROM active))
-            RETURNING 1)
-     SELECT CASE WHEN :live THEN pg_notify(:channel, :announcement) END FROM moved`,
-    {
-      projection: generation.projection,
-      schema: generation.schema,
-      position: batch.position,
-      events: batch.events,
-      recordedAt: batch.recordedAt ?? null,
-      previous,
-      live,
-      channel: CHECKPOINT_CHANNEL,
-      announcement: `${generation.projection} ${batch.position}`,
-    },
-  );
-  if (rows.length !== 1) throw new GenerationLostError(`the checkpoint of ${generation.schema} moved under this runner, or it was swapped out`);
-}
-
-/**
  * Tells queries waiting to read their writes that an active generation has passed `position`. The
  * announcements of one turn of the event loop (one wake-up reaches every runner of a process) go
  * out in one statement.

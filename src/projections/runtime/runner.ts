@@ -7,7 +7,6 @@ import { batches } from './batches.js';
 import {
   GenerationLostError,
   announceCheckpoint,
-  commitCheckpoint,
   createGeneration,
   deferIndexes,
   dropAbandonedGenerations,
@@ -21,6 +20,7 @@ import {
   swapIn,
   type Generation,
 } from './generations.js';
+import { GenerationWriter } from './generation-writer.js';
 import type { Projection } from './projection.js';
 
 /** How often a live runner stores a checkpoint that only skipped other events' types. */
@@ -151,22 +151,13 @@ async function replayTogether(
   onProgress?: OnProgress,
 ): Promise<void> {
   const types = projections.map((projection) => new Set(projection.eventTypes));
-  const checkpoints: (Position | null)[] = generations.map(() => null);
+  const writers = projections.map((projection, i) => new GenerationWriter(deps.knex, projection, generations[i]!));
   let applied = 0;
   const subscription = deps.eventStore.subscribe({ from: 'start', filter: { eventTypes: [...new Set(types.flatMap((set) => [...set]))] }, signal });
   for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
-    if (batch.position !== checkpoints[0]) {
-      // Each projection in a transaction of its own, side by side: PostgreSQL works on them in parallel.
-      await Promise.all(
-        projections.map((projection, i) =>
-          deps.knex.transaction(async (trx) => {
-            const events = batch.events.filter((event) => types[i]!.has(event.type));
-            if (events.length > 0) await projection.apply(events, { trx, schema: generations[i]!.schema });
-            await commitCheckpoint(trx, generations[i]!, checkpoints[i]!, { position: batch.position, events: events.length, recordedAt: events.at(-1)?.recordedAt });
-          }),
-        ),
-      );
-      checkpoints.fill(batch.position);
+    if (batch.position !== writers[0]!.checkpoint) {
+      // Each projection's statement on a connection of its own, side by side: PostgreSQL works on them in parallel.
+      await Promise.all(writers.map((writer, i) => writer.write(batch.events.filter((event) => types[i]!.has(event.type)), batch.position)));
       applied += batch.events.length;
     }
     onProgress?.(applied);
@@ -175,7 +166,7 @@ async function replayTogether(
 }
 
 /**
- * Applies batches to a generation, each in one transaction with its checkpoint. 'live' runs until
+ * Applies batches to a generation, each in one statement with its checkpoint. 'live' runs until
  * aborted (or the generation is swapped out); 'rebuild' returns once caught up.
  */
 async function follow(
@@ -187,24 +178,20 @@ async function follow(
 ): Promise<void> {
   const stored = await readGeneration(deps.knex, generation.schema);
   if (!stored) throw new GenerationLostError(`${generation.schema} is gone`);
-  let checkpoint = stored.checkpoint;
-  let passed = checkpoint;
+  const writer = new GenerationWriter(deps.knex, projection, generation, stored.checkpoint);
+  let passed = stored.checkpoint;
   let storedAt = performance.now();
   // The loop and the timer that stores a skipped-over position take turns writing.
   let writing: Promise<void> = Promise.resolve();
   let storeLater: NodeJS.Timeout | undefined;
   const store = (events: RecordedEvent[], position: Position) =>
     (writing = writing.then(async () => {
-      if (position === checkpoint) return;
-      await deps.knex.transaction(async (trx) => {
-        if (events.length > 0) await projection.apply(events, { trx, schema: generation.schema });
-        await commitCheckpoint(trx, generation, checkpoint, { position, events: events.length, recordedAt: events.at(-1)?.recordedAt });
-      });
-      checkpoint = position;
+      if (position === writer.checkpoint) return;
+      await writer.write(events, position);
       storedAt = performance.now();
     }));
 
-  const subscription = deps.eventStore.subscribe({ from: checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
+  const subscription = deps.eventStore.subscribe({ from: stored.checkpoint ?? 'start', filter: { eventTypes: [...projection.eventTypes] }, signal });
   try {
     for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
       if (batch.position !== passed) {

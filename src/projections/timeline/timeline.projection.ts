@@ -4,8 +4,7 @@ import { AgentEventSchemas, AgentRunEventSchemas, agentRunStreamId, agentStreamI
 import { DealEventSchemas } from '../../domain/deals/deal.events.js';
 import type { Money } from '../../domain/shared/money.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
-import type { Projection } from '../runtime/projection.js';
-import { RowCache, insertRows } from '../runtime/rows.js';
+import type { Projection, TableRows } from '../runtime/projection.js';
 
 const SCHEMAS = { ...DealEventSchemas, ...ActionEventSchemas, ...AgentEventSchemas, ...AgentRunEventSchemas };
 type EventType = keyof typeof SCHEMAS;
@@ -85,14 +84,14 @@ function streamsNeeded(event: RecordedEvent): string[] {
 }
 
 /** Deal events and proposals name their deal; the later events of a stream inherit it. A run's cost concerns the run's deal. */
-function dealOf(event: RecordedEvent, streams: RowCache<StreamRow>): string | null {
+function dealOf(event: RecordedEvent, streams: TableRows<StreamRow>): string | null {
   const { dealId, agentId, runId } = event.data;
   if (typeof dealId === 'string') return dealId;
   if (event.type === 'AgentSpendRecorded') return streams.get(agentRunStreamId(String(agentId), String(runId)))?.deal_id ?? null;
   return streams.get(event.streamId)?.deal_id ?? null;
 }
 
-function timelineRow(event: RecordedEvent, streams: RowCache<StreamRow>): Record<string, unknown> {
+function timelineRow(event: RecordedEvent, streams: TableRows<StreamRow>): Record<string, unknown> {
   const type = event.type as EventType;
   const actor = event.metadata.actor as { kind: string; id: string };
   const label = (streamId = event.streamId) => streams.get(streamId)?.label ?? streamId;
@@ -145,11 +144,10 @@ export const timelineProjection: Projection = {
       table.text('label').notNullable();
     });
   },
-  async apply(events, { trx, schema }) {
-    const streams = new RowCache<StreamRow>(trx, `${schema}.timeline_streams`, 'stream_id');
+  async apply(events, target) {
+    const streams = target.rows<StreamRow>('timeline_streams', 'stream_id');
     await streams.load(events.flatMap(streamsNeeded));
     const rows = events.map((event) => timelineRow(event, streams));
-    await streams.flush();
-    await insertRows(trx, `${schema}.recent_events`, rows, { conflict: ['position'] });
+    target.insert('recent_events', rows, { conflict: ['position'] });
   },
 };
