@@ -2,7 +2,9 @@
  * `npm run bench`: measures the event store and the HTTP command API on the local PostgreSQL, in a
  * database of its own, and prints a table and JSON (also written to bench/results/).
  * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild or visibility (comma
- * separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default 1,000,000).
+ * separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default 1,000,000);
+ * BENCH_RATE the visibility phase's commands a second (default 200) and BENCH_WARMUP_SECONDS its
+ * uncounted warm-up at that rate (default 3).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -39,7 +41,7 @@ try {
   const results: Record<string, Figures> = {};
   if (parts.includes('eventstore')) Object.assign(results, await benchEventStore({ databaseUrl: url.toString(), seconds, writers: 8, streams: 1000, log }));
   if (parts.includes('http')) results.httpCommands = await benchHttpCommands({ databaseUrl: url.toString(), seconds, connections: 32, deals: 1000, log });
-  if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, rate: Number(process.env.BENCH_RATE ?? 200), log });
+  if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 3), rate: Number(process.env.BENCH_RATE ?? 200), log });
   if (parts.includes('rebuild')) Object.assign(results, await benchRebuild({ databaseUrl: url.toString(), events: rebuildEvents, log }));
   const report = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },

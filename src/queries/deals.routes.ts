@@ -29,6 +29,8 @@ export const ListDealsQuery = z.strictObject({
 });
 
 const SORT_COLUMNS = { created: 'd.created_at', updated: 'd.updated_at', amount: 'd.amount' } as const;
+/** Named, not d.*: a prepared statement's columns must not change under it when a rebuild swaps the views. */
+const DEAL_COLUMNS = ['deal_id', 'name', 'company', 'amount', 'currency', 'owner_id', 'tags', 'stage', 'status', 'lost_from', 'notes_count', 'revision', 'created_at', 'updated_at'].map((column) => `d.${column}`);
 const OPEN_ACTION_STATUSES = ['AwaitingApproval', 'Approved', 'Executing'];
 const STAGE_ORDER = DealStage.options;
 
@@ -64,23 +66,27 @@ export const dealQueries = [
     query: z.strictObject({}),
     reads: ['deals', 'actions', 'timeline'],
     handler: async (_query, { knex, params }) => {
-      const id = params.id!;
-      const row = await knex('read.deals as d').where('d.deal_id', id).first('d.*', pendingApprovals(knex), lastActivity(knex));
+      // One statement: the deal, and its lists as JSON arrays (times in them come as text).
+      // Prepared once per connection: planning it took longer than running it.
+      const row = (await knex('read.deals as d').where('d.deal_id', params.id!).first(
+        ...DEAL_COLUMNS,
+        pendingApprovals(knex),
+        lastActivity(knex),
+        jsonRows(knex, 'stage_history', 'SELECT from_stage, to_stage, reason, actor_id, at, revision FROM read.deal_stage_history WHERE deal_id = d.deal_id', 'revision'),
+        jsonRows(knex, 'notes', 'SELECT note_id, text, author_id, at, revision FROM read.deal_notes WHERE deal_id = d.deal_id ORDER BY revision DESC LIMIT 100', 'revision DESC'),
+        jsonRows(knex, 'open_actions', `SELECT action_id, kind, title, status, risk, proposed_at, expires_at FROM read.actions
+                                    WHERE deal_id = d.deal_id AND status IN (${OPEN_ACTION_STATUSES.map((status) => `'${status}'`).join(', ')})`, 'proposed_at DESC'),
+        jsonRows(knex, 'recent_events', 'SELECT position, type, actor_kind, actor_id, occurred_at, summary FROM read.recent_events WHERE deal_id = d.deal_id ORDER BY position DESC LIMIT 20', 'position DESC'),
+      ).options({ name: 'ds_deal_detail' })) as (DealRow & DealLists) | undefined;
       if (!row) throw new NotFoundError('DEAL.NOT_FOUND', 'No such deal');
-      const [history, notes, actions, events] = await Promise.all([
-        knex('read.deal_stage_history').where('deal_id', id).orderBy('revision'),
-        knex('read.deal_notes').where('deal_id', id).orderBy('revision', 'desc').limit(100),
-        knex('read.actions').where('deal_id', id).whereIn('status', OPEN_ACTION_STATUSES).orderBy('proposed_at', 'desc'),
-        knex('read.recent_events').where('deal_id', id).orderBy('position', 'desc').limit(20),
-      ]);
       return {
-        ...dealSummary(row as DealRow),
-        stageHistory: history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, at: iso(step.at) })),
-        notes: notes.map((note) => ({ id: note.note_id, text: note.text, authorId: note.author_id, at: iso(note.at) })),
-        openActions: actions.map((action) => ({
+        ...dealSummary(row),
+        stageHistory: row.stage_history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, at: iso(step.at) })),
+        notes: row.notes.map((note) => ({ id: note.note_id, text: note.text, authorId: note.author_id, at: iso(note.at) })),
+        openActions: row.open_actions.map((action) => ({
           id: action.action_id, kind: action.kind, title: action.title, status: action.status, risk: action.risk, proposedAt: iso(action.proposed_at), expiresAt: iso(action.expires_at),
         })),
-        recentEvents: events.map((event) => ({ position: event.position, type: event.type, actor: { kind: event.actor_kind, id: event.actor_id }, occurredAt: iso(event.occurred_at), summary: event.summary })),
+        recentEvents: row.recent_events.map((event) => ({ position: event.position, type: event.type, actor: { kind: event.actor_kind, id: event.actor_id }, occurredAt: iso(event.occurred_at), summary: event.summary })),
       };
     },
   }),
@@ -105,6 +111,20 @@ interface DealRow extends Record<string, unknown> {
   amount: string;
   pending_approvals: number;
   last_activity_at: Date;
+}
+
+type JsonRow = Record<string, string | null>;
+interface DealLists {
+  stage_history: JsonRow[];
+  notes: JsonRow[];
+  open_actions: JsonRow[];
+  recent_events: JsonRow[];
+}
+
+/** The rows of a correlated subquery as one JSON array, in the given order. */
+function jsonRows(knex: Knex, name: string, subquery: string, orderBy: string) {
+  const order = orderBy.replace(/^(\w+)/, 'r.$1');
+  return knex.raw(`(SELECT coalesce(json_agg(r ORDER BY ${order}), '[]') FROM (${subquery}) r) AS ${name}`);
 }
 
 function pendingApprovals(knex: Knex) {

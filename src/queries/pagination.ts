@@ -61,5 +61,6 @@ function toJson(value: unknown): unknown {
 
 /** A timestamp column as an ISO 8601 string (null stays null). */
 export function iso(value: unknown): string | null {
-  return value === null || value === undefined ? null : (value as Date).toISOString();
+  if (value === null || value === undefined) return null;
+  return (value instanceof Date ? value : new Date(value as string)).toISOString();
 }

@@ -109,6 +109,11 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     ]);
     expect(acme.recentEvents[0].type).to.equal('ActionApproved');
     expect(acme.recentEvents.map((event: { type: string }) => event.type)).to.include.members(['DealCreated', 'DealOwnerAssigned', 'DealNoteAdded']);
+    // Times in the lists are ISO 8601 in UTC, as everywhere else in the API.
+    const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+    for (const time of [acme.stageHistory[0].at, acme.notes[0].at, ...acme.openActions.map((action: { proposedAt: string }) => action.proposedAt), acme.openActions.find((action: { status: string }) => action.status === 'AwaitingApproval').expiresAt, acme.recentEvents[0].occurredAt]) {
+      expect(time).to.match(isoTime);
+    }
 
     const initech = await ok(`/api/deals/${deals.initech}`);
     expect(initech).to.deep.include({ stage: 'lost', status: 'lost', lostFrom: 'sourcing' });

@@ -102,7 +102,10 @@ export function announceCheckpoint(knex: Knex, generation: Generation, position:
       setImmediate(() => {
         announcing.delete(knex);
         const calls = announcements.map(() => 'pg_notify(?, ?)').join(', ');
-        knex.raw(`SELECT ${calls}`, announcements.flatMap((announcement) => [CHECKPOINT_CHANNEL, announcement])).then(() => resolve(), reject);
+        knex
+          .raw(`SELECT ${calls}`, announcements.flatMap((announcement) => [CHECKPOINT_CHANNEL, announcement]))
+          .options({ name: `ds_announce_${announcements.length}` })
+          .then(() => resolve(), reject);
       }),
     );
     pending = { announcements, sent };
