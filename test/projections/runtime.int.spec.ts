@@ -232,6 +232,39 @@ describe('projection runtime', function () {
     expect((await readGeneration(knex, generation.schema))!.checkpoint).to.equal(position);
   });
 
+  it('applies a batch while the statement of the one before runs, on the rows that batch left', async () => {
+    // Counts in JavaScript on the rows it loads: a batch that missed the one before would count wrong.
+    const counter: Projection = {
+      ...tally(1, 'ahead'),
+      async apply(events, target) {
+        const rows = target.rows<{ stream_id: string; events: number; last_n: number }>('ahead_rows', 'stream_id');
+        await rows.load(events.map((event) => event.streamId));
+        for (const event of events) {
+          const row = rows.get(event.streamId) ?? { stream_id: event.streamId, events: 0, last_n: 0 };
+          rows.set({ ...row, events: row.events + 1, last_n: event.data.n as number });
+        }
+      },
+    };
+    const generation = await ensureGeneration(knex, counter);
+    await appendCounted('ahead-a', 6);
+    const events = await collect(store.readStream('ahead-a'));
+    const writer = new GenerationWriter(knex, counter, generation);
+    const first = await writer.prepare(events.slice(0, 3), events[2]!.position);
+    const second = await writer.prepare(events.slice(3), events[5]!.position); // the first has not been sent yet
+    await Promise.all([writer.commit(first), writer.commit(second)]);
+    expect(await rows('ahead_rows')).to.deep.equal([{ stream_id: 'ahead-a', events: 6, last_n: 5 }]);
+
+    // A statement that fails fails the ones prepared after it, and the writer refuses to go on.
+    const stale = new GenerationWriter(knex, counter, generation); // its checkpoint is long gone
+    const lost = await stale.prepare(events.slice(0, 1), events[0]!.position);
+    const after = await stale.prepare(events.slice(1, 2), events[1]!.position);
+    const results = await Promise.allSettled([stale.commit(lost), stale.commit(after)]);
+    expect(results.map((result) => result.status)).to.deep.equal(['rejected', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).to.be.instanceOf(GenerationLostError);
+    expect(await stale.prepare([], events[5]!.position).catch((error: unknown) => error)).to.be.instanceOf(GenerationLostError);
+    expect(await rows('ahead_rows')).to.deep.equal([{ stream_id: 'ahead-a', events: 6, last_n: 5 }]);
+  });
+
   it('keeps model and checkpoint together when a batch fails, and resumes from the checkpoint', async () => {
     const projection = tally(1, 'poison');
     let failNext = true;

@@ -18,37 +18,66 @@ const GENERATION_LOST = 'DS409';
  * COMMIT. The writer is its generation's only writer (the runner holds the projection's lock, a
  * rebuild owns its new generation), so rows it has read or written stay true between batches and
  * are kept: a live batch seldom reads.
+ *
+ * A batch is applied (`prepare`) and then sent (`commit`); a rebuild prepares the next batch while
+ * the statement of the one before runs, so that JavaScript and PostgreSQL work at the same time.
+ * Statements go out one after the other, each once the one before has committed; after a failure
+ * the writer refuses to go on (its kept rows may no longer be true), and its owner starts afresh
+ * from the stored checkpoint.
  */
 export class GenerationWriter {
   private readonly kept = new Map<string, LRUCache<string, Row | 0>>();
+  /** The last batch prepared: until its statement commits, its rows are newer than the kept ones. */
+  private pending: Batch | undefined;
+  private sent: Promise<void> = Promise.resolve();
+  private failed: unknown;
 
   constructor(
     private readonly knex: Knex,
     private readonly projection: Projection,
     readonly generation: Generation,
-    /** The position the stored checkpoint holds. */
+    /** Where the checkpoint stands once every batch handed to the writer has committed. */
     public checkpoint: Position | null = generation.checkpoint,
   ) {}
 
   /** Applies a batch (none to just move the checkpoint) and moves the checkpoint to `position`. */
   async write(events: readonly RecordedEvent[], position: Position): Promise<void> {
-    const batch = new Batch(this.knex, this.generation.schema, (table) => this.keptRows(table));
+    await this.commit(await this.prepare(events, position));
+  }
+
+  /** Applies a batch in memory: its statement, to `commit` next. */
+  async prepare(events: readonly RecordedEvent[], position: Position): Promise<PreparedBatch> {
+    if (this.failed) throw this.failed;
+    const batch = new Batch(this.knex, this.generation.schema, (table) => this.keptRows(table), this.pending);
     if (events.length > 0) await this.projection.apply(events, batch);
-    const { sql, bindings } = batchStatement(batch.writes(), this.generation, this.checkpoint, {
+    const statement = batchStatement(batch.writes(), this.generation, this.checkpoint, {
       position,
       events: events.length,
       recordedAt: events.at(-1)?.recordedAt ?? null,
     });
-    try {
-      await this.knex.raw(sql, bindings).options({ name: preparedName(sql) });
-    } catch (error) {
-      if ((error as { code?: string }).code === GENERATION_LOST) {
-        throw new GenerationLostError(`the checkpoint of ${this.generation.schema} moved under this runner, or it was swapped out`);
-      }
-      throw error;
-    }
-    batch.keep();
+    this.pending = batch;
     this.checkpoint = position;
+    return { batch, statement };
+  }
+
+  /** Sends a prepared batch once the batches before it have committed; resolves when it has. */
+  commit(prepared: PreparedBatch): Promise<void> {
+    this.sent = this.sent.then(async () => {
+      if (this.failed) throw this.failed;
+      const { sql, bindings } = prepared.statement;
+      try {
+        await this.knex.raw(sql, bindings).options({ name: preparedName(sql) });
+      } catch (error) {
+        this.failed =
+          (error as { code?: string }).code === GENERATION_LOST
+            ? new GenerationLostError(`the checkpoint of ${this.generation.schema} moved under this runner, or it was swapped out`)
+            : error;
+        throw this.failed;
+      }
+      prepared.batch.keep();
+      if (this.pending === prepared.batch) this.pending = undefined;
+    });
+    return this.sent;
   }
 
   private keptRows(table: string): LRUCache<string, Row | 0> {
@@ -56,6 +85,11 @@ export class GenerationWriter {
     if (!rows) this.kept.set(table, (rows = new LRUCache({ max: KEPT_ROWS_PER_TABLE })));
     return rows;
   }
+}
+
+export interface PreparedBatch {
+  batch: Batch;
+  statement: Write;
 }
 
 /**
@@ -80,11 +114,16 @@ class Batch implements ProjectionTarget {
     private readonly knex: Knex,
     private readonly schema: string,
     private readonly keptRows: (table: string) => LRUCache<string, Row | 0>,
+    /** The batch before, whose statement may not have committed yet. */
+    private before: Batch | undefined,
   ) {}
 
   rows<R extends Row>(table: string, key: keyof R & string): TableRows<R> {
     let rows = this.tables.get(table);
-    if (!rows) this.tables.set(table, (rows = new KeptTableRows(this.knex, `${this.schema}.${table}`, key, this.keptRows(table))));
+    if (!rows) {
+      rows = new KeptTableRows(this.knex, `${this.schema}.${table}`, key, this.keptRows(table), this.before?.tables.get(table));
+      this.tables.set(table, rows);
+    }
     return rows as unknown as TableRows<R>;
   }
 
@@ -101,15 +140,16 @@ class Batch implements ProjectionTarget {
     return [...upserts, ...this.inserts];
   }
 
-  /** The batch committed: its rows are what the tables hold now. */
+  /** The batch committed: its rows are what the tables hold now (and the batch before is no longer needed). */
   keep(): void {
+    this.before = undefined;
     for (const rows of this.tables.values()) rows.keep();
   }
 }
 
 /** 0 marks a key known to have no row (lru-cache keeps no undefined). */
 class KeptTableRows<R extends Row> implements TableRows<R> {
-  private readonly batch = new Map<string, R | 0>();
+  readonly batch = new Map<string, R | 0>();
   private readonly touched = new Set<string>();
 
   constructor(
@@ -117,15 +157,17 @@ class KeptTableRows<R extends Row> implements TableRows<R> {
     readonly table: string,
     readonly key: string,
     private readonly kept: LRUCache<string, Row | 0>,
+    private before: KeptTableRows<R> | undefined,
   ) {}
 
   async load(keys: Iterable<string>): Promise<void> {
     const missing: string[] = [];
     for (const key of new Set(keys)) {
       if (this.batch.has(key)) continue;
-      const kept = this.kept.get(key) as R | 0 | undefined;
-      if (kept === undefined) missing.push(key);
-      else this.batch.set(key, kept);
+      // The batch before may not have committed: what it holds is newer than the table and the kept rows.
+      const known = this.before?.batch.get(key) ?? (this.kept.get(key) as R | 0 | undefined);
+      if (known === undefined) missing.push(key);
+      else this.batch.set(key, known);
     }
     if (missing.length === 0) return;
     const found = (await this.knex(this.table).whereRaw('?? = ANY(?)', [this.key, missing])) as R[];
@@ -148,6 +190,7 @@ class KeptTableRows<R extends Row> implements TableRows<R> {
   }
 
   keep(): void {
+    this.before = undefined;
     for (const [key, row] of this.batch) this.kept.set(key, row);
   }
 }

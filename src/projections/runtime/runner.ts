@@ -153,16 +153,23 @@ async function replayTogether(
   const types = projections.map((projection) => new Set(projection.eventTypes));
   const writers = projections.map((projection, i) => new GenerationWriter(deps.knex, projection, generations[i]!));
   let applied = 0;
+  // The statements of the batch before, still running while the next batch is applied.
+  let committing: Promise<unknown> = Promise.resolve();
   const subscription = deps.eventStore.subscribe({ from: 'start', filter: { eventTypes: [...new Set(types.flatMap((set) => [...set]))] }, signal });
   for await (const batch of batches(subscription, deps.batchSize ?? 2000)) {
     if (batch.position !== writers[0]!.checkpoint) {
+      const prepared = await Promise.all(writers.map((writer, i) => writer.prepare(batch.events.filter((event) => types[i]!.has(event.type)), batch.position)));
+      await committing;
+      onProgress?.(applied);
       // Each projection's statement on a connection of its own, side by side: PostgreSQL works on them in parallel.
-      await Promise.all(writers.map((writer, i) => writer.write(batch.events.filter((event) => types[i]!.has(event.type)), batch.position)));
+      committing = Promise.all(prepared.map((statement, i) => writers[i]!.commit(statement)));
+      committing.catch(() => undefined); // awaited at the next batch or the end
       applied += batch.events.length;
     }
-    onProgress?.(applied);
-    if (batch.caughtUp) return;
+    if (batch.caughtUp) break;
   }
+  await committing;
+  onProgress?.(applied);
 }
 
 /**
