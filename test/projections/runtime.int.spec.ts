@@ -190,6 +190,20 @@ describe('projection runtime', function () {
     expect(status!.lag).to.deep.equal({ events: 0, atLeast: false, seconds: 0 });
   });
 
+  it('rebuilds one projection again and again on the same connections', async () => {
+    // One connection: each rebuild's statements (another schema each time) meet the prepared statements of the one before.
+    const single = createKnex(db.url, 1);
+    try {
+      const projection = tally(1, 'again');
+      await ensureGeneration(single, projection);
+      await appendCounted('again-a', 50);
+      for (let i = 0; i < 3; i++) await rebuildProjection(projection, { ...deps, knex: single, batchSize: 20 }, new AbortController().signal);
+      expect(await rows('again_rows')).to.deep.equal([{ stream_id: 'again-a', events: 50, last_n: 49 }]);
+    } finally {
+      await single.destroy();
+    }
+  });
+
   it('reports lag and a stopped runner in the status', async () => {
     const projection = tally(1, 'lagging');
     await ensureGeneration(knex, projection);

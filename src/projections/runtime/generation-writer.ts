@@ -66,7 +66,8 @@ export class GenerationWriter {
       if (this.failed) throw this.failed;
       const { sql, bindings } = prepared.statement;
       try {
-        await this.knex.raw(sql, bindings).options({ name: preparedName(sql) });
+        const statement = this.knex.raw(sql, bindings);
+        await statement.options({ name: preparedName(statement.toSQL().toNative().sql) });
       } catch (error) {
         this.failed =
           (error as { code?: string }).code === GENERATION_LOST
@@ -94,7 +95,8 @@ export interface PreparedBatch {
 
 /**
  * A batch's statement is prepared once per connection and reused: planning it anew each time cost
- * more than running it. Its text only changes with the tables a batch writes, so there are few.
+ * more than running it. Its text (with the generation's schema and the columns written) only
+ * changes with the tables a batch writes, so there are few; the name is the text's hash.
  */
 function preparedName(sql: string): string {
   return `ds_batch_${createHash('sha1').update(sql).digest('base64url')}`;
