@@ -221,7 +221,8 @@ function insertStatement(table: string, rows: readonly Row[], merge?: RowMerge):
  * The batch's writes, then the checkpoint: it moves from `previous` only if nobody else moved it
  * (compare-and-set) and, for the live generation, only while it is still the active one (a swap in
  * progress is waited for); an active generation then announces it. Otherwise the statement raises
- * and nothing of the batch is written.
+ * and nothing of the batch is written. The commit does not wait for the disk: a crash can lose the
+ * last batches, but only together with their checkpoint, and they are projected again from the log.
  */
 function batchStatement(
   writes: readonly Write[],
@@ -238,7 +239,8 @@ function batchStatement(
             SET checkpoint = ?, checkpoint_at = now(), events_applied = events_applied + ?, recorded_at = coalesce(?, recorded_at)
           WHERE schema_name = ? AND checkpoint IS NOT DISTINCT FROM ? AND (NOT ? OR EXISTS (SELECT 1 FROM active))
          RETURNING 1)
-     SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM moved) THEN projection_generation_lost(?) WHEN ? THEN pg_notify(?, ?) END`;
+     SELECT set_config('synchronous_commit', 'off', true),
+            CASE WHEN NOT EXISTS (SELECT 1 FROM moved) THEN projection_generation_lost(?) WHEN ? THEN pg_notify(?, ?) END`;
   return {
     sql,
     bindings: [
