@@ -19,7 +19,9 @@ export type AgentRunCommand =
       metadata: CommandMetadata;
     }
   | { type: 'CompleteAgentRun'; data: { summary: string; tokens: Tokens; cost: Money }; metadata: CommandMetadata }
-  | { type: 'FailAgentRun'; data: { error: string; tokens: Tokens; cost?: Money }; metadata: CommandMetadata };
+  | { type: 'FailAgentRun'; data: { error: string; tokens: Tokens; cost?: Money }; metadata: CommandMetadata }
+  /** Sent by the watchdog: fails a run that has done nothing for `idleMs`; harmless for any other. */
+  | { type: 'TimeOutAgentRun'; data: { idleMs: number }; metadata: CommandMetadata };
 
 type Run = Exclude<AgentRunState, { status: 'none' }>;
 
@@ -43,6 +45,7 @@ export function decideAgentRun(command: AgentRunCommand, state: AgentRunState): 
     ];
   }
   if (state.status === 'none') throw new NotFoundError('AGENT.RUN_NOT_FOUND', 'No such run');
+  if (command.type === 'TimeOutAgentRun') return timeOut(state, command.data.idleMs, command.metadata.now, metadata);
   assertRunning(state);
   const { agentId, runId } = state;
 
@@ -60,6 +63,14 @@ export function decideAgentRun(command: AgentRunCommand, state: AgentRunState): 
       throw new Error(`unknown command ${(_exhaustive as { type: string }).type}`);
     }
   }
+}
+
+/** A finished run, or one active within `idleMs` (a later watchdog watches that activity), stays as it is. */
+function timeOut(state: Run, idleMs: number, now: string, metadata: ReturnType<typeof eventMetadata>): AgentRunEvent[] {
+  if (state.status !== 'running' || Date.parse(now) - Date.parse(state.lastActivityAt) < idleMs) return [];
+  const { agentId, runId } = state;
+  const error = `timed out: no activity for ${Math.round(idleMs / 1000)} s since ${state.lastActivityAt}`;
+  return [{ type: 'AgentRunFailed', data: { agentId, runId, error, tokens: { input: 0, output: 0 } }, metadata }];
 }
 
 function assertRunning(state: Run): void {

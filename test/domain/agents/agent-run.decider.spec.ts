@@ -73,4 +73,26 @@ describe('Agent run decider', () => {
         .when(cmd('CompleteAgentRun', { summary: 'done', tokens, cost: { amount: '1', currency: 'EUR' } }))
         .thenThrows('AGENT.COST_CURRENCY', 400));
   });
+
+  describe('TimeOutAgentRun (the watchdog)', () => {
+    const minute = 60_000;
+    const later = (ms: number) => ({ type: 'TimeOutAgentRun', data: { idleMs: minute }, metadata: { ...by(scout), actor: { kind: 'worker', id: 'w1' }, now: new Date(Date.parse(at) + ms).toISOString() } }) as AgentRunCommand;
+    const toolCalled = (occurredAt: string): AgentRunEvent => ({
+      type: 'AgentToolCalled', data: { agentId, runId, toolCallId: 't1', tool: 'web_search', input: {} }, metadata: { ...meta, occurredAt },
+    });
+    it('fails a run silent for longer than the limit, as timed out', () =>
+      given([started()])
+        .when(later(minute + 1))
+        .then([{
+          type: 'AgentRunFailed',
+          data: { agentId, runId, error: `timed out: no activity for 60 s since ${at}`, tokens: { input: 0, output: 0 } },
+          metadata: { ...meta, actor: { kind: 'worker', id: 'w1' }, occurredAt: new Date(Date.parse(at) + minute + 1).toISOString() },
+        }]));
+    it('leaves a run alone that was active within the limit, or has finished', () => {
+      given([started()]).when(later(minute - 1)).then([]);
+      given([started(), toolCalled(new Date(Date.parse(at) + 30_000).toISOString())]).when(later(minute + 1)).then([]);
+      given([started(), completed]).when(later(10 * minute)).then([]);
+    });
+    it('refuses an unknown run', () => given([]).when(later(minute)).thenThrows('AGENT.RUN_NOT_FOUND', 404));
+  });
 });
