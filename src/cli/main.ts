@@ -133,24 +133,24 @@ function withKnex(command: (knex: Knex) => Promise<void>): Promise<void> {
   });
 }
 
-/** Starts the roles and keeps them until SIGTERM or SIGINT, then stops them within a deadline. */
+/**
+ * Starts the roles and keeps them until SIGTERM or SIGINT, then stops them within a deadline. A
+ * signal that comes while the roles start is heard, and acted on once they have started.
+ */
 async function run(names: ProcessRole[], config: Config, logger: Logger): Promise<void> {
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   const services = await openServices(config, logger);
   const roles: RunningRole[] = [];
   for (const name of names) roles.push(await PROCESS_ROLES[name](services));
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info('shutting down', { signal });
-      setTimeout(() => {
-        logger.error('shutdown deadline passed; exiting', { deadlineMs: SHUTDOWN_DEADLINE_MS });
-        process.exit(1);
-      }, SHUTDOWN_DEADLINE_MS).unref();
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  logger.info('shutting down', { signal: await signalled });
+  setTimeout(() => {
+    logger.error('shutdown deadline passed; exiting', { deadlineMs: SHUTDOWN_DEADLINE_MS });
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS).unref();
   for (const role of roles.reverse()) await role.stop();
   await services.close();
   logger.info('stopped');

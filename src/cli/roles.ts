@@ -5,6 +5,8 @@ import type { InFlight } from '../http/in-flight.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
 import { ReadPositions } from '../queries/read-positions.js';
+import { startWorkerHost } from '../workers/worker-host.js';
+import type { Config } from '../platform/config.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
@@ -63,10 +65,28 @@ async function startProjector(services: Services): Promise<RunningRole> {
   };
 }
 
-// The worker role hosts the BullMQ processors; until those exist it starts, reports that it has
-// nothing to run, and stops cleanly.
-
+/** BullMQ workers for every queue, and the relay that feeds them (active in one process, standing by in the others). */
 async function startWorker(services: Services): Promise<RunningRole> {
-  services.logger.info('worker role started', { processors: [] });
-  return { name: 'worker', stop: async () => undefined };
+  const { knex, eventStore, logger, config } = services;
+  const host = await startWorkerHost({
+    eventStore,
+    knex,
+    logger,
+    databaseUrl: config.DATABASE_URL,
+    redisUrl: config.REDIS_URL,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockMs: config.WORKER_LOCK_MS,
+    shutdownMs: config.WORKER_SHUTDOWN_MS,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+    settings: workerSettings(config),
+  });
+  return { name: 'worker', stop: () => host.stop('the process is stopping') };
+}
+
+export function workerSettings(config: Config) {
+  return {
+    agentRunIdleMs: config.AGENT_RUN_IDLE_MS,
+    http: { executors: config.ACTION_HTTP_EXECUTORS, secret: config.ACTION_HTTP_SECRET, timeoutMs: config.ACTION_HTTP_TIMEOUT_MS },
+  };
 }

@@ -33,7 +33,39 @@ const ConfigSchema = z.object({
   AUTH_CACHE_MS: integer(0, 3_600_000).default(5000),
   /** Events per projection transaction while catching up or rebuilding. */
   PROJECTION_BATCH_SIZE: integer(1, 100_000).default(2000),
+  /** Jobs one worker process runs at once, per queue. */
+  WORKER_CONCURRENCY: integer(1, 1000).default(8),
+  /** How long a stopping worker waits for jobs in hand before releasing them to other workers. */
+  WORKER_SHUTDOWN_MS: integer(0, 600_000).default(10_000),
+  /** A job whose worker stops renewing its lock this long (it crashed) runs again elsewhere. */
+  WORKER_LOCK_MS: integer(1000, 3_600_000).default(30_000),
+  /** Attempts of a job before it is dead-lettered, with exponential backoff from JOB_BACKOFF_MS. */
+  JOB_ATTEMPTS: integer(1, 100).default(5),
+  JOB_BACKOFF_MS: integer(1, 3_600_000).default(1000),
+  /** A running agent run silent for this long is failed as timed out. */
+  AGENT_RUN_IDLE_MS: integer(1000).default(15 * 60_000),
+  /** Action kinds executed by calling an endpoint: a JSON object of kind to URL. */
+  ACTION_HTTP_EXECUTORS: z
+    .string()
+    .default('{}')
+    .transform((text, context) => {
+      const parsed = z.record(z.string(), z.url({ protocol: /^https?$/ })).safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      context.addIssue({ code: 'custom', message: 'must be a JSON object of action kind to http(s) URL' });
+      return z.NEVER;
+    }),
+  /** Signs the calls of the http executor (HMAC-SHA256); empty: unsigned. */
+  ACTION_HTTP_SECRET: z.string().default(''),
+  ACTION_HTTP_TIMEOUT_MS: integer(100, 600_000).default(10_000),
 });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 

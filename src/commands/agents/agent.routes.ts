@@ -6,8 +6,8 @@ import { dealDecider } from '../../domain/deals/deal.decider.js';
 import { Money } from '../../domain/shared/money.js';
 import type { Position } from '../../eventstore/contract.js';
 import { commandRoute, type CommandContext } from '../../http/command-route.js';
-import { derivedUuid } from '../event-ids.js';
-import { handleCommand, loadStream, type CommandResult } from '../handle-command.js';
+import { loadStream, type CommandResult } from '../handle-command.js';
+import { settleRunCost } from './settle-run-cost.js';
 
 const Name = z.string().trim().min(1).max(200);
 const Capability = z.string().trim().min(1).max(100);
@@ -96,7 +96,7 @@ export const agentCommands = [
     roles: [...runners],
     body: CompleteAgentRunBody,
     command: (data, { metadata }) => ({ type: 'CompleteAgentRun' as const, data, metadata }),
-    followUp: settleRunCost,
+    followUp: settleOutcome,
   }),
   commandRoute({
     ...run,
@@ -106,24 +106,12 @@ export const agentCommands = [
     roles: [...runners],
     body: FailAgentRunBody,
     command: (data, { metadata }) => ({ type: 'FailAgentRun' as const, data, metadata }),
-    followUp: settleRunCost,
+    followUp: settleOutcome,
   }),
 ];
 
-/**
- * A finished run's cost goes on its agent's ledger, where the next start checks the budget. The
- * ledger entry's ids derive from the run's outcome event, so running this again (a retried request)
- * finds the entry and adds nothing.
- */
-async function settleRunCost(result: CommandResult<AgentRunEvent>, { params, metadata, eventStore }: CommandContext): Promise<Position | null> {
+/** The route's follow-up: the outcome just recorded is settled at once (see settleRunCost). */
+async function settleOutcome(result: CommandResult<AgentRunEvent>, { metadata, eventStore }: CommandContext): Promise<Position | null> {
   const outcome = result.events.find((event) => event.type === 'AgentRunCompleted' || event.type === 'AgentRunFailed');
-  if (!outcome?.data.cost) return null;
-  const settled = await handleCommand(
-    eventStore,
-    agentStreamId(params.agentId!),
-    agentDecider,
-    { type: 'RecordAgentSpend', data: { runId: outcome.data.runId, cost: outcome.data.cost }, metadata: { ...metadata, causationId: outcome.id } },
-    { eventIdFor: (index) => derivedUuid(outcome.id, 'spend', String(index)) },
-  );
-  return settled.events.length > 0 ? settled.position : null;
+  return outcome ? settleRunCost(eventStore, outcome, metadata) : null;
 }

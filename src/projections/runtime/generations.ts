@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Position } from '../../eventstore/contract.js';
-import { lockHeldSql } from './advisory-lock.js';
+import { lockHeldSql } from '../../platform/advisory-lock.js';
 import type { Projection } from './projection.js';
 
 /** A projection's tables in one schema, with their checkpoint. A rebuild makes a new generation. */

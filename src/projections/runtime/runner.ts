@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import type { EventStore, Position, RecordedEvent } from '../../eventstore/contract.js';
 import type { Logger } from '../../platform/logger.js';
-import { acquireLock, type HeldLock } from './advisory-lock.js';
-import { batches } from './batches.js';
+import { acquireLock, type HeldLock } from '../../platform/advisory-lock.js';
+import { batches } from '../../eventstore/batches.js';
 import {
   GenerationLostError,
   announceCheckpoint,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { EventStore, Position } from '../../eventstore/contract.js';
-import { lockHeldSql } from './advisory-lock.js';
+import { lockHeldSql } from '../../platform/advisory-lock.js';
 import { projectionLockKey, rebuildLockKeySql } from './generations.js';
 import type { Projection } from './projection.js';
 

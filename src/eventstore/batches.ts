@@ -1,4 +1,4 @@
-import { isCheckpoint, type Position, type RecordedEvent, type SubscriptionMessage } from '../../eventstore/contract.js';
+import { isCheckpoint, type Position, type RecordedEvent, type SubscriptionMessage } from './contract.js';
 
 export interface EventBatch {
   events: RecordedEvent[];

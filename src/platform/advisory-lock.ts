@@ -9,24 +9,38 @@ export interface HeldLock {
 
 /**
  * Waits for the lock (a standby waits here), and holds it until released or until its connection
- * ends, which frees it for the next waiter at once. Aborting `signal` stops the wait.
+ * ends, which frees it for the next waiter at once. Aborting `signal` stops the wait at once, even
+ * while the connection is still being made (ending a client that is connecting may never settle).
  */
 export async function acquireLock(connectionString: string, key: string, signal: AbortSignal): Promise<HeldLock | undefined> {
+  if (signal.aborted) return undefined;
   const client = new pg.Client({ connectionString, application_name: `dealstream-lock ${key} pid=${process.pid}` });
   const lost = new AbortController();
   client.on('error', () => lost.abort());
   client.on('end', () => lost.abort());
-  const stop = () => void client.end().catch(() => undefined);
-  signal.addEventListener('abort', stop, { once: true });
-  try {
+  const end = () => void client.end().catch(() => undefined);
+  const locking = (async () => {
     await client.connect();
     await client.query('SELECT pg_advisory_lock(4242, hashtext($1))', [key]);
+  })();
+  let stopWaiting!: () => void;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    stopWaiting = () => resolve('aborted');
+    signal.addEventListener('abort', stopWaiting, { once: true });
+  });
+  try {
+    const outcome = await Promise.race([locking.then(() => 'locked' as const), aborted]);
+    if (outcome === 'aborted') {
+      locking.catch(() => undefined);
+      end();
+      return undefined;
+    }
   } catch (error) {
-    await client.end().catch(() => undefined);
+    end();
     if (signal.aborted) return undefined;
     throw error;
   } finally {
-    signal.removeEventListener('abort', stop);
+    signal.removeEventListener('abort', stopWaiting);
   }
   return { lost: lost.signal, release: () => client.end().catch(() => undefined) };
 }

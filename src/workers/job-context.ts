@@ -1,0 +1,54 @@
+import type { Job } from 'bullmq';
+import { derivedUuid } from '../commands/event-ids.js';
+import { handleCommand, type CommandResult } from '../commands/handle-command.js';
+import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
+import type { EventStore } from '../eventstore/contract.js';
+import type { Logger } from '../platform/logger.js';
+import type { JobBase } from './jobs.js';
+
+export interface WorkerSettings {
+  agentRunIdleMs: number;
+  http: { executors: Record<string, string>; secret: string; timeoutMs: number };
+}
+
+/** What processors share in one worker process. */
+export interface WorkerDependencies {
+  eventStore: EventStore;
+  logger: Logger;
+  workerId: string;
+  settings: WorkerSettings;
+}
+
+/**
+ * One run of one job. Processors report what they did only by sending commands, as this worker; the
+ * events of each step have ids derived from the job and the step, so a job that runs again (its
+ * worker died, or it was added again) finds its steps done and appends nothing twice.
+ */
+export class JobContext {
+  constructor(
+    readonly deps: WorkerDependencies,
+    readonly job: Job<JobBase>,
+    /** Aborted when the worker shuts down and gives the job back. */
+    readonly signal: AbortSignal,
+  ) {}
+
+  metadata(): CommandMetadata {
+    return {
+      actor: { kind: 'worker', id: this.deps.workerId },
+      now: new Date().toISOString(),
+      correlationId: this.job.data.correlationId,
+      causationId: this.job.data.eventId,
+    };
+  }
+
+  send<C extends { type: string }, E extends DomainEvent, S>(
+    streamId: string,
+    decider: Decider<C, E, S>,
+    command: Omit<C, 'metadata'>,
+    step: string,
+  ): Promise<CommandResult<E>> {
+    return handleCommand(this.deps.eventStore, streamId, decider, { ...command, metadata: this.metadata() } as unknown as C, {
+      eventIdFor: (index) => derivedUuid(this.job.id!, step, String(index)),
+    });
+  }
+}

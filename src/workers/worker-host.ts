@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import { derivedUuid } from '../commands/event-ids.js';
+import { handleCommand } from '../commands/handle-command.js';
+import { workerDecider, type WorkerCommand } from '../domain/workers/worker.decider.js';
+import { workerStreamId } from '../domain/workers/worker.events.js';
+import type { EventStore, JsonObject } from '../eventstore/contract.js';
+import type { Logger } from '../platform/logger.js';
+import { createRedis, jobLosingSettings } from '../platform/redis.js';
+import { packageVersion } from '../platform/package-info.js';
+import { executors } from './executors.js';
+import { JobContext, type WorkerDependencies, type WorkerSettings } from './job-context.js';
+import { QUEUES, type JobBase, type JobName, type QueueName } from './jobs.js';
+import { executeAction } from './processors/execute-action.js';
+import { expireApproval } from './processors/expire-approval.js';
+import { settleCost } from './processors/settle-run-cost.js';
+import { watchRun } from './processors/watch-run.js';
+import { runRelay } from './relay.js';
+
+export interface WorkerHostOptions {
+  eventStore: EventStore;
+  knex: Knex;
+  logger: Logger;
+  databaseUrl: string;
+  redisUrl: string;
+  /** BullMQ's key prefix: queues of one deployment share it. */
+  prefix?: string;
+  concurrency: number;
+  lockMs: number;
+  shutdownMs: number;
+  attempts: number;
+  backoffMs: number;
+  settings: WorkerSettings;
+  /** Whether this process also runs (or stands by for) the relay; tests run it apart. */
+  relay?: boolean;
+}
+
+export interface WorkerHost {
+  workerId: string;
+  queues: Record<QueueName, Queue>;
+  stop(reason?: string): Promise<void>;
+}
+
+export const DEFAULT_PREFIX = 'dealstream';
+
+/** The options every job gets: retries with exponential backoff, and failed jobs kept as dead letters. */
+export function jobOptions(attempts: number, backoffMs: number): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: 'exponential', delay: backoffMs },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: false,
+  };
+}
+
+/** The queues, on a connection that fails fast: for producers and for status. */
+export function openQueues(redis: Redis, prefix = DEFAULT_PREFIX): Record<QueueName, Queue> {
+  return Object.fromEntries(QUEUES.map((name) => [name, new Queue(name, { connection: redis, prefix })])) as Record<QueueName, Queue>;
+}
+
+/**
+ * The worker role: a BullMQ worker per queue running the processors, and the relay that feeds them
+ * from the log. The process records itself in its own stream (started, stopped, each job it gave
+ * up on). Stopping waits for the jobs in hand up to `shutdownMs`, then gives the rest back to the
+ * queue for another worker.
+ */
+export async function startWorkerHost(options: WorkerHostOptions): Promise<WorkerHost> {
+  const { logger, eventStore } = options;
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings };
+  const registry = executors(options.settings.http.executors);
+  const record = (command: Omit<WorkerCommand, 'metadata'>, ...idParts: string[]) =>
+    handleCommand(eventStore, workerStreamId(workerId), workerDecider, { ...command, metadata: { actor: { kind: 'worker', id: workerId }, now: new Date().toISOString(), correlationId: workerId, causationId: workerId } } as WorkerCommand, {
+      eventIdFor: (index) => derivedUuid(workerId, ...idParts, String(index)),
+    });
+
+  const producer = createRedis(options.redisUrl, 'producer', logger);
+  const consumer = createRedis(options.redisUrl, 'worker', logger);
+  for (const warning of await jobLosingSettings(producer).catch((error: Error) => [`could not read Redis's settings: ${error.message}`])) {
+    logger.warn(warning);
+  }
+  const queues = openQueues(producer, prefix);
+
+  const processors: Record<JobName, (context: JobContext) => Promise<JsonObject>> = {
+    'execute-action': (context) => executeAction(context, registry),
+    'expire-approval': expireApproval,
+    'watch-run': watchRun,
+    'settle-run-cost': settleCost,
+  };
+
+  const processJob = async (job: Job<JobBase>, token?: string, signal?: AbortSignal): Promise<JsonObject> => {
+    const cancelled = signal ?? new AbortController().signal;
+    try {
+      return await processors[job.name as JobName](new JobContext(deps, job, cancelled));
+    } catch (error) {
+      if (cancelled.aborted) {
+        // The worker is stopping: the job goes back to the queue, no attempt spent.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await deadLetter(job, error as Error);
+      throw error;
+    }
+  };
+
+  const deadLetter = async (job: Job<JobBase>, error: Error) => {
+    logger.error('job dead-lettered', { queue: job.queueName, jobId: job.id, job: job.name, attempts: job.attemptsMade + 1, error: error.message });
+    await record(
+      {
+        type: 'RecordJobDeadLettered',
+        data: { queue: job.queueName, jobId: job.id!, jobName: job.name, data: job.data as unknown as Record<string, unknown>, attempts: job.attemptsMade + 1, error: error.message, eventId: job.data.eventId },
+      },
+      'dead-letter',
+      job.id!,
+      String(job.attemptsMade),
+    ).catch((failure: Error) => logger.error('could not record a dead-lettered job', { jobId: job.id, error: failure.message }));
+  };
+
+  const workers = QUEUES.map((name) => {
+    const worker = new Worker(name, processJob, {
+      connection: consumer,
+      prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs,
+      // A job whose worker died counts that as an attempt: it runs again up to the attempts allowed.
+      maxStalledCount: options.attempts,
+    });
+    worker.on('error', (error) => logger.warn('worker error', { queue: name, error: error.message }));
+    return worker;
+  });
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  await record({ type: 'RecordWorkerStarted', data: { workerId, host: hostname(), pid: process.pid, queues: [...QUEUES], version: packageVersion() } }, 'started');
+  logger.info('worker started', { workerId, queues: QUEUES, concurrency: options.concurrency });
+
+  const stopRelay = new AbortController();
+  const relay =
+    options.relay === false
+      ? Promise.resolve()
+      : runRelay(
+          {
+            knex: options.knex,
+            eventStore,
+            logger,
+            databaseUrl: options.databaseUrl,
+            queues,
+            jobOptions: jobOptions(options.attempts, options.backoffMs),
+            agentRunIdleMs: options.settings.agentRunIdleMs,
+          },
+          stopRelay.signal,
+        );
+
+  return {
+    workerId,
+    queues,
+    stop: async (reason = 'stopped') => {
+      stopRelay.abort();
+      const closed = Promise.all(workers.map((worker) => worker.close()));
+      const inTime = await Promise.race([closed.then(() => true), sleep(options.shutdownMs, false, { ref: false })]);
+      if (!inTime) {
+        logger.warn('worker: jobs still running at the deadline go back to the queue', { workerId });
+        for (const worker of workers) worker.cancelAllJobs('the worker is stopping');
+        await closed;
+      }
+      await relay;
+      await record({ type: 'RecordWorkerStopped', data: { reason } }, 'stopped').catch((error: Error) => logger.warn('could not record the stop', { error: error.message }));
+      await Promise.all(Object.values(queues).map((queue) => queue.close()));
+      producer.disconnect();
+      consumer.disconnect();
+      logger.info('worker stopped', { workerId, reason });
+    },
+  };
+}
+

@@ -1,0 +1,191 @@
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { expect } from 'chai';
+import request from 'supertest';
+import { Webhook } from 'standardwebhooks';
+import { handleCommand, loadStream } from '../../src/commands/handle-command.js';
+import { dealDecider } from '../../src/domain/deals/deal.decider.js';
+import { actionDecider } from '../../src/domain/actions/action.decider.js';
+import { defaultRiskPolicy } from '../../src/domain/actions/risk-policy.js';
+import { agentRunDecider } from '../../src/domain/agents/agent-run.decider.js';
+import { agentDecider } from '../../src/domain/agents/agent.decider.js';
+import { agentRunStreamId, agentStreamId } from '../../src/domain/agents/agent.events.js';
+import { workerStreamId } from '../../src/domain/workers/worker.events.js';
+import { createApiKey } from '../../src/http/api-keys.js';
+import { jobId } from '../../src/workers/jobs.js';
+import type { WorkerHost } from '../../src/workers/worker-host.js';
+import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { eventually } from '../support/async.js';
+import { eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
+
+describe('workers: relay and processors', function () {
+  this.timeout(60_000);
+  let harness: TestApp;
+  let host: WorkerHost | undefined;
+  const keys: Record<string, string> = {};
+  const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
+  const context = () => ({ knex: harness.knex, store: harness.store, databaseUrl: harness.db.url, prefix: testPrefix() });
+  const metadata = (id = 'ops') => ({ actor: { kind: 'user' as const, id }, now: new Date().toISOString(), correlationId: 'c', causationId: 'r' });
+
+  before(async () => {
+    harness = await startTestApp();
+    for (const [name, role] of [['ops', 'operator'], ['ana', 'approver']] as const) keys[name] = (await createApiKey(harness.knex, name, role)).key;
+  });
+  afterEach(async () => {
+    await host?.stop();
+    host = undefined;
+  });
+  after(() => harness.close());
+
+  async function post(path: string, body: object, who = 'ops'): Promise<request.Response> {
+    const res = await request(harness.app).post(path).set(as(who)).send(body);
+    expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
+    return res;
+  }
+  const idOf = (res: request.Response) => res.headers.location!.split('/').pop()!;
+  async function deal(): Promise<string> {
+    return idOf(await post('/api/deals', { name: 'Acme buyout', company: 'Acme', amount: { amount: '250000.00', currency: 'USD' } }));
+  }
+  async function propose(dealId: string, kind: string, payload: object = {}): Promise<string> {
+    return idOf(await post('/api/actions', { dealId, kind, title: `Do ${kind}`, payload }));
+  }
+  const actionEvents = async (actionId: string) => typesOf(await eventsOf(harness.store, `action-${actionId}`));
+
+  it('executes an approved action end to end, once: the note it asks for, one executed event', async () => {
+    host = await startTestWorkers(context());
+    const dealId = await deal();
+    const actionId = await propose(dealId, 'add_note', { text: 'Sent the NDA' }); // low risk: approved by policy
+    await eventually(async () => (await actionEvents(actionId)).includes('ActionExecuted'), 10_000, 'the action executed');
+    expect(await actionEvents(actionId)).to.deep.equal(['ActionProposed', 'ActionRiskAssessed', 'ActionApproved', 'ActionExecutionStarted', 'ActionExecuted']);
+    const notes = (await eventsOf(harness.store, `deal-${dealId}`)).filter((event) => event.type === 'DealNoteAdded');
+    expect(notes.map((event) => event.data.text)).to.deep.equal(['Sent the NDA']);
+    expect(notes[0]!.metadata.actor).to.deep.equal({ kind: 'worker', id: host.workerId });
+    const started = await eventsOf(harness.store, workerStreamId(host.workerId));
+    expect(typesOf(started)).to.deep.equal(['WorkerStarted']);
+  });
+
+  it('executes an action approved by people, and leaves a rejected one alone', async () => {
+    host = await startTestWorkers(context());
+    const dealId = await deal();
+    const approved = await propose(dealId, 'assign_owner', { ownerId: 'bo' }); // medium risk: one approver
+    const rejected = await propose(dealId, 'change_stage', { to: 'diligence' });
+    await post(`/api/actions/${approved}/approve`, {}, 'ana');
+    await post(`/api/actions/${rejected}/reject`, { reason: 'Too early' }, 'ana');
+    await eventually(async () => (await actionEvents(approved)).includes('ActionExecuted'), 10_000, 'the approved action executed');
+    expect(typesOf(await eventsOf(harness.store, `deal-${dealId}`))).to.include('DealOwnerAssigned').and.not.include('DealStageChanged');
+    expect(await actionEvents(rejected)).to.not.include('ActionExecutionStarted');
+  });
+
+  it('calls the http executor signed the Standard Webhooks way, retries a failing endpoint, and dead-letters the job with its event', async () => {
+    const secret = `whsec_${Buffer.from('a secret of thirty-two bytes!!!!').toString('base64')}`;
+    const calls: { headers: Record<string, string>; body: string }[] = [];
+    const server: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        calls.push({ headers: req.headers as Record<string, string>, body });
+        res.writeHead(503).end('busy');
+      });
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/execute`;
+    try {
+      host = await startTestWorkers(context(), { attempts: 3, settings: { agentRunIdleMs: 60_000, http: { executors: { send_email: url }, secret, timeoutMs: 2000 } } });
+      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+      await eventually(async () => (await actionEvents(actionId)).includes('ActionExecutionFailed') && (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed' && calls.length === 3, 10_000, 'three attempts');
+      const failures = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
+      expect(failures.map((event) => [event.data.attempt, event.data.final])).to.deep.equal([[1, false], [2, false], [3, true]]);
+      // Every call verifies with an independent implementation of the convention.
+      for (const call of calls) {
+        expect(new Webhook(secret).verify(call.body, call.headers)).to.deep.include({ actionId, kind: 'send_email' });
+        expect(call.headers['idempotency-key']).to.equal(actionId);
+      }
+      await eventually(async () => typesOf(await eventsOf(harness.store, workerStreamId(host!.workerId))).includes('JobDeadLettered'), 5000, 'the dead letter');
+      const deadLetter = (await eventsOf(harness.store, workerStreamId(host.workerId))).find((event) => event.type === 'JobDeadLettered')!;
+      expect(deadLetter.data).to.deep.include({ queue: 'actions', jobName: 'execute-action', attempts: 3, error: `${url} answered 503: busy` });
+      expect(deadLetter.data.data).to.deep.include({ actionId });
+      const failed = await host.queues.actions.getFailed();
+      expect(failed.map((job) => job.id)).to.deep.equal([deadLetter.data.jobId]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('dead-letters an action of a kind nothing executes at once, without retries', async () => {
+    host = await startTestWorkers(context());
+    const actionId = await propose(await deal(), 'share_data_room', { room: 'Acme' }); // high risk, no executor configured
+    await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+    await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, 'the failure');
+    const [failure] = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
+    expect(failure!.data).to.deep.include({ attempt: 1, final: true, error: 'no executor for actions of kind share_data_room' });
+  });
+
+  it('expires a pending approval at its deadline, and does nothing for one decided before', async () => {
+    host = await startTestWorkers(context());
+    const dealId = await deal();
+    // A policy whose approvals wait one second, through the domain directly.
+    const quick = actionDecider({ ...defaultRiskPolicy, approvalTtlMinutes: { ...defaultRiskPolicy.approvalTtlMinutes, medium: 1 / 60 } });
+    const propose = async (actionId: string) =>
+      handleCommand(harness.store, `action-${actionId}`, quick, {
+        type: 'ProposeAction',
+        data: { actionId, dealId, kind: 'assign_owner', title: 'Assign', payload: { ownerId: 'bo' }, deal: (await loadStream(harness.store, `deal-${dealId}`, dealDecider)).state },
+        metadata: metadata(),
+      });
+    const [pending, decided] = [crypto.randomUUID(), crypto.randomUUID()];
+    await propose(pending);
+    await propose(decided);
+    await handleCommand(harness.store, `action-${decided}`, quick, { type: 'RejectAction', data: { reason: 'No' }, metadata: metadata('ana') });
+    await eventually(async () => (await actionEvents(pending)).includes('ActionExpired'), 10_000, 'the expiry');
+    await eventually(async () => (await host!.queues.approvals.getCompletedCount()) === 2, 5000, 'both expiry jobs done');
+    expect(await actionEvents(decided)).to.not.include('ActionExpired');
+  });
+
+  it('fails an agent run silent for too long, and spares one that keeps working', async () => {
+    host = await startTestWorkers(context(), { settings: { agentRunIdleMs: 1000, http: { executors: {}, secret: '', timeoutMs: 2000 } } });
+    const agentId = crypto.randomUUID();
+    await handleCommand(harness.store, agentStreamId(agentId), agentDecider, { type: 'RegisterAgent', data: { agentId, name: 'Scout', model: 'm', capabilities: [] }, metadata: metadata() });
+    const agent = (await loadStream(harness.store, agentStreamId(agentId), agentDecider)).state;
+    const start = (runId: string) =>
+      handleCommand(harness.store, agentRunStreamId(agentId, runId), agentRunDecider, { type: 'StartAgentRun', data: { agentId, runId, goal: 'Research', agent }, metadata: metadata() });
+    const [silent, busy] = [crypto.randomUUID(), crypto.randomUUID()];
+    await start(silent);
+    await start(busy);
+    const call = (n: number) =>
+      handleCommand(harness.store, agentRunStreamId(agentId, busy), agentRunDecider, {
+        type: 'RecordAgentToolCall', data: { toolCallId: `t${n}`, tool: 'search', input: {} }, metadata: metadata(),
+      });
+    for (let n = 0; n < 3; n++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await call(n);
+    }
+    await eventually(async () => typesOf(await eventsOf(harness.store, agentRunStreamId(agentId, silent))).includes('AgentRunFailed'), 10_000, 'the silent run failed');
+    const failed = (await eventsOf(harness.store, agentRunStreamId(agentId, silent))).at(-1)!;
+    expect(String(failed.data.error)).to.match(/^timed out: no activity for 1 s/);
+    expect(typesOf(await eventsOf(harness.store, agentRunStreamId(agentId, busy)))).to.not.include('AgentRunFailed');
+  });
+
+  it("settles a finished run's cost the API never settled, once", async () => {
+    host = await startTestWorkers(context());
+    const agentId = crypto.randomUUID();
+    const runId = crypto.randomUUID();
+    await handleCommand(harness.store, agentStreamId(agentId), agentDecider, {
+      type: 'RegisterAgent', data: { agentId, name: 'Scout', model: 'm', capabilities: [], budget: { amount: '10.00', currency: 'USD' } }, metadata: metadata(),
+    });
+    const agent = (await loadStream(harness.store, agentStreamId(agentId), agentDecider)).state;
+    const run = agentRunStreamId(agentId, runId);
+    await handleCommand(harness.store, run, agentRunDecider, { type: 'StartAgentRun', data: { agentId, runId, goal: 'Research', agent }, metadata: metadata() });
+    // Completed as the API records it, but the process died before it settled the cost.
+    const completed = await handleCommand(harness.store, run, agentRunDecider, {
+      type: 'CompleteAgentRun', data: { summary: 'done', tokens: { input: 1, output: 1 }, cost: { amount: '0.42', currency: 'USD' } }, metadata: metadata(),
+    });
+    const job = jobId('settle-run-cost', completed.events[0]!.id);
+    await eventually(async () => (await (await host!.queues['agent-runs'].getJob(job))?.getState()) === 'completed', 10_000, 'the settling job');
+    // The API settling it after all (a retried request) adds nothing either.
+    await settleRunCost(harness.store, completed.events[0]!, metadata());
+    const spends = (await eventsOf(harness.store, agentStreamId(agentId))).filter((event) => event.type === 'AgentSpendRecorded');
+    expect(spends.map((event) => event.data.spent)).to.deep.equal([{ amount: '0.42', currency: 'USD' }]);
+  });
+});
