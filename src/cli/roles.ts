@@ -74,6 +74,7 @@ async function startWorker(services: Services): Promise<RunningRole> {
     logger,
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,
+    prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     lockMs: config.WORKER_LOCK_MS,
     shutdownMs: config.WORKER_SHUTDOWN_MS,

@@ -33,6 +33,8 @@ const ConfigSchema = z.object({
   AUTH_CACHE_MS: integer(0, 3_600_000).default(5000),
   /** Events per projection transaction while catching up or rebuilding. */
   PROJECTION_BATCH_SIZE: integer(1, 100_000).default(2000),
+  /** BullMQ's key prefix in Redis: the processes of one deployment share it. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ or - (at most 64)').default('dealstream'),
   /** Jobs one worker process runs at once, per queue. */
   WORKER_CONCURRENCY: integer(1, 1000).default(8),
   /** How long a stopping worker waits for jobs in hand before releasing them to other workers. */

@@ -127,6 +127,8 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       prefix,
       concurrency: options.concurrency,
       lockDuration: options.lockMs,
+      // Look for jobs whose worker died as often as a lock lasts: they run again within two locks' time.
+      stalledInterval: options.lockMs,
       // A job whose worker died counts that as an attempt: it runs again up to the attempts allowed.
       maxStalledCount: options.attempts,
     });

@@ -13,11 +13,14 @@ import { agentRunStreamId, agentStreamId } from '../../src/domain/agents/agent.e
 import { workerStreamId } from '../../src/domain/workers/worker.events.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { jobId } from '../../src/workers/jobs.js';
-import type { WorkerHost } from '../../src/workers/worker-host.js';
+import { jobOptions, openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
-import { eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
+import { REDIS_URL, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
+import { createRedis } from '../../src/platform/redis.js';
+import { silentLogger } from '../../src/platform/logger.js';
+import { RELAY_NAME, readRelayCheckpoint, runRelay } from '../../src/workers/relay.js';
 
 describe('workers: relay and processors', function () {
   this.timeout(60_000);
@@ -63,6 +66,34 @@ describe('workers: relay and processors', function () {
     expect(notes[0]!.metadata.actor).to.deep.equal({ kind: 'worker', id: host.workerId });
     const started = await eventsOf(harness.store, workerStreamId(host.workerId));
     expect(typesOf(started)).to.deep.equal(['WorkerStarted']);
+  });
+
+  it('makes one job of an event the relay delivers twice (it read it again from an older checkpoint)', async () => {
+    const prefix = testPrefix();
+    const producer = createRedis(REDIS_URL, 'producer');
+    const queues = openQueues(producer, prefix);
+    const relayOnce = async (until: () => Promise<boolean>) => {
+      const stop = new AbortController();
+      const relaying = runRelay({ knex: harness.knex, eventStore: harness.store, logger: silentLogger(), databaseUrl: harness.db.url, queues, jobOptions: jobOptions(3, 50), agentRunIdleMs: 60_000 }, stop.signal);
+      await eventually(until, 10_000, 'the relay');
+      stop.abort();
+      await relaying;
+    };
+    try {
+      const actionId = await propose(await deal(), 'add_note', { text: 'Twice' });
+      const approved = (await eventsOf(harness.store, `action-${actionId}`)).find((event) => event.type === 'ActionApproved')!;
+      const job = jobId('execute-action', approved.id);
+      await relayOnce(async () => (await queues.actions.getJob(job)) !== undefined);
+      // Back to the beginning of the log: every event is delivered again.
+      await harness.knex('relay_checkpoints').delete();
+      await relayOnce(async () => ((await readRelayCheckpoint(harness.knex, RELAY_NAME)) ?? '') >= approved.position);
+      const waiting = await queues.actions.getWaiting();
+      expect(waiting.filter((queued) => queued.data.actionId === actionId).map((queued) => queued.id)).to.deep.equal([job]);
+    } finally {
+      for (const queue of Object.values(queues)) await queue.obliterate({ force: true });
+      await Promise.all(Object.values(queues).map((queue) => queue.close()));
+      producer.disconnect();
+    }
   });
 
   it('executes an action approved by people, and leaves a rejected one alone', async () => {

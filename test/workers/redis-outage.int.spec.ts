@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { createApiKey } from '../../src/http/api-keys.js';
+import type { WorkerHost } from '../../src/workers/worker-host.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { eventually } from '../support/async.js';
+import { eventsOf, startTestWorkers, testPrefix } from '../support/workers.js';
+
+/** A Redis of the test's own, keeping its data on disk (appendonly), that the test can stop and start. */
+class PrivateRedis {
+  private process: ChildProcess | undefined;
+  readonly port = 20000 + Math.floor(Math.random() * 20000);
+  constructor(private readonly dir: string) {}
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    await eventually(async () => {
+      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined); // not up yet: the connect below says so
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        probe.disconnect();
+      }
+    }, 10_000, 'redis to start');
+  }
+  async stop(): Promise<void> {
+    if (!this.process || this.process.exitCode !== null) return;
+    this.process.kill('SIGTERM'); // redis saves its appendonly file and exits
+    await once(this.process, 'exit');
+  }
+}
+
+describe('workers: Redis stopped and started again', function () {
+  this.timeout(120_000);
+  let harness: TestApp;
+  let redis: PrivateRedis;
+  let dir: string;
+  let host: WorkerHost | undefined;
+  let key: string;
+
+  before(async () => {
+    harness = await startTestApp();
+    key = (await createApiKey(harness.knex, 'ops', 'operator')).key;
+    dir = await mkdtemp(path.join(tmpdir(), 'dealstream-redis-'));
+    redis = new PrivateRedis(dir);
+    await redis.start();
+  });
+  after(async () => {
+    await host?.stop();
+    await redis.stop();
+    await harness.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('takes every command while Redis is away, and runs every job once it is back', async () => {
+    host = await startTestWorkers({ knex: harness.knex, store: harness.store, databaseUrl: harness.db.url, prefix: testPrefix() }, { redisUrl: redis.url });
+    const post = (path: string, body: object) => request(harness.app).post(path).set({ authorization: `Bearer ${key}` }).send(body);
+    const dealId = (await post('/api/deals', { name: 'Acme', company: 'Acme', amount: { amount: '1000.00', currency: 'USD' } })).headers.location!.split('/').pop()!;
+
+    const actions: string[] = [];
+    const statuses: number[] = [];
+    const proposeFor = async (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        const res = await post('/api/actions', { dealId, kind: 'add_note', title: 'Note', payload: { text: `Note ${actions.length}` } });
+        statuses.push(res.status);
+        if (res.status === 201) actions.push(res.headers.location!.split('/').pop()!);
+        await sleep(50);
+      }
+    };
+    await proposeFor(1000);
+    await redis.stop();
+    const duringOutage = actions.length;
+    await proposeFor(2000);
+    expect(actions.length, 'commands went on while Redis was away').to.be.greaterThan(duringOutage);
+    await redis.start();
+    await proposeFor(1000);
+
+    expect(new Set(statuses)).to.deep.equal(new Set([201]));
+    await eventually(async () => {
+      for (const actionId of actions) {
+        if (!(await eventsOf(harness.store, `action-${actionId}`)).some((event) => event.type === 'ActionExecuted')) return false;
+      }
+      return true;
+    }, 60_000, 'every action executed');
+    const notes = (await eventsOf(harness.store, `deal-${dealId}`)).filter((event) => event.type === 'DealNoteAdded');
+    expect(notes.map((note) => note.data.noteId).sort()).to.deep.equal([...actions].sort());
+  });
+});
