@@ -1,10 +1,13 @@
 /**
- * `npm run bench`: measures the event store and the HTTP command API on the local PostgreSQL, in a
- * database of its own, and prints a table and JSON (also written to bench/results/).
- * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild or visibility (comma
- * separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default 1,000,000);
- * BENCH_RATE the visibility phase's commands a second (default 200) and BENCH_WARMUP_SECONDS its
- * uncounted warm-up at that rate (default 3).
+ * `npm run bench`: measures the event store, the HTTP command API and the workers on the local
+ * PostgreSQL, in a database of its own, and prints a table and JSON (also written to bench/results/).
+ * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild, visibility or workers
+ * (comma separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default
+ * 1,000,000); BENCH_RATE the visibility phase's commands a second (default 200) and
+ * BENCH_WARMUP_SECONDS its uncounted warm-up at that rate (default 3). The workers run in this
+ * process on Redis (REDIS_URL, default redis://127.0.0.1:6379) under a BullMQ prefix of their own;
+ * BENCH_WORKER_RATE sets the actions a second of their latency phase (default 100) and
+ * BENCH_WORKER_ACTIONS the actions of their throughput phase (default 2000, at most 10,000).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,10 +18,11 @@ import { benchEventStore } from './eventstore.bench.js';
 import { benchHttpCommands } from './http.bench.js';
 import { benchRebuild, benchVisibility } from './projections.bench.js';
 import { round, type Figures } from './stats.js';
+import { benchWorkers } from './workers.bench.js';
 
 const server = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility').split(',');
+const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility,workers').split(',');
 const rebuildEvents = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
 const name = `dealstream_bench_${process.pid}`;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -42,6 +46,7 @@ try {
   if (parts.includes('eventstore')) Object.assign(results, await benchEventStore({ databaseUrl: url.toString(), seconds, writers: 8, streams: 1000, log }));
   if (parts.includes('http')) results.httpCommands = await benchHttpCommands({ databaseUrl: url.toString(), seconds, connections: 32, deals: 1000, log });
   if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 3), rate: Number(process.env.BENCH_RATE ?? 200), log });
+  if (parts.includes('workers')) Object.assign(results, await benchWorkers({ databaseUrl: url.toString(), seconds, rate: Number(process.env.BENCH_WORKER_RATE ?? 100), actions: Number(process.env.BENCH_WORKER_ACTIONS ?? 2000), log }));
   if (parts.includes('rebuild')) Object.assign(results, await benchRebuild({ databaseUrl: url.toString(), events: rebuildEvents, log }));
   const report = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
@@ -80,6 +85,14 @@ function checks(r: Record<string, Figures>): Record<string, { value: number; tar
   if (r.commandToQuery) {
     const v = r.commandToQuery;
     all['command to visible p99 at 200/s (ms)'] = { value: v.p99Ms!, target: '<= 30', ok: v.p99Ms! <= 30 && !v.stale && !v.failed };
+  }
+  if (r.eventToJobStarted) {
+    const w = r.eventToJobStarted;
+    all['event to job started p99 (ms)'] = { value: w.p99Ms!, target: '<= 20', ok: w.p99Ms! <= 20 && !w.failed };
+  }
+  if (r.approvedToExecuted) {
+    const a = r.approvedToExecuted;
+    all['approved actions executed/s'] = { value: a.eventsPerSecond, target: 'report', ok: !a.failed };
   }
   return all;
 }

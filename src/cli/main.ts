@@ -3,6 +3,11 @@ import type { Knex } from 'knex';
 import { KeyNameTakenError, ROLES, createApiKey, listApiKeys, revokeApiKey, type Role } from '../http/api-keys.js';
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
+import type { Queue } from 'bullmq';
+import { createRedis, whenReady } from '../platform/redis.js';
+import { QUEUES, type QueueName } from '../workers/jobs.js';
+import { closeQueues, openQueues } from '../workers/worker-host.js';
+import { replayDeadLetters, workersStatus } from '../workers/worker-status.js';
 import { PROCESS_ROLES, type ProcessRole, type RunningRole } from './roles.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { projectionStatus } from '../projections/runtime/status.js';
@@ -71,6 +76,35 @@ projections
     }),
   );
 
+const workers = program.command('workers').description('job queues: status and dead letters');
+
+workers
+  .command('status')
+  .description('depth, retries and dead letters of every queue, and where the relay stands')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) =>
+    withQueues(async (knex, queues) => {
+      const status = await workersStatus(knex, queues);
+      if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+      const header = ['queue', 'waiting', 'active', 'delayed', 'retrying', 'dead-lettered', 'completed', 'workers'];
+      const lines = status.queues.map((q) => [q.name, q.waiting, q.active, q.delayed, q.retrying, q.deadLettered, q.completed, q.workers].map(String));
+      process.stdout.write([header, ...lines].map((line) => line.join('\t')).join('\n') + '\n');
+      process.stdout.write(`relay ${status.relay.name}: ${status.relay.running ? 'running' : 'not running'}, checkpoint ${status.relay.checkpoint ?? '-'}\n`);
+    }),
+  );
+
+workers
+  .command('replay')
+  .description('put dead-lettered jobs back in their queues with all their attempts (an action that failed for good is executed again)')
+  .addOption(new Option('--queue <name...>', 'only these queues').choices([...QUEUES]))
+  .action((options: { queue?: QueueName[] }) =>
+    withQueues(async (_knex, queues) => {
+      const replayed = await replayDeadLetters(queues, options.queue);
+      for (const job of replayed) process.stdout.write(`${job.queue}\t${job.name}\t${job.jobId}\n`);
+      process.stderr.write(`dealstream: replayed ${replayed.length} dead-lettered job${replayed.length === 1 ? '' : 's'}\n`);
+    }),
+  );
+
 const keys = program.command('keys').description('manage API keys (stored only as hashes)');
 
 keys
@@ -117,6 +151,24 @@ function withServices(command: (services: Services) => Promise<void>): Promise<v
       await command(services);
     } finally {
       await services.close();
+    }
+  });
+}
+
+/** Runs a command with the database and the job queues. */
+function withQueues(command: (knex: Knex, queues: Record<QueueName, Queue>) => Promise<void>): Promise<void> {
+  return withConfig(async (config, logger) => {
+    const knex = await migrate(config, logger);
+    const redis = createRedis(config.REDIS_URL, 'producer', logger);
+    const queues = openQueues(redis, config.QUEUE_PREFIX);
+    try {
+      await whenReady(redis, 5000).catch((error: Error) => {
+        throw new UsageError(`cannot reach Redis at ${config.REDIS_URL}: ${error.message}`);
+      });
+      await command(knex, queues);
+    } finally {
+      await closeQueues(queues, redis);
+      await knex.destroy();
     }
   });
 }

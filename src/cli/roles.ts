@@ -5,7 +5,8 @@ import type { InFlight } from '../http/in-flight.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
 import { ReadPositions } from '../queries/read-positions.js';
-import { startWorkerHost } from '../workers/worker-host.js';
+import { closeQueues, openQueues, startWorkerHost } from '../workers/worker-host.js';
+import { createRedis } from '../platform/redis.js';
 import type { Config } from '../platform/config.js';
 import type { Services } from './services.js';
 
@@ -27,7 +28,10 @@ async function startApi(services: Services): Promise<RunningRole> {
   const { knex, eventStore, logger, config } = services;
   const readPositions = new ReadPositions(knex, config.DATABASE_URL, logger);
   await readPositions.start();
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS });
+  // For /api/workers, the queue dashboard and readiness; commands never wait on it.
+  const redis = createRedis(config.REDIS_URL, 'producer', logger);
+  const queues = openQueues(redis, config.QUEUE_PREFIX);
+  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, queues });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
@@ -46,6 +50,7 @@ async function startApi(services: Services): Promise<RunningRole> {
       // Commands whose clients hung up still finish before the store closes under them.
       await (app.locals.inFlight as InFlight).idle();
       await readPositions.close();
+      await closeQueues(queues, redis);
     },
   };
 }

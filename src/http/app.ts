@@ -1,3 +1,7 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { Queue } from 'bullmq';
 import express, { Router, type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import type { Knex } from 'knex';
@@ -10,6 +14,8 @@ import { dealCommands } from '../commands/deals/deal.routes.js';
 import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { queryRoutes } from '../queries/index.js';
+import type { QueueName } from '../workers/jobs.js';
+import { workersStatus } from '../workers/worker-status.js';
 import { mountQueries } from '../queries/query-route.js';
 import type { ReadPositions } from '../queries/read-positions.js';
 import { PROJECTIONS } from '../projections/index.js';
@@ -18,7 +24,7 @@ import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument } from './openapi.js';
-import { notFound, problemHandler } from './problem.js';
+import { HttpProblem, notFound, problemHandler } from './problem.js';
 
 export interface AppDependencies {
   knex: Knex;
@@ -28,9 +34,11 @@ export interface AppDependencies {
   readPositions: ReadPositions;
   consistencyWaitMs?: number;
   authCacheMs?: number;
+  /** The job queues (on a connection that fails fast): for /api/workers, the dashboard and readiness. */
+  queues?: Record<QueueName, Queue>;
 }
 
-export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000 }: AppDependencies): Express {
+export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, queues }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -51,8 +59,12 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     } catch (error) {
       checks.postgres = `unavailable: ${(error as Error).message}`;
     }
-    const ready = Object.values(checks).every((check) => check === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
+    if (queues) checks.redis = await redisCheck(queues.actions);
+    // Commands and queries need only PostgreSQL: without Redis the API still serves (jobs wait in the
+    // log for the relay), so Redis being away makes the answer 'degraded', not unavailable.
+    const ready = checks.postgres === 'ok';
+    const status = !ready ? 'unavailable' : Object.values(checks).every((check) => check === 'ok') ? 'ok' : 'degraded';
+    res.status(ready ? 200 : 503).json({ status, checks });
   });
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
@@ -69,9 +81,41 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   api.get('/projections', requireRole('admin'), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
+  api.get('/workers', requireRole('admin'), async (_req, res) => {
+    const unavailable = (detail: string) => new HttpProblem({ type: '/problems/queues-unavailable', title: 'The job queues cannot be read', status: 503, detail });
+    if (!queues) throw unavailable('No job queues are configured in this process');
+    res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
+  });
   app.use('/api', authenticate(knex, authCacheMs), api);
+  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(knex, authCacheMs, 'Basic'), requireRole('admin'), queueDashboard(queues));
 
   app.use(notFound);
   app.use(problemHandler(logger));
   return app;
+}
+
+/** Where admins see the queues in a browser (bull-board), signing in with an admin key as the password. */
+export const QUEUE_DASHBOARD_PATH = '/admin/queues';
+
+function queueDashboard(queues: Record<QueueName, Queue>): Router {
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath(QUEUE_DASHBOARD_PATH);
+  createBullBoard({ queues: Object.values(queues).map((queue) => new BullMQAdapter(queue)), serverAdapter: adapter });
+  return adapter.getRouter() as Router;
+}
+
+async function redisCheck(queue: Queue): Promise<string> {
+  try {
+    await withinMs(queue.getJobCounts('waiting'), 1000);
+    return 'ok';
+  } catch (error) {
+    return `unavailable: ${(error as Error).message}`;
+  }
+}
+
+/** BullMQ waits for a connection that is not there yet: an HTTP answer must not. */
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

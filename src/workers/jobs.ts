@@ -8,6 +8,8 @@ export type QueueName = (typeof QUEUES)[number];
 export interface JobBase {
   eventId: string;
   correlationId: string;
+  /** How often an operator has replayed the job from the dead letters. */
+  replays?: number;
 }
 
 export interface JobData {

@@ -59,7 +59,20 @@ export function jobOptions(attempts: number, backoffMs: number): JobsOptions {
 
 /** The queues, on a connection that fails fast: for producers and for status. */
 export function openQueues(redis: Redis, prefix = DEFAULT_PREFIX): Record<QueueName, Queue> {
-  return Object.fromEntries(QUEUES.map((name) => [name, new Queue(name, { connection: redis, prefix })])) as Record<QueueName, Queue>;
+  return Object.fromEntries(
+    QUEUES.map((name) => {
+      const queue = new Queue(name, { connection: redis, prefix });
+      // Redis being away is reported once by the connection (see createRedis); callers see their own calls fail.
+      queue.on('error', () => undefined);
+      return [name, queue];
+    }),
+  ) as Record<QueueName, Queue>;
+}
+
+/** Closes what openQueues opened; waits for the queues at most a second (Redis may be away). */
+export async function closeQueues(queues: Record<QueueName, Queue>, redis: Redis): Promise<void> {
+  await Promise.race([Promise.all(Object.values(queues).map((queue) => queue.close())), sleep(1000, undefined, { ref: false })]);
+  redis.disconnect();
 }
 
 /**
@@ -117,6 +130,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       },
       'dead-letter',
       job.id!,
+      String(job.data.replays ?? 0),
       String(job.attemptsMade),
     ).catch((failure: Error) => logger.error('could not record a dead-lettered job', { jobId: job.id, error: failure.message }));
   };
@@ -170,8 +184,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       }
       await relay;
       await record({ type: 'RecordWorkerStopped', data: { reason } }, 'stopped').catch((error: Error) => logger.warn('could not record the stop', { error: error.message }));
-      await Promise.all(Object.values(queues).map((queue) => queue.close()));
-      producer.disconnect();
+      await closeQueues(queues, producer);
       consumer.disconnect();
       logger.info('worker stopped', { workerId, reason });
     },

@@ -19,7 +19,8 @@ export type ActionCommand =
   | { type: 'ExpireAction'; data: Record<string, never>; metadata: CommandMetadata }
   /** `byAdmin` comes from the caller's role, checked by the HTTP layer. */
   | { type: 'CancelAction'; data: { reason?: string; byAdmin: boolean }; metadata: CommandMetadata }
-  | { type: 'StartActionExecution'; data: Record<string, never>; metadata: CommandMetadata }
+  /** `retryFailed`: an operator replays an execution that failed for good (a dead-lettered job). */
+  | { type: 'StartActionExecution'; data: { retryFailed?: boolean }; metadata: CommandMetadata }
   | { type: 'RecordActionExecuted'; data: { result: Json }; metadata: CommandMetadata }
   | { type: 'RecordActionExecutionFailed'; data: { error: string; final: boolean }; metadata: CommandMetadata };
 
@@ -72,7 +73,9 @@ export function decideAction(policy: RiskPolicy, command: ActionCommand, state: 
     case 'StartActionExecution':
       if (state.status === 'Executed') return []; // done already: a job that ran twice
       // Executing again means the previous attempt's worker died: this is the next attempt.
-      if (state.status !== 'Approved' && state.status !== 'Executing') throw new IllegalStateError('ACTION.NOT_APPROVED', `The action is ${state.status}`);
+      if (state.status !== 'Approved' && state.status !== 'Executing' && !(state.status === 'Failed' && command.data.retryFailed)) {
+        throw new IllegalStateError('ACTION.NOT_APPROVED', `The action is ${state.status}`);
+      }
       return [{ type: 'ActionExecutionStarted', data: { actionId, attempt: state.attempts + 1 }, metadata }];
     case 'RecordActionExecuted':
       if (state.status === 'Executed') return [];

@@ -14,18 +14,19 @@ const decider = actionDecider(defaultRiskPolicy);
  * Executes an approved action: records the attempt's start, hands the action to the executor for
  * its kind, and records it executed (with the result) or failed (with the error, final on the last
  * attempt or when trying again cannot help). An action no longer approved (cancelled, executed,
- * failed) is left alone. The attempt's events have ids derived from the job and attempt, so a job
+ * failed unless the job is replayed) is left alone. The attempt's events have ids derived from the job and attempt, so a job
  * picked up again after its worker died carries on with the same attempt.
  */
 export async function executeAction(context: JobContext, registry: Record<string, Executor>): Promise<JsonObject> {
   const { job } = context;
-  const { actionId } = job.data as JobData['execute-action'];
+  const { actionId, replays = 0 } = job.data as JobData['execute-action'];
   const stream = `action-${actionId}`;
-  const attempt = `attempt-${job.attemptsMade}`;
+  const attempt = `replay-${replays}-attempt-${job.attemptsMade}`;
 
   let started;
   try {
-    started = await context.send(stream, decider, { type: 'StartActionExecution', data: {} }, `${attempt}-start`);
+    // A replayed job (an operator's decision) may start an action that failed for good.
+    started = await context.send(stream, decider, { type: 'StartActionExecution', data: { retryFailed: replays > 0 } }, `${attempt}-start`);
   } catch (error) {
     if (error instanceof IllegalStateError) return { skipped: error.message };
     throw error;

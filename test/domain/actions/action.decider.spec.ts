@@ -154,6 +154,12 @@ describe('Action decider', () => {
       given([...approved, started(1)]).when(cmd('RecordActionExecutionFailed', { error: 'SMTP 451', final: false }, worker)).then([failed]);
       given([...approved, started(1), failed]).when(cmd('StartActionExecution', {}, worker)).then([started(2)]);
     });
+    it('starts a failed action again only when an operator replays it', () => {
+      const failedForGood: ActionEvent = { type: 'ActionExecutionFailed', data: { actionId, attempt: 1, error: 'SMTP 550', final: true }, metadata: meta(worker) };
+      given([...approved, started(1), failedForGood]).when(cmd('StartActionExecution', {}, worker)).thenThrows('ACTION.NOT_APPROVED', 409);
+      given([...approved, started(1), failedForGood]).when(cmd('StartActionExecution', { retryFailed: true }, worker)).then([started(2)]);
+      given(awaitingOne).when(cmd('StartActionExecution', { retryFailed: true }, worker)).thenThrows('ACTION.NOT_APPROVED', 409);
+    });
     it('refuses a result for an action not executing', () =>
       given(approved).when(cmd('RecordActionExecuted', { result: {} }, worker)).thenThrows('ACTION.NOT_EXECUTING', 409));
   });
