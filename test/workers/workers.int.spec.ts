@@ -145,6 +145,51 @@ describe('workers: relay and processors', function () {
     }
   });
 
+  it('stops gracefully: finishes a job in hand within the deadline, gives back one that outlasts it, and another worker finishes that', async () => {
+    let delayMs = 300;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.writeHead(200).end('{}'), delayMs);
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const http = { executors: { send_email: `http://127.0.0.1:${(server.address() as { port: number }).port}/send` }, secret: '', timeoutMs: 5000 };
+    const inHand = async (worker: WorkerHost) => eventually(async () => (await worker.queues.actions.getActiveCount()) === 1, 10_000, 'a job in hand');
+    const send = async () => {
+      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+      return actionId;
+    };
+    try {
+      // Within the deadline: the stop waits for the job, which ends executed.
+      host = await startTestWorkers(context(), { shutdownMs: 5000, settings: { agentRunIdleMs: 60_000, http } });
+      const quick = await send();
+      await inHand(host);
+      await host.stop();
+      host = undefined;
+      expect((await actionEvents(quick)).at(-1)).to.equal('ActionExecuted');
+
+      // Past the deadline: the job goes back to the queue, no attempt spent, and the next worker runs it.
+      delayMs = 3000;
+      const prefix = testPrefix();
+      const first = await startTestWorkers({ ...context(), prefix }, { shutdownMs: 200, settings: { agentRunIdleMs: 60_000, http } });
+      const slow = await send();
+      await inHand(first);
+      const stopping = performance.now();
+      await first.stop();
+      expect(performance.now() - stopping).to.be.below(2500);
+      expect(await actionEvents(slow)).to.not.include('ActionExecuted');
+      delayMs = 50;
+      host = await startTestWorkers({ ...context(), prefix }, { settings: { agentRunIdleMs: 60_000, http } });
+      await eventually(async () => (await actionEvents(slow)).at(-1) === 'ActionExecuted', 10_000, 'the job finished by the next worker');
+      const events = await eventsOf(harness.store, `action-${slow}`);
+      expect(events.filter((event) => event.type === 'ActionExecutionStarted').map((event) => event.data.attempt)).to.deep.equal([1]);
+      expect(typesOf(await eventsOf(harness.store, workerStreamId(first.workerId)))).to.deep.equal(['WorkerStarted', 'WorkerStopped']);
+    } finally {
+      server.close();
+    }
+  });
+
   it('dead-letters an action of a kind nothing executes at once, without retries', async () => {
     host = await startTestWorkers(context());
     const actionId = await propose(await deal(), 'share_data_room', { room: 'Acme' }); // high risk, no executor configured
