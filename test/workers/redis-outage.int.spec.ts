@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { createApiKey } from '../../src/http/api-keys.js';
+import { createRedis, jobLosingSettings } from '../../src/platform/redis.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
@@ -98,5 +99,20 @@ describe('workers: Redis stopped and started again', function () {
     }, 60_000, 'every action executed');
     const notes = (await eventsOf(harness.store, `deal-${dealId}`)).filter((event) => event.type === 'DealNoteAdded');
     expect(notes.map((note) => note.data.noteId).sort()).to.deep.equal([...actions].sort());
+  });
+
+  it('names the Redis settings that lose jobs: eviction, and keeping nothing on disk', async () => {
+    const client = createRedis(redis.url, 'producer');
+    try {
+      expect(await jobLosingSettings(client)).to.deep.equal([]);
+      await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      await client.config('SET', 'appendonly', 'no');
+      const warnings = await jobLosingSettings(client);
+      expect(warnings).to.have.length(2);
+      expect(warnings[0]).to.match(/^maxmemory-policy is allkeys-lru/);
+      expect(warnings[1]).to.match(/keeps nothing on disk/);
+    } finally {
+      client.disconnect();
+    }
   });
 });
