@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
 import { StreamNotFoundError } from '../../src/eventstore/errors.js';
@@ -7,8 +8,29 @@ import { startWorkerHost, type WorkerHost, type WorkerHostOptions } from '../../
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+const prefixes = new Set<string>();
+
 /** A BullMQ key prefix of its own, so tests sharing one Redis never see each other's jobs. */
-export const testPrefix = () => `dstest-${randomBytes(4).toString('hex')}`;
+export function testPrefix(): string {
+  const prefix = `dstest-${randomBytes(4).toString('hex')}`;
+  prefixes.add(prefix);
+  return prefix;
+}
+
+/** Deletes the keys of every prefix handed out so far: a test file leaves nothing in Redis. */
+export async function dropTestPrefixes(url = REDIS_URL): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for (const prefix of prefixes) {
+      for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 })) {
+        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+      }
+      prefixes.delete(prefix);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** A worker host (processors and relay) on the test's database and its own Redis prefix, with quick retries. */
 export function startTestWorkers(

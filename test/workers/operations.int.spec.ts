@@ -12,7 +12,7 @@ import { openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { spawnDealstream } from '../support/processes.js';
-import { REDIS_URL, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
+import { REDIS_URL, dropTestPrefixes, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
 
 describe('workers: status, dead letters and replay, dashboard, readiness', function () {
   this.timeout(60_000);
@@ -40,10 +40,10 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
   });
   after(async () => {
     await host.stop();
-    for (const queue of Object.values(host.queues)) await queue.obliterate({ force: true }).catch(() => undefined);
     receiver.close();
     await readPositions.close();
     await harness.close();
+    await dropTestPrefixes();
   });
 
   async function post(path: string, body: object, who: string): Promise<string | undefined> {

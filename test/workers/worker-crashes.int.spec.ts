@@ -4,12 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import request from 'supertest';
 import { createApiKey } from '../../src/http/api-keys.js';
-import { createRedis } from '../../src/platform/redis.js';
-import { openQueues } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
-import { REDIS_URL, eventsOf, testPrefix } from '../support/workers.js';
+import { REDIS_URL, dropTestPrefixes, eventsOf, testPrefix } from '../support/workers.js';
 
 describe('worker processes: crashes', function () {
   this.timeout(240_000);
@@ -42,10 +40,8 @@ describe('worker processes: crashes', function () {
   after(async () => {
     for (const child of children) child.child.kill('SIGKILL');
     receiver.close();
-    const producer = createRedis(REDIS_URL, 'producer');
-    for (const queue of Object.values(openQueues(producer, prefix))) await queue.obliterate({ force: true }).then(() => queue.close());
-    producer.disconnect();
     await harness.close();
+    await dropTestPrefixes();
   });
 
   const worker = () => {

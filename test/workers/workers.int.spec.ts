@@ -13,11 +13,11 @@ import { agentRunStreamId, agentStreamId } from '../../src/domain/agents/agent.e
 import { workerStreamId } from '../../src/domain/workers/worker.events.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { jobId } from '../../src/workers/jobs.js';
-import { jobOptions, openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
+import { closeQueues, jobOptions, openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
-import { REDIS_URL, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
+import { REDIS_URL, dropTestPrefixes, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { RELAY_NAME, readRelayCheckpoint, runRelay } from '../../src/workers/relay.js';
@@ -39,7 +39,10 @@ describe('workers: relay and processors', function () {
     await host?.stop();
     host = undefined;
   });
-  after(() => harness.close());
+  after(async () => {
+    await harness.close();
+    await dropTestPrefixes();
+  });
 
   async function post(path: string, body: object, who = 'ops'): Promise<request.Response> {
     const res = await request(harness.app).post(path).set(as(who)).send(body);
@@ -90,9 +93,7 @@ describe('workers: relay and processors', function () {
       const waiting = await queues.actions.getWaiting();
       expect(waiting.filter((queued) => queued.data.actionId === actionId).map((queued) => queued.id)).to.deep.equal([job]);
     } finally {
-      for (const queue of Object.values(queues)) await queue.obliterate({ force: true });
-      await Promise.all(Object.values(queues).map((queue) => queue.close()));
-      producer.disconnect();
+      await closeQueues(queues, producer);
     }
   });
 
