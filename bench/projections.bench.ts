@@ -40,9 +40,11 @@ export async function benchRebuild(options: { databaseUrl: string; events: numbe
       log(`rebuild ${projection.name}: ${applied} events in ${round(seconds)} s`);
     }
     const started = performance.now();
-    await rebuildProjections(PROJECTIONS, deps, new AbortController().signal);
-    results.rebuildAll = { ...summarize(events, (performance.now() - started) / 1000, []), projections: PROJECTIONS.length };
-    log(`rebuild all ${PROJECTIONS.length} together (one read of the log): ${events} log events in ${results.rebuildAll.seconds} s`);
+    // The whole log is replayed: after other phases of the bench it holds their events too.
+    let replayed = 0;
+    await rebuildProjections(PROJECTIONS, deps, new AbortController().signal, (count) => (replayed = count));
+    results.rebuildAll = { ...summarize(replayed, (performance.now() - started) / 1000, []), projections: PROJECTIONS.length };
+    log(`rebuild all ${PROJECTIONS.length} together (one read of the log): ${replayed} log events in ${results.rebuildAll.seconds} s`);
   } finally {
     await store.close();
     await knex.destroy();
