@@ -6,13 +6,18 @@ import { expect } from 'chai';
 import { eventually } from '../support/async.js';
 import { TEST_SERVER_URL, adminQuery, dropDatabase, withDatabase } from '../support/database.js';
 import { spawnDealstream } from '../support/processes.js';
+import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 describe('dealstream CLI', function () {
   this.timeout(60_000);
   const database = `dealstream_cli_${randomBytes(4).toString('hex')}`;
-  const env = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database) };
+  // The worker role (in `all`) keeps its queues under a prefix of the test's own.
+  const env = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database), QUEUE_PREFIX: testPrefix() };
 
-  after(() => dropDatabase(database));
+  after(async () => {
+    await dropDatabase(database);
+    await dropTestPrefixes();
+  });
 
   it('migrate creates the database and applies the migrations, once', async () => {
     const first = spawnDealstream(['migrate'], env);
