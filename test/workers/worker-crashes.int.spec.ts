@@ -39,6 +39,7 @@ describe('worker processes: crashes', function () {
   });
   after(async () => {
     for (const child of children) child.child.kill('SIGKILL');
+    await Promise.all(children.map((child) => child.exit)); // none may add jobs after the keys are gone
     receiver.close();
     await harness.close();
     await dropTestPrefixes();
