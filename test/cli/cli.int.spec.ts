@@ -11,8 +11,9 @@ import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 describe('dealstream CLI', function () {
   this.timeout(60_000);
   const database = `dealstream_cli_${randomBytes(4).toString('hex')}`;
-  // The worker role (in `all`) keeps its queues under a prefix of the test's own.
-  const env = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database), QUEUE_PREFIX: testPrefix() };
+  // The worker role (in `all`) keeps its queues under a prefix of the test's own (taken before the tests, not when the file loads).
+  const env: Record<string, string> = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database) };
+  before(() => void (env.QUEUE_PREFIX = testPrefix()));
 
   after(async () => {
     await dropDatabase(database);

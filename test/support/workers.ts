@@ -10,7 +10,7 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const prefixes = new Set<string>();
 
-/** A BullMQ key prefix of its own, so tests sharing one Redis never see each other's jobs. */
+/** A BullMQ key prefix of its own, so tests sharing one Redis never see each other's jobs. Take it in a hook or test, not when a file loads. */
 export function testPrefix(): string {
   const prefix = `dstest-${randomBytes(4).toString('hex')}`;
   prefixes.add(prefix);

@@ -22,12 +22,13 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
   let readPositions: ReadPositions;
   let receiver: Server;
   let answer = 503;
-  const prefix = testPrefix();
+  let prefix: string;
   const keys: Record<string, string> = {};
   const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
   const basic = (name: string) => ({ authorization: `Basic ${Buffer.from(`${name}:${keys[name]}`).toString('base64')}` });
 
   before(async () => {
+    prefix = testPrefix(); // taken here, not when the file loads: another file's clean-up may run first
     harness = await startTestApp();
     for (const [name, role] of [['root', 'admin'], ['ops', 'operator'], ['ana', 'approver']] as const) keys[name] = (await createApiKey(harness.knex, name, role)).key;
     receiver = createServer((req, res) => void req.resume().on('end', () => res.writeHead(answer).end(answer === 200 ? '{"sent":true}' : 'down')));
