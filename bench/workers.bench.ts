@@ -68,7 +68,6 @@ export async function benchWorkers(options: { databaseUrl: string; seconds: numb
       databaseUrl,
       redisUrl: REDIS_URL,
       prefix,
-      relay: true,
       concurrency: 8,
       attempts: 3,
       backoffMs: 100,

@@ -23,7 +23,7 @@ import { projectionStatus } from '../projections/runtime/status.js';
 import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
-import { openApiDocument } from './openapi.js';
+import { openApiDocument, type AdminRead } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
 
 export interface AppDependencies {
@@ -68,7 +68,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   });
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
-  const openApi = openApiDocument(commands, queryRoutes, packageVersion());
+  const openApi = openApiDocument(commands, queryRoutes, ADMIN_READS, packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -78,10 +78,10 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
-  api.get('/projections', requireRole('admin'), async (_req, res) => {
+  api.get(ADMIN_READS[0].path, requireRole('admin'), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
-  api.get('/workers', requireRole('admin'), async (_req, res) => {
+  api.get(ADMIN_READS[1].path, requireRole('admin'), async (_req, res) => {
     const unavailable = (detail: string) => new HttpProblem({ type: '/problems/queues-unavailable', title: 'The job queues cannot be read', status: 503, detail });
     if (!queues) throw unavailable('No job queues are configured in this process');
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
@@ -93,6 +93,12 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   app.use(problemHandler(logger));
   return app;
 }
+
+/** The admins' views of the machinery, under /api (described in the OpenAPI document beside the queries). */
+const ADMIN_READS = [
+  { path: '/projections', summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
+  { path: '/workers', summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
+] as const satisfies readonly AdminRead[];
 
 /** Where admins see the queues in a browser (bull-board), signing in with an admin key as the password. */
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';

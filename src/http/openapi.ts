@@ -8,9 +8,31 @@ const problemResponse = (description: string) => ({ description, content: { 'app
 const pathParameters = (path: string) =>
   [...path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }));
 
-/** OpenAPI 3.1, generated from the command and query routes and their zod schemas. */
-export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], version: string): object {
+/** A GET under /api for admins only; `unavailable` says when it answers 503. */
+export interface AdminRead {
+  path: string;
+  summary: string;
+  unavailable?: string;
+}
+
+/** OpenAPI 3.1, generated from the command and query routes (with their zod schemas) and the admin reads. */
+export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], adminReads: readonly AdminRead[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
+  for (const read of adminReads) {
+    paths['/api' + read.path] = {
+      get: {
+        summary: read.summary,
+        description: 'Roles: admin.',
+        security: [{ apiKey: [] }],
+        responses: {
+          200: { description: 'The status', content: { 'application/json': { schema: { type: 'object' } } } },
+          401: problemResponse('No valid API key'),
+          403: problemResponse('Role not allowed'),
+          ...(read.unavailable ? { 503: problemResponse(read.unavailable) } : {}),
+        },
+      },
+    };
+  }
   for (const route of queries) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
     const query = z.toJSONSchema(route.query, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, object>; required?: string[] };

@@ -1,3 +1,5 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Money } from '../domain/shared/money.js';
 import type { RecordedEvent } from '../eventstore/contract.js';
 
 /** The queues, by what their jobs touch. */
@@ -16,7 +18,8 @@ export interface JobData {
   'execute-action': JobBase & { actionId: string };
   'expire-approval': JobBase & { actionId: string; expiresAt: string };
   'watch-run': JobBase & { agentId: string; runId: string };
-  'settle-run-cost': JobBase & { agentId: string; runId: string };
+  /** The outcome event's id is the job's eventId; the cost travels with the job. */
+  'settle-run-cost': JobBase & { agentId: string; runId: string; cost: Money };
 }
 export type JobName = keyof JobData;
 
@@ -55,6 +58,13 @@ function job<N extends JobName>(name: N, event: RecordedEvent, data: Omit<JobDat
   };
 }
 
+type Reaction = (event: RecordedEvent, data: Record<string, string>, settings: ReactionSettings) => JobToAdd[];
+const watch: Reaction = (event, data, settings) => [
+  job('watch-run', event, { agentId: data.agentId!, runId: data.runId! }, Date.parse(String(event.metadata.occurredAt)) + settings.agentRunIdleMs - settings.now),
+];
+const settle: Reaction = (event, data) =>
+  event.data.cost ? [job('settle-run-cost', event, { agentId: data.agentId!, runId: data.runId!, cost: event.data.cost as unknown as Money })] : [];
+
 /**
  * What the workers do about each event:
  * - an approved action is executed;
@@ -64,25 +74,28 @@ function job<N extends JobName>(name: N, event: RecordedEvent, data: Omit<JobDat
  * - a finished run's cost is settled on its agent's ledger (the API settles it too; whichever
  *   comes second finds it done).
  */
-export function reactionsTo(event: RecordedEvent, settings: ReactionSettings): JobToAdd[] {
-  const data = event.data as Record<string, string>;
-  switch (event.type) {
-    case 'ActionApproved':
-      return [job('execute-action', event, { actionId: data.actionId! })];
-    case 'ActionApprovalRequested':
-      return [job('expire-approval', event, { actionId: data.actionId!, expiresAt: data.expiresAt! }, Date.parse(data.expiresAt!) - settings.now)];
-    case 'AgentRunStarted':
-    case 'AgentToolCalled': {
-      const lastActivity = Date.parse(String(event.metadata.occurredAt));
-      return [job('watch-run', event, { agentId: data.agentId!, runId: data.runId! }, lastActivity + settings.agentRunIdleMs - settings.now)];
-    }
-    case 'AgentRunCompleted':
-    case 'AgentRunFailed':
-      return event.data.cost ? [job('settle-run-cost', event, { agentId: data.agentId!, runId: data.runId! })] : [];
-    default:
-      return [];
-  }
-}
+const REACTIONS: Record<string, Reaction> = {
+  ActionApproved: (event, data) => [job('execute-action', event, { actionId: data.actionId! })],
+  ActionApprovalRequested: (event, data, settings) => [
+    job('expire-approval', event, { actionId: data.actionId!, expiresAt: data.expiresAt! }, Date.parse(data.expiresAt!) - settings.now),
+  ],
+  AgentRunStarted: watch,
+  AgentToolCalled: watch,
+  AgentRunCompleted: settle,
+  AgentRunFailed: settle,
+};
 
 /** The event types that make jobs: the relay reads only these. */
-export const REACTING_TO = ['ActionApproved', 'ActionApprovalRequested', 'AgentRunStarted', 'AgentToolCalled', 'AgentRunCompleted', 'AgentRunFailed'];
+export const REACTING_TO = Object.keys(REACTIONS);
+
+export function reactionsTo(event: RecordedEvent, settings: ReactionSettings): JobToAdd[] {
+  return REACTIONS[event.type]?.(event, event.data as Record<string, string>, settings) ?? [];
+}
+
+/**
+ * Whether this run of the job is its last: it failed for good (UnrecoverableError), or it used its
+ * last attempt. A job that ends here is dead-lettered, and an action's failure is final.
+ */
+export function isLastAttempt(job: Job, error: unknown): boolean {
+  return error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
+import { Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { derivedUuid } from '../commands/event-ids.js';
@@ -14,7 +14,7 @@ import { createRedis, jobLosingSettings } from '../platform/redis.js';
 import { packageVersion } from '../platform/package-info.js';
 import { executors } from './executors.js';
 import { JobContext, type WorkerDependencies, type WorkerSettings } from './job-context.js';
-import { QUEUES, type JobBase, type JobName, type QueueName } from './jobs.js';
+import { QUEUES, isLastAttempt, type JobBase, type JobName, type QueueName } from './jobs.js';
 import { executeAction } from './processors/execute-action.js';
 import { expireApproval } from './processors/expire-approval.js';
 import { settleCost } from './processors/settle-run-cost.js';
@@ -35,8 +35,6 @@ export interface WorkerHostOptions {
   attempts: number;
   backoffMs: number;
   settings: WorkerSettings;
-  /** Whether this process also runs (or stands by for) the relay; tests run it apart. */
-  relay?: boolean;
 }
 
 export interface WorkerHost {
@@ -116,7 +114,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await deadLetter(job, error as Error);
+      if (isLastAttempt(job, error)) await deadLetter(job, error as Error);
       throw error;
     }
   };
@@ -154,21 +152,18 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   logger.info('worker started', { workerId, queues: QUEUES, concurrency: options.concurrency });
 
   const stopRelay = new AbortController();
-  const relay =
-    options.relay === false
-      ? Promise.resolve()
-      : runRelay(
-          {
-            knex: options.knex,
-            eventStore,
-            logger,
-            databaseUrl: options.databaseUrl,
-            queues,
-            jobOptions: jobOptions(options.attempts, options.backoffMs),
-            agentRunIdleMs: options.settings.agentRunIdleMs,
-          },
-          stopRelay.signal,
-        );
+  const relay = runRelay(
+    {
+      knex: options.knex,
+      eventStore,
+      logger,
+      databaseUrl: options.databaseUrl,
+      queues,
+      jobOptions: jobOptions(options.attempts, options.backoffMs),
+      agentRunIdleMs: options.settings.agentRunIdleMs,
+    },
+    stopRelay.signal,
+  );
 
   return {
     workerId,

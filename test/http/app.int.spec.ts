@@ -56,6 +56,9 @@ describe('HTTP app', () => {
     expect(create.requestBody.content['application/json'].schema.required).to.include.members(['name', 'company', 'amount']);
     expect(create.responses).to.have.keys('201', '400', '401', '403', '404', '409', '412', '415', '422');
     expect(res.body.paths['/api/actions/{id}/approve'].post.description).to.include('approver');
+    // And the admins' views of the machinery.
+    expect(res.body.paths['/api/workers'].get.responses).to.have.keys('200', '401', '403', '503');
+    expect(res.body.paths['/api/projections'].get.description).to.equal('Roles: admin.');
     // The queries too, with their parameters from the same zod schemas.
     const list = res.body.paths['/api/deals'].get;
     const parameters = Object.fromEntries(list.parameters.map((p: { name: string; in: string; schema: object }) => [p.name, p]));

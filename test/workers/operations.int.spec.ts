@@ -3,12 +3,12 @@ import { once } from 'node:events';
 import { expect } from 'chai';
 import type { Express } from 'express';
 import request from 'supertest';
-import { createApiKey } from '../../src/http/api-keys.js';
 import { createApp } from '../../src/http/app.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
+import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { spawnDealstream } from '../support/processes.js';
@@ -23,14 +23,14 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
   let receiver: Server;
   let answer = 503;
   let prefix: string;
-  const keys: Record<string, string> = {};
+  let keys: Record<string, string>;
   const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
   const basic = (name: string) => ({ authorization: `Basic ${Buffer.from(`${name}:${keys[name]}`).toString('base64')}` });
 
   before(async () => {
     prefix = testPrefix(); // taken here, not when the file loads: another file's clean-up may run first
     harness = await startTestApp();
-    for (const [name, role] of [['root', 'admin'], ['ops', 'operator'], ['ana', 'approver']] as const) keys[name] = (await createApiKey(harness.knex, name, role)).key;
+    keys = await createKeys(harness.knex, { root: 'admin', ops: 'operator', ana: 'approver' });
     receiver = createServer((req, res) => void req.resume().on('end', () => res.writeHead(answer).end(answer === 200 ? '{"sent":true}' : 'down')));
     receiver.listen(0);
     await once(receiver, 'listening');
@@ -47,11 +47,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
     await dropTestPrefixes();
   });
 
-  async function post(path: string, body: object, who: string): Promise<string | undefined> {
-    const res = await request(app).post(path).set(as(who)).send(body);
-    expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
-    return res.headers.location?.split('/').pop();
-  }
+  const post = (path: string, body: object, who: string) => commandsOver(() => app, keys)(path, body, who);
   const actionEvents = async (actionId: string) => typesOf(await eventsOf(harness.store, `action-${actionId}`));
 
   it('shows dead letters in GET /api/workers and the CLI, and replays them: the action is executed after all', async () => {

@@ -2,8 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import request from 'supertest';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
@@ -15,14 +14,14 @@ describe('worker processes: crashes', function () {
   let receiver: Server;
   let prefix: string;
   const children: DealstreamProcess[] = [];
-  const keys: Record<string, string> = {};
+  let keys: Record<string, string>;
   /** When each call the receiver is still answering came in, and every call by action. */
   const inFlight = new Set<number>();
   const calls = new Map<string, number>();
 
   before(async () => {
     harness = await startTestApp();
-    for (const [name, role] of [['ops', 'operator'], ['ana', 'approver']] as const) keys[name] = (await createApiKey(harness.knex, name, role)).key;
+    keys = await createKeys(harness.knex, { ops: 'operator', ana: 'approver' });
     // An endpoint that takes its time, so that kills land while jobs are in hand.
     receiver = createServer((req, res) => {
       const call = performance.now();
@@ -60,11 +59,7 @@ describe('worker processes: crashes', function () {
     children.push(child);
     return child;
   };
-  async function post(path: string, body: object, who: string): Promise<string | undefined> {
-    const res = await request(harness.app).post(path).set({ authorization: `Bearer ${keys[who]}` }).send(body);
-    expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
-    return res.headers.location?.split('/').pop();
-  }
+  const post = (path: string, body: object, who: string) => commandsOver(() => harness.app, keys)(path, body, who);
 
   it('after kill -9 mid-job 10 times, every action ends executed once in effect; nothing is lost', async () => {
     const dealId = (await post('/api/deals', { name: 'Acme', company: 'Acme', amount: { amount: '1000.00', currency: 'USD' } }, 'ops'))!;

@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { expect } from 'chai';
-import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { handleCommand, loadStream } from '../../src/commands/handle-command.js';
 import { dealDecider } from '../../src/domain/deals/deal.decider.js';
@@ -11,10 +10,10 @@ import { agentRunDecider } from '../../src/domain/agents/agent-run.decider.js';
 import { agentDecider } from '../../src/domain/agents/agent.decider.js';
 import { agentRunStreamId, agentStreamId } from '../../src/domain/agents/agent.events.js';
 import { workerStreamId } from '../../src/domain/workers/worker.events.js';
-import { createApiKey } from '../../src/http/api-keys.js';
 import { jobId } from '../../src/workers/jobs.js';
 import { closeQueues, jobOptions, openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
+import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { REDIS_URL, dropTestPrefixes, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
@@ -26,14 +25,13 @@ describe('workers: relay and processors', function () {
   this.timeout(60_000);
   let harness: TestApp;
   let host: WorkerHost | undefined;
-  const keys: Record<string, string> = {};
-  const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
+  let keys: Record<string, string>;
   const context = () => ({ knex: harness.knex, store: harness.store, databaseUrl: harness.db.url, prefix: testPrefix() });
   const metadata = (id = 'ops') => ({ actor: { kind: 'user' as const, id }, now: new Date().toISOString(), correlationId: 'c', causationId: 'r' });
 
   before(async () => {
     harness = await startTestApp();
-    for (const [name, role] of [['ops', 'operator'], ['ana', 'approver']] as const) keys[name] = (await createApiKey(harness.knex, name, role)).key;
+    keys = await createKeys(harness.knex, { ops: 'operator', ana: 'approver' });
   });
   afterEach(async () => {
     await host?.stop();
@@ -44,18 +42,9 @@ describe('workers: relay and processors', function () {
     await dropTestPrefixes();
   });
 
-  async function post(path: string, body: object, who = 'ops'): Promise<request.Response> {
-    const res = await request(harness.app).post(path).set(as(who)).send(body);
-    expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
-    return res;
-  }
-  const idOf = (res: request.Response) => res.headers.location!.split('/').pop()!;
-  async function deal(): Promise<string> {
-    return idOf(await post('/api/deals', { name: 'Acme buyout', company: 'Acme', amount: { amount: '250000.00', currency: 'USD' } }));
-  }
-  async function propose(dealId: string, kind: string, payload: object = {}): Promise<string> {
-    return idOf(await post('/api/actions', { dealId, kind, title: `Do ${kind}`, payload }));
-  }
+  const post = (path: string, body: object, who = 'ops') => commandsOver(() => harness.app, keys)(path, body, who);
+  const deal = async () => (await post('/api/deals', { name: 'Acme buyout', company: 'Acme', amount: { amount: '250000.00', currency: 'USD' } }))!;
+  const propose = async (dealId: string, kind: string, payload: object = {}) => (await post('/api/actions', { dealId, kind, title: `Do ${kind}`, payload }))!;
   const actionEvents = async (actionId: string) => typesOf(await eventsOf(harness.store, `action-${actionId}`));
 
   it('executes an approved action end to end, once: the note it asks for, one executed event', async () => {

@@ -1,4 +1,3 @@
-import { UnrecoverableError } from 'bullmq';
 import { actionDecider } from '../../domain/actions/action.decider.js';
 import type { ActionEvent } from '../../domain/actions/action.events.js';
 import { defaultRiskPolicy } from '../../domain/actions/risk-policy.js';
@@ -6,7 +5,7 @@ import { IllegalStateError } from '../../domain/shared/errors.js';
 import type { JsonObject } from '../../eventstore/contract.js';
 import { PermanentFailure, type Executor } from '../executors.js';
 import type { JobContext } from '../job-context.js';
-import type { JobData } from '../jobs.js';
+import { isLastAttempt, type JobData } from '../jobs.js';
 
 const decider = actionDecider(defaultRiskPolicy);
 
@@ -43,7 +42,7 @@ export async function executeAction(context: JobContext, registry: Record<string
     return result;
   } catch (error) {
     if (context.signal.aborted) throw error; // the worker is stopping: the job goes back to the queue as it is
-    const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const final = isLastAttempt(job, error);
     const message = (error as Error).message || String(error);
     await context.send(stream, decider, { type: 'RecordActionExecutionFailed', data: { error: message, final } }, `${attempt}-failed`);
     throw error;
