@@ -143,8 +143,9 @@ export async function handleCommand<C, E extends DomainEvent, S>(
       if (attempt >= maxAttempts) {
         throw new IllegalStateError('STREAM.CONTENDED', `${streamId} changed under ${attempt} attempts in a row; try again`);
       }
-      // Exponential backoff with full jitter spreads the retries of writers that collided.
-      await sleep(Math.random() * Math.min(100, 2 ** attempt));
+      // Exponential backoff with full jitter spreads the retries of writers that collided; it starts
+      // near one read-decide-append cycle, so a burst of writers on one stream spreads out in time.
+      await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt));
     }
   }
 }

@@ -26,6 +26,22 @@ export class StreamNotFoundError extends EventStoreError {
   }
 }
 
+/**
+ * The store did not answer an append, even after a few tries. The append may or may not have been
+ * stored: trying it again with the same event ids is safe.
+ */
+export class EventStoreUnavailableError extends EventStoreError {
+  override readonly name = 'EventStoreUnavailableError';
+  readonly code = 'EVENT_STORE.UNAVAILABLE';
+  constructor(
+    readonly streamId: string,
+    attempts: number,
+    cause: unknown,
+  ) {
+    super(`The event store did not answer the append to ${streamId} (${attempts} attempts; last: ${(cause as Error)?.message ?? String(cause)})`, { cause });
+  }
+}
+
 /** The request itself is wrong (a bad stream id, expected revision, event or position); nothing was written. */
 export class InvalidInputError extends EventStoreError {
   override readonly name = 'InvalidInputError';

@@ -1,7 +1,7 @@
 import type { Config } from '../platform/config.js';
-import { ConfigError } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { EventStore } from './contract.js';
+import { EventStoreDBEventStore } from './eventstoredb/eventstoredb-event-store.js';
 import { PostgresEventStore } from './postgres/postgres-event-store.js';
 
 export * from './contract.js';
@@ -21,6 +21,11 @@ export function createEventStore(config: Config, logger: Logger): EventStore {
         logger,
       });
     case 'eventstoredb':
-      throw new ConfigError('Invalid configuration: EVENT_STORE=eventstoredb is not available yet (its adapter is still to be built); use EVENT_STORE=postgres');
+      return new EventStoreDBEventStore({
+        // loadConfig requires it when EVENT_STORE=eventstoredb.
+        connectionString: config.EVENTSTORE_CONNECTION_STRING!,
+        maxEventBytes: config.EVENT_MAX_BYTES,
+        logger,
+      });
   }
 }

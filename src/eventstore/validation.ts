@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidInputError } from './errors.js';
-import type { EventFilter, EventToAppend, ExpectedRevision, JsonObject } from './contract.js';
+import type { EventFilter, EventToAppend, ExpectedRevision, JsonObject, ReadStreamOptions } from './contract.js';
 
 const STREAM_ID = /^[^\s$][^\s]{0,199}$/;
 const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
@@ -26,6 +26,19 @@ export function assertMaxCount(maxCount: unknown, field = 'maxCount'): asserts m
   if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && (maxCount as number) >= 0)) {
     throw new InvalidInputError(field, 'must be a non-negative integer');
   }
+}
+
+/** Checks a stream read's direction and start, and fills in the start: backwards reads begin at the end. */
+export function readStreamStart(options: ReadStreamOptions): { backwards: boolean; from: bigint | 'start' | 'end' } {
+  const backwards = options.direction === 'backwards';
+  if (options.direction !== undefined && options.direction !== 'forwards' && !backwards) {
+    throw new InvalidInputError('direction', 'must be "forwards" or "backwards"');
+  }
+  const from = options.fromRevision ?? (backwards ? 'end' : 'start');
+  if (!(from === 'start' || from === 'end' || (typeof from === 'bigint' && from >= 0n))) {
+    throw new InvalidInputError('fromRevision', 'must be a revision (bigint >= 0n), "start" or "end"');
+  }
+  return { backwards, from };
 }
 
 export function assertFilter(filter: unknown): asserts filter is EventFilter | undefined {

@@ -59,9 +59,11 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     } catch (error) {
       checks.postgres = `unavailable: ${(error as Error).message}`;
     }
+    checks.eventStore = await eventStoreCheck(eventStore);
     if (queues) checks.redis = await redisCheck(queues.actions);
-    // Commands and queries need only PostgreSQL: without Redis the API still serves (jobs wait in the
-    // log for the relay), so Redis being away makes the answer 'degraded', not unavailable.
+    // Queries need only PostgreSQL: without the event store they still answer (commands do not), and
+    // without Redis commands too (jobs wait in the log for the relay). Either being away makes the
+    // answer 'degraded', not unavailable: a balancer then keeps every instance serving reads.
     const ready = checks.postgres === 'ok';
     const status = !ready ? 'unavailable' : Object.values(checks).every((check) => check === 'ok') ? 'ok' : 'degraded';
     res.status(ready ? 200 : 503).json({ status, checks });
@@ -108,6 +110,19 @@ function queueDashboard(queues: Record<QueueName, Queue>): Router {
   adapter.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({ queues: Object.values(queues).map((queue) => new BullMQAdapter(queue)), serverAdapter: adapter });
   return adapter.getRouter() as Router;
+}
+
+/** The event store reads its log (on PostgreSQL the same database as above; EventStoreDB is a server of its own). */
+async function eventStoreCheck(eventStore: EventStore): Promise<string> {
+  const readOne = async () => {
+    for await (const event of eventStore.readAll({ maxCount: 1 })) return event;
+  };
+  try {
+    await withinMs(readOne(), 1000);
+    return 'ok';
+  } catch (error) {
+    return `unavailable: ${(error as Error).message}`;
+  }
 }
 
 async function redisCheck(queue: Queue): Promise<string> {

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError } from '../domain/shared/errors.js';
-import { InvalidInputError } from '../eventstore/errors.js';
+import { EventStoreUnavailableError, InvalidInputError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 
 /** An RFC 9457 problem detail. */
@@ -49,6 +49,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         detail: error.message,
         errors: [{ field: error.field, message: error.reason }],
       });
+    }
+    // The store tried again meanwhile. Whether the last try was stored is unknown: a retry with the
+    // same Idempotency-Key appends the same event ids, which the store recognises.
+    if (error instanceof EventStoreUnavailableError) {
+      res.set('Retry-After', '1');
+      return sendProblem(res, { type: '/problems/event-store-unavailable', title: 'The event store cannot be reached', status: 503, detail: error.message });
     }
     // express.json() reports unreadable bodies with a status and a type.
     const status = (error as { status?: number }).status;

@@ -7,9 +7,9 @@ import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decid
 import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
 import type { CommandMetadata } from '../../src/domain/shared/event.js';
 import type { EventStore, ReadStreamOptions, RecordedEvent } from '../../src/eventstore/contract.js';
-import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { collect, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
 const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
 const create = (dealId: string): DealCommand => ({
@@ -21,14 +21,16 @@ const note = (text: string): DealCommand => ({ type: 'AddDealNote', data: { note
 
 describe('handleCommand (load, decide, append)', () => {
   let db: TestDatabase;
-  let store: PostgresEventStore;
+  let testStore: TestEventStore;
+  let store: EventStore;
 
   before(async () => {
     db = await createTestDatabase();
-    store = new PostgresEventStore({ connectionString: db.url });
+    testStore = await startTestEventStore(db.url);
+    store = testStore.store;
   });
   after(async () => {
-    await store.close();
+    await testStore.close();
     await db.drop();
   });
 
@@ -127,14 +129,16 @@ describe('handleCommand (load, decide, append)', () => {
 
 describe('handleCommand with remembered stream states', () => {
   let db: TestDatabase;
-  let store: PostgresEventStore;
+  let testStore: TestEventStore;
+  let store: EventStore;
   let reads: string[];
   /** The real store, noting which streams are read. */
   let counted: EventStore;
 
   before(async () => {
     db = await createTestDatabase();
-    store = new PostgresEventStore({ connectionString: db.url });
+    testStore = await startTestEventStore(db.url);
+    store = testStore.store;
     counted = Object.assign(Object.create(store) as EventStore, {
       readStream: (streamId: string, options?: ReadStreamOptions) => {
         reads.push(streamId);
@@ -146,7 +150,7 @@ describe('handleCommand with remembered stream states', () => {
     reads = [];
   });
   after(async () => {
-    await store.close();
+    await testStore.close();
     await db.drop();
   });
 

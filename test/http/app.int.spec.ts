@@ -5,9 +5,12 @@ import request from 'supertest';
 import { InvalidInputError } from '../../src/eventstore/errors.js';
 import { problemHandler } from '../../src/http/problem.js';
 import { createApp } from '../../src/http/app.js';
+import { EventStoreDBEventStore } from '../../src/eventstore/eventstoredb/eventstoredb-event-store.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import { startEsdbDouble } from '../esdb-double/index.js';
+import { createKeys } from '../support/api-calls.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 
@@ -34,7 +37,7 @@ describe('HTTP app', () => {
     const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
     await request(app).get('/health/live').expect(200, { status: 'ok' });
     await request(app).get('/health').expect(200, { status: 'ok' });
-    await request(app).get('/health/ready').expect(200, { status: 'ok', checks: { postgres: 'ok' } });
+    await request(app).get('/health/ready').expect(200, { status: 'ok', checks: { postgres: 'ok', eventStore: 'ok' } });
   });
 
   it('is not ready when PostgreSQL is unreachable', async () => {
@@ -45,6 +48,39 @@ describe('HTTP app', () => {
       expect(res.body.checks.postgres).to.match(/^unavailable/);
     } finally {
       await unreachable.destroy();
+    }
+  });
+
+  it('is degraded, still serving reads, when the event store is unreachable', async () => {
+    const unreachable = new PostgresEventStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
+    try {
+      const res = await request(createApp({ knex, eventStore: unreachable, logger: silentLogger(), readPositions })).get('/health/ready').expect(200);
+      expect(res.body.status).to.equal('degraded');
+      expect(res.body.checks).to.include({ postgres: 'ok' });
+      expect(res.body.checks.eventStore).to.match(/^unavailable/);
+    } finally {
+      await unreachable.close();
+    }
+  });
+
+  it('answers 503 with Retry-After, not 500, when the event store does not take an append', async () => {
+    const double = await startEsdbDouble();
+    const unanswering = new EventStoreDBEventStore({ connectionString: double.connectionString });
+    try {
+      const { ops } = await createKeys(knex, { ops: 'operator' });
+      double.refuseAppends(100);
+      const res = await request(createApp({ knex, eventStore: unanswering, logger: silentLogger(), readPositions }))
+        .post('/api/deals')
+        .set('authorization', `Bearer ${ops}`)
+        .send({ name: 'Acme', company: 'Acme Ltd', amount: { amount: '10.00', currency: 'EUR' } })
+        .expect(503);
+      expect(res.type).to.equal('application/problem+json');
+      expect(res.headers['retry-after']).to.equal('1');
+      expect(res.body.type).to.equal('/problems/event-store-unavailable');
+      expect(double.eventCount).to.equal(0);
+    } finally {
+      await unanswering.close();
+      await double.close();
     }
   });
 

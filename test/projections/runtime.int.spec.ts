@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import type { EventToAppend } from '../../src/eventstore/contract.js';
-import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import type { EventStore, EventToAppend } from '../../src/eventstore/contract.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { GenerationWriter } from '../../src/projections/runtime/generation-writer.js';
@@ -13,6 +12,7 @@ import { projectionStatus } from '../../src/projections/runtime/status.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { collect, eventually } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
 /** Counts 'Counted' events per stream: small enough to check the runtime and nothing else. */
 function tally(version = 1, name = 'tally'): Projection {
@@ -40,7 +40,8 @@ describe('projection runtime', function () {
   this.timeout(60_000);
   let db: TestDatabase;
   let knex: Knex;
-  let store: PostgresEventStore;
+  let testStore: TestEventStore;
+  let store: EventStore;
   let deps: RunnerDependencies;
   const stops: AbortController[] = [];
   const runs: Promise<void>[] = [];
@@ -49,13 +50,14 @@ describe('projection runtime', function () {
   beforeEach(async () => {
     db = await createTestDatabase('dealstream_runtime');
     knex = createKnex(db.url, 6);
-    store = new PostgresEventStore({ connectionString: db.url });
+    testStore = await startTestEventStore(db.url);
+    store = testStore.store;
     deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url, batchSize: 500 };
   });
   afterEach(async () => {
     for (const stop of stops.splice(0)) stop.abort();
     await Promise.all(runs.splice(0));
-    await store.close();
+    await testStore.close();
     await knex.destroy();
     await db.drop();
   });

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import type { Knex } from 'knex';
-import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
+import type { EventStore } from '../../src/eventstore/contract.js';
 import { createApp } from '../../src/http/app.js';
 import { createKnex } from '../../src/platform/database.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
@@ -8,23 +8,27 @@ import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { startTestEventStore } from './event-store.js';
 
 export interface TestApp {
   db: TestDatabase;
   knex: Knex;
-  store: PostgresEventStore;
+  store: EventStore;
+  /** What a dealstream child process needs in its environment to share the store (see event-store.ts). */
+  storeEnv: Record<string, string>;
   app: Express;
   close(): Promise<void>;
 }
 
 /**
- * The HTTP app on a fresh, migrated database of its own. With `projections`, every projection runs
- * in the background as in the projector role; queries given a command's position read their write.
+ * The HTTP app on a fresh, migrated database of its own, over the test event store (see
+ * event-store.ts). With `projections`, every projection runs in the background as in the projector
+ * role; queries given a command's position read their write.
  */
 export async function startTestApp(options: { projections?: boolean } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
-  const store = new PostgresEventStore({ connectionString: db.url });
+  const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
   const readPositions = new ReadPositions(knex, db.url, silentLogger());
   const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000 });
   const projecting = new AbortController();
@@ -34,12 +38,13 @@ export async function startTestApp(options: { projections?: boolean } = {}): Pro
     db,
     knex,
     store,
+    storeEnv,
     app,
     close: async () => {
       projecting.abort();
       await Promise.all(runs);
       await readPositions.close();
-      await store.close();
+      await closeStore();
       await knex.destroy();
       await db.drop();
     },

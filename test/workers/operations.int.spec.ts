@@ -64,7 +64,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
     expect((await request(app).get('/api/workers').set(as('ops'))).status).to.equal(403);
     expect((await request(app).get('/api/workers')).status).to.equal(401);
 
-    const env = { DATABASE_URL: harness.db.url, REDIS_URL, QUEUE_PREFIX: prefix };
+    const env = { ...harness.storeEnv, DATABASE_URL: harness.db.url, REDIS_URL, QUEUE_PREFIX: prefix };
     const cliStatus = spawnDealstream(['workers', 'status', '--json'], env);
     expect(await cliStatus.exit, cliStatus.stderr()).to.equal(0);
     expect(JSON.parse(cliStatus.stdout()).queues.find((queue: { name: string }) => queue.name === 'actions').deadLettered).to.equal(1);
@@ -94,7 +94,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
   it('reports Redis in readiness: ok, or degraded while it is away (commands do not need it)', async () => {
     const ready = await request(app).get('/health/ready');
     expect(ready.status).to.equal(200);
-    expect(ready.body).to.deep.equal({ status: 'ok', checks: { postgres: 'ok', redis: 'ok' } });
+    expect(ready.body).to.deep.equal({ status: 'ok', checks: { postgres: 'ok', eventStore: 'ok', redis: 'ok' } });
 
     const unreachable = createRedis('redis://127.0.0.1:1', 'producer');
     const queues = openQueues(unreachable, prefix);

@@ -46,6 +46,7 @@ describe('worker processes: crashes', function () {
 
   const worker = () => {
     const child = spawnDealstream(['worker'], {
+      ...harness.storeEnv,
       DATABASE_URL: harness.db.url,
       REDIS_URL,
       QUEUE_PREFIX: prefix,

@@ -15,7 +15,7 @@ import type {
 } from '../contract.js';
 import { InvalidInputError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors.js';
 import { START_POSITION, comparePositions, decodePosition, encodePosition } from '../position.js';
-import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents } from '../validation.js';
+import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
 import { SESSION_OPTIONS } from '../../platform/database.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { AppendQueue } from './append-queue.js';
@@ -149,14 +149,7 @@ export class PostgresEventStore implements EventStore {
   async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent> {
     assertStreamId(streamId);
     assertMaxCount(options.maxCount);
-    const backwards = options.direction === 'backwards';
-    if (options.direction !== undefined && options.direction !== 'forwards' && !backwards) {
-      throw new InvalidInputError('direction', 'must be "forwards" or "backwards"');
-    }
-    const from = options.fromRevision ?? (backwards ? 'end' : 'start');
-    if (!(from === 'start' || from === 'end' || (typeof from === 'bigint' && from >= 0n))) {
-      throw new InvalidInputError('fromRevision', 'must be a revision (bigint >= 0n), "start" or "end"');
-    }
+    const { backwards, from } = readStreamStart(options);
     let next = from === 'start' ? 0n : from === 'end' ? (1n << 62n) : from;
     if (from === 'end' && !backwards) return;
     let remaining = options.maxCount ?? Infinity;

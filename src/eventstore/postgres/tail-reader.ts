@@ -1,4 +1,5 @@
 import type { EventFilter, Position, RecordedEvent } from '../contract.js';
+import { matchesFilter } from '../filter.js';
 
 export interface LogBatch {
   events: RecordedEvent[];
@@ -55,17 +56,8 @@ export class TailReader {
     // A read cut short by its limit has read everything up to its last event, and no further.
     const horizon = complete ? batch.horizon : batch.events.at(-1)!.position;
     for (const caller of callers) {
-      const events = batch.events.filter((event) => event.position > caller.after && matches(event, caller.filter));
+      const events = batch.events.filter((event) => event.position > caller.after && matchesFilter(event, caller.filter));
       caller.resolve({ events, horizon, blocked: batch.blocked, complete });
     }
   }
-}
-
-/** The SQL filter of the log read, in memory. */
-function matches(event: RecordedEvent, filter: EventFilter | undefined): boolean {
-  if (!filter) return true;
-  if (filter.categories && !filter.categories.includes(event.streamId.split('-', 1)[0]!)) return false;
-  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
-  if (filter.streamIds && !filter.streamIds.includes(event.streamId)) return false;
-  return true;
 }

@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
 import { comparePositions } from '../../../src/eventstore/position.js';
-import type { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
+import type { EventStore } from '../../../src/eventstore/contract.js';
 import { createApiKey } from '../../../src/http/api-keys.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
@@ -11,7 +11,7 @@ import { startTestApp, type TestApp } from '../../support/app.js';
 describe('agent command routes (registration, budgets, runs)', () => {
   let harness: TestApp;
   let knex: Knex;
-  let store: PostgresEventStore;
+  let store: EventStore;
   let app: Express;
   const keys: Record<string, string> = {};
 

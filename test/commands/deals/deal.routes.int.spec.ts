@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
-import type { PostgresEventStore } from '../../../src/eventstore/postgres/postgres-event-store.js';
+import type { EventStore } from '../../../src/eventstore/contract.js';
 import { createApiKey } from '../../../src/http/api-keys.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
@@ -10,7 +10,7 @@ import { startTestApp, type TestApp } from '../../support/app.js';
 describe('deal command routes', () => {
   let harness: TestApp;
   let knex: Knex;
-  let store: PostgresEventStore;
+  let store: EventStore;
   let app: Express;
   let operator: string;
   let auditor: string;

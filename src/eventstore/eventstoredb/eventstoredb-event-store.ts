@@ -1,0 +1,288 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ANY,
+  BACKWARDS,
+  CancelledError,
+  END,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM,
+  START,
+  STREAM_EXISTS,
+  StreamNotFoundError as EsdbStreamNotFoundError,
+  UnavailableError,
+  WrongExpectedVersionError,
+  jsonEvent,
+  type AppendExpectedRevision,
+  type AppendResult as EsdbAppendResult,
+  type EventData,
+  type StreamingRead,
+} from '@eventstore/db-client';
+import type {
+  AppendResult,
+  Checkpoint,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  Position,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  SubscriptionMessage,
+} from '../contract.js';
+import { EventStoreUnavailableError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors.js';
+import { matchesFilter } from '../filter.js';
+import { START_POSITION, comparePositions } from '../position.js';
+import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
+import { silentLogger, type Logger } from '../../platform/logger.js';
+import { isSystemStream, serverFilter } from './filters.js';
+import { subscribeInOrder, type OrderedSubscription } from './ordered-subscription.js';
+import { fromToken, toToken } from './positions.js';
+import { toRecordedEvent } from './recorded-event.js';
+
+export interface EventStoreDBEventStoreOptions {
+  /** `esdb://…`; leave `throwOnAppendFailure` at its default (true). */
+  connectionString: string;
+  /** Largest serialized event accepted. */
+  maxEventBytes?: number;
+  logger?: Logger;
+}
+
+/** Events per read of `$all`; a read that fills its page goes on from its last event. */
+const READ_ALL_PAGE = 1000;
+/** An append the server did not answer is tried this many times in all (the same ids make it idempotent). */
+export const APPEND_ATTEMPTS = 4;
+
+const EXPECTED_REVISION: Record<Exclude<ExpectedRevision, bigint>, AppendExpectedRevision> = {
+  no_stream: NO_STREAM,
+  exists: STREAM_EXISTS,
+  any: ANY,
+};
+
+export class EventStoreDBEventStore implements EventStore {
+  private readonly client: EventStoreDBClient;
+  private readonly maxEventBytes: number;
+  private readonly logger: Logger;
+  private readonly closing = new AbortController();
+
+  constructor(options: EventStoreDBEventStoreOptions) {
+    this.client = EventStoreDBClient.connectionString(options.connectionString);
+    this.maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
+    this.logger = options.logger ?? silentLogger();
+  }
+
+  async append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+    assertStreamId(streamId);
+    const expected = options?.expectedRevision;
+    assertExpectedRevision(expected);
+    // Validated and given ids here; the client serializes data and metadata itself, as JSON.
+    const proposed = prepareEvents(events, this.maxEventBytes).map((event, index) =>
+      jsonEvent({ id: event.id, type: event.type, data: events[index]!.data, metadata: events[index]!.metadata ?? {} }),
+    );
+    const result = await this.appendTrying(streamId, proposed, expected);
+    return { nextRevision: result.nextExpectedRevision, position: await this.lastAppendedPosition(streamId, proposed.length, result) };
+  }
+
+  /** Appends, trying again while the server cannot be reached: a retry with the same ids stores nothing twice. */
+  private async appendTrying(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<EsdbAppendResult> {
+    const expectedRevision = typeof expected === 'bigint' ? expected : EXPECTED_REVISION[expected];
+    for (let attempt = 1; ; attempt++) {
+      let result: EsdbAppendResult;
+      try {
+        result = await this.client.appendToStream(streamId, events, { expectedRevision });
+      } catch (error) {
+        if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(streamId, expected, error.actualVersion);
+        // Unavailable: the server or the connection is down; cancelled: the client dropped a failed channel.
+        if (!(error instanceof UnavailableError || error instanceof CancelledError)) throw error;
+        if (attempt === APPEND_ATTEMPTS || this.closing.signal.aborted) throw new EventStoreUnavailableError(streamId, attempt, error);
+        this.logger.warn('EventStoreDB did not answer an append; trying again', { streamId, attempt, error: error.message });
+        await sleep(50 * 2 ** (attempt - 1));
+        continue;
+      }
+      // Only with throwOnAppendFailure=false does the client report a failure as a result.
+      if (!result.success) throw new Error(`EventStoreDB refused the append to ${streamId}: the connection string must not set throwOnAppendFailure=false`);
+      return result;
+    }
+  }
+
+  /**
+   * EventStoreDB answers an append with one position for all of it (recent servers report their
+   * commit position as both halves; which event's it is, is not documented), and an idempotent
+   * retry with no position at all. Unless one event was appended and has its position, the last
+   * event's position is read back.
+   */
+  private async lastAppendedPosition(streamId: string, count: number, result: EsdbAppendResult): Promise<Position> {
+    if (count === 1 && result.position) return toToken(result.position);
+    let position: Position | undefined;
+    for await (const event of this.readStream(streamId, { fromRevision: result.nextExpectedRevision, maxCount: 1 })) position = event.position;
+    if (position === undefined) throw new Error(`EventStoreDB did not return revision ${result.nextExpectedRevision} of ${streamId}, just appended`);
+    return position;
+  }
+
+  async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent> {
+    assertStreamId(streamId);
+    assertMaxCount(options.maxCount);
+    const { backwards, from } = readStreamStart(options);
+    if (options.maxCount === 0 || (from === 'end' && !backwards)) return;
+    const read = this.client.readStream(streamId, { fromRevision: from, direction: backwards ? BACKWARDS : FORWARDS, maxCount: options.maxCount });
+    try {
+      for await (const resolved of readThrough(read)) if (resolved.event) yield toRecordedEvent(resolved.event);
+    } catch (error) {
+      throw error instanceof EsdbStreamNotFoundError ? new StreamNotFoundError(streamId) : error;
+    }
+  }
+
+  /** Pages through `$all` forwards, filtering here: the client's `readAll` takes no filter. */
+  async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent> {
+    assertMaxCount(options.maxCount);
+    assertFilter(options.filter);
+    let cursor = options.from === undefined || options.from === 'start' ? START_POSITION : options.from;
+    fromToken(cursor, 'from');
+    let remaining = options.maxCount ?? Infinity;
+    // The read ends at what is committed when it starts.
+    const head = remaining > 0 ? await this.head() : undefined;
+    while (head !== undefined && comparePositions(cursor, head) < 0) {
+      let read = 0;
+      for await (const { event } of readThrough(this.client.readAll({ fromPosition: fromToken(cursor, 'from'), maxCount: READ_ALL_PAGE }))) {
+        read++;
+        if (!event) continue;
+        const position = toToken(event.position);
+        if (comparePositions(position, cursor) <= 0) continue; // a read from a position includes the event there
+        if (comparePositions(position, head) > 0) return;
+        cursor = position;
+        if (isSystemStream(event.streamId) || !matchesFilter(event, options.filter)) continue;
+        yield toRecordedEvent(event);
+        if (--remaining === 0) return;
+      }
+      if (read < READ_ALL_PAGE) return;
+    }
+  }
+
+  /**
+   * Catch-up then live over subscriptions to `$all`. Any failure, or the server ending one,
+   * resubscribes from the last position delivered: the client reconnects its channel but not its
+   * subscriptions.
+   */
+  async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<SubscriptionMessage> {
+    assertFilter(options.filter);
+    const { filter } = options;
+    const from = options.from ?? 'start';
+    if (from !== 'start' && from !== 'end') fromToken(from, 'from');
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+
+    /** Every event up to here has been delivered or filtered out; undefined before the first. */
+    let delivered: Position | undefined = from === 'start' || from === 'end' ? undefined : from;
+    let endResolved = from !== 'end';
+    /**
+     * Catching up, the server applies what it can of the filter (see `serverFilter`). Live, every
+     * event comes and is filtered here, so checkpoints follow the log at once past the events left
+     * out (read-your-writes waits on them): the server checkpoints only every so many events.
+     */
+    let filterOnServer = true;
+    let live = false;
+    let failures = 0;
+    let last: Checkpoint | undefined;
+    /** A checkpoint where the subscription is, unless it would repeat the last one. */
+    const checkpoint = (): Checkpoint | undefined => {
+      const position = delivered ?? START_POSITION;
+      if (last?.position === position && last.caughtUp === live) return undefined;
+      return (last = { kind: 'checkpoint', position, caughtUp: live });
+    };
+
+    while (!signal.aborted) {
+      let subscription: OrderedSubscription | undefined;
+      const stop = () => subscription?.close();
+      signal.addEventListener('abort', stop, { once: true });
+      let failure: unknown;
+      let goingLive = false;
+      try {
+        if (!endResolved) {
+          // 'end' is where the log ends when the subscription starts; resubscribing goes on from there.
+          delivered = await this.head();
+          endResolved = true;
+          if (signal.aborted) break;
+        }
+        const start = delivered === undefined ? START : fromToken(delivered, 'from');
+        subscription = subscribeInOrder(this.client, start, serverFilter(filterOnServer ? filter : undefined));
+        for await (const message of subscription.messages) {
+          failures = 0;
+          let next: Checkpoint | undefined;
+          if (message.kind === 'event') {
+            const { event } = message;
+            const position = toToken(event.position);
+            if (delivered !== undefined && comparePositions(position, delivered) <= 0) continue; // never twice
+            delivered = position;
+            if (!isSystemStream(event.streamId) && matchesFilter(event, filter)) yield toRecordedEvent(event);
+            // Live and nothing more has arrived: say where the subscription is, as after a read.
+            if (live && subscription.buffered === 0) next = checkpoint();
+          } else if (message.kind === 'checkpoint') {
+            const position = toToken(message.position);
+            if (delivered === undefined || comparePositions(position, delivered) > 0) delivered = position;
+            next = checkpoint();
+          } else {
+            live = message.kind === 'caughtUp';
+            if (live) next = checkpoint();
+          }
+          if (next) yield next;
+          if (live && filterOnServer && filter) {
+            goingLive = true;
+            break;
+          }
+        }
+      } catch (error) {
+        failure = error;
+      } finally {
+        signal.removeEventListener('abort', stop);
+        subscription?.close();
+      }
+      if (signal.aborted) break;
+      if (goingLive) {
+        filterOnServer = false;
+        continue;
+      }
+      live = false;
+      filterOnServer = true;
+      const delay = Math.min(5000, 50 * 2 ** failures++);
+      this.logger.warn('EventStoreDB subscription ended; resubscribing from its last position', {
+        error: failure === undefined ? 'ended by the server' : (failure as Error).message,
+        delay,
+      });
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    await this.client.dispose();
+  }
+
+  /** The position of the last event in `$all`, or undefined when there is none. */
+  private async head(): Promise<Position | undefined> {
+    let head: Position | undefined;
+    for await (const { event } of readThrough(this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }))) {
+      if (event) head = toToken(event.position);
+    }
+    return head;
+  }
+}
+
+/**
+ * Reads a client stream. Leaving early cancels its gRPC call and lets the rest flow away: a call
+ * left paused would never end, stay open, and keep `close()` (the client's dispose) waiting.
+ * The adapter's own one-event reads run to their end instead of leaving early: servers close a
+ * connection that resets streams in bursts (HTTP/2 rapid-reset protection), and a cancel per
+ * append would be one.
+ */
+async function* readThrough<T>(read: StreamingRead<T>): AsyncGenerator<T> {
+  let ended = false;
+  try {
+    for await (const item of read.iterator({ destroyOnReturn: false })) yield item as T;
+    ended = true;
+  } finally {
+    if (!ended) {
+      read.cancel().catch(() => undefined);
+      read.resume();
+    }
+  }
+}

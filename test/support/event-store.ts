@@ -1,0 +1,40 @@
+import type { EventStore } from '../../src/eventstore/contract.js';
+import { createEventStore } from '../../src/eventstore/index.js';
+import { loadConfig } from '../../src/platform/config.js';
+import { silentLogger } from '../../src/platform/logger.js';
+
+/**
+ * The event store the pipeline tests run on: PostgreSQL (the test database's own), or with
+ * TEST_EVENT_STORE=eventstoredb the EventStoreDB adapter over a protocol double of its own (see
+ * test/esdb-double), so that `npm test` runs the command, projection and worker tests on both.
+ */
+export const TEST_EVENT_STORE = process.env.TEST_EVENT_STORE === 'eventstoredb' ? 'eventstoredb' : 'postgres';
+
+export interface TestEventStore {
+  store: EventStore;
+  /** What a dealstream child process needs in its environment to use the same store. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** A store for one test database (the double holds its events for as long as the test's database lives). */
+export async function startTestEventStore(databaseUrl: string): Promise<TestEventStore> {
+  const logger = silentLogger();
+  if (TEST_EVENT_STORE === 'postgres') {
+    const store = createEventStore(loadConfig({ DATABASE_URL: databaseUrl }), logger);
+    return { store, env: {}, close: () => store.close() };
+  }
+  // Loaded only here: the PostgreSQL runs never load gRPC.
+  const { startEsdbDouble } = await import('../esdb-double/index.js');
+  const double = await startEsdbDouble();
+  const env = { EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: double.connectionString };
+  const store = createEventStore(loadConfig({ DATABASE_URL: databaseUrl, ...env }), logger);
+  return {
+    store,
+    env,
+    close: async () => {
+      await store.close();
+      await double.close();
+    },
+  };
+}
