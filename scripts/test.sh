@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: make sure PostgreSQL and Redis answer, then run mocha (set up by .mocharc.json; tests
 # create and drop their own databases). With no spec files among the arguments it runs everything:
-# the whole suite, then the pipeline tests (commands, projections, queries, workers) once more on
-# the EventStoreDB adapter over its protocol double. `npm test -- --grep x` filters both runs;
+# the whole suite, then the pipeline tests (commands, projections, queries, workers, audit,
+# integrations) once more on the EventStoreDB adapter over its protocol double. `npm test -- --grep x` filters both runs;
 # `npm test -- test/some.spec.ts` runs that file alone (TEST_EVENT_STORE=eventstoredb for the double).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,4 +17,4 @@ for arg in "$@"; do
   fi
 done
 mocha 'test/**/*.spec.ts' "$@"
-TEST_EVENT_STORE=eventstoredb mocha 'test/{commands,projections,queries,workers}/**/*.spec.ts' "$@"
+TEST_EVENT_STORE=eventstoredb mocha 'test/{commands,projections,queries,workers,audit,integrations}/**/*.spec.ts' "$@"

@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { exportWithProgress, verifyWithProgress } from '../audit/audit-cli.js';
+import { ExportQuery } from '../audit/log-selection.js';
 import type { Knex } from 'knex';
 import { KeyNameTakenError, ROLES, createApiKey, listApiKeys, revokeApiKey, type Role } from '../http/api-keys.js';
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
@@ -140,6 +142,36 @@ keys
     withKnex(async (knex) => {
       if (!(await revokeApiKey(knex, idOrName))) throw new UsageError(`no active key "${idOrName}"`);
       process.stderr.write(`dealstream: revoked ${idOrName}\n`);
+    }),
+  );
+
+const audit = program.command('audit').description('what auditors need: history exports and hash-chain verification');
+
+audit
+  .command('export')
+  .description('write events as NDJSON, one JSON event per line, to stdout or a file (a counter on stderr); filters combine')
+  .option('--stream <id>', 'the events of one stream')
+  .option('--category <list>', 'stream categories, comma-separated (deal, action, agent, worker)')
+  .option('--type <list>', 'event types, comma-separated')
+  .option('--deal <id>', "a deal's events: its own, its actions' and its agent runs'")
+  .option('--from <position>', 'after this position (exclusive)')
+  .option('--to <position>', 'up to this position (inclusive)')
+  .option('--out <file>', 'write to this file instead of stdout')
+  .action(({ out, ...filters }: { out?: string } & Record<string, string | undefined>) =>
+    withServices(async ({ eventStore }) => {
+      const selection = ExportQuery.safeParse(filters);
+      if (!selection.success) throw new UsageError(selection.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`).join('; '));
+      await exportWithProgress(eventStore, selection.data, out);
+    }),
+  );
+
+audit
+  .command('verify')
+  .description("recompute every stream's hash chain in one read of the log; exit code 1 when one is broken")
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) =>
+    withServices(async ({ eventStore }) => {
+      if (!(await verifyWithProgress(eventStore, options.json ?? false))) process.exitCode = 1;
     }),
   );
 

@@ -8,11 +8,15 @@ import type { Knex } from 'knex';
 import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
 import { packageVersion } from '../platform/package-info.js';
+import { auditRouter } from '../audit/audit.routes.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
+import { eventSchemaRoutes } from '../integrations/event-schemas.js';
+import { integrationFeed } from '../integrations/feed.js';
+import { webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
 import { workersStatus } from '../workers/worker-status.js';
@@ -80,6 +84,8 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
+  api.use(integrationFeed({ eventStore, logger }), eventSchemaRoutes());
+  api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
   api.get(ADMIN_READS[0].path, requireRole('admin'), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
@@ -88,6 +94,8 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     if (!queues) throw unavailable('No job queues are configured in this process');
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
   });
+  // Before /api, so that its requests are authenticated once.
+  app.use('/api/audit', authenticate(knex, authCacheMs), requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
   app.use('/api', authenticate(knex, authCacheMs), api);
   if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(knex, authCacheMs, 'Basic'), requireRole('admin'), queueDashboard(queues));
 

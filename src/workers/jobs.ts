@@ -3,7 +3,7 @@ import type { Money } from '../domain/shared/money.js';
 import type { RecordedEvent } from '../eventstore/contract.js';
 
 /** The queues, by what their jobs touch. */
-export const QUEUES = ['actions', 'approvals', 'agent-runs'] as const;
+export const QUEUES = ['actions', 'approvals', 'agent-runs', 'webhooks'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /** What every job carries: the event it was made for, to trace and to replay it. */
@@ -20,6 +20,8 @@ export interface JobData {
   'watch-run': JobBase & { agentId: string; runId: string };
   /** The outcome event's id is the job's eventId; the cost travels with the job. */
   'settle-run-cost': JobBase & { agentId: string; runId: string; cost: Money };
+  /** Made by the webhook waker for a subscription, not by the relay for one event (src/integrations/webhooks). */
+  'deliver-webhooks': { subscriptionId: string };
 }
 export type JobName = keyof JobData;
 
@@ -28,6 +30,7 @@ export const JOB_QUEUES: Record<JobName, QueueName> = {
   'expire-approval': 'approvals',
   'watch-run': 'agent-runs',
   'settle-run-cost': 'agent-runs',
+  'deliver-webhooks': 'webhooks',
 };
 
 /** A job to add: its id is its handler and its event, so adding it again while Redis holds it adds nothing. */

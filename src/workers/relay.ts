@@ -32,20 +32,34 @@ export interface RelayDependencies {
  * When Redis is unreachable it waits and tries the same jobs again; commands and queries never
  * notice. Several processes may run it: one holds the relay's lock, the others stand by.
  */
-export async function runRelay(deps: RelayDependencies, signal: AbortSignal): Promise<void> {
+export function runRelay(deps: RelayDependencies, signal: AbortSignal): Promise<void> {
+  return runExclusively(deps, RELAY_NAME, (working) => relay(deps, working), signal);
+}
+
+/**
+ * Runs `work` in the one process holding the lock of relay `name`; the others stand by on the lock
+ * and take over when that process dies. A failed run starts again (with backoff) from what it
+ * stored, under the lock again.
+ */
+export async function runExclusively(
+  deps: { databaseUrl: string; logger: Logger },
+  name: string,
+  work: (signal: AbortSignal) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
-    const lock = await acquireLock(deps.databaseUrl, relayLockKey(RELAY_NAME), signal).catch((error: unknown) => {
-      deps.logger.warn('relay lock unavailable', { error: (error as Error).message });
+    const lock = await acquireLock(deps.databaseUrl, relayLockKey(name), signal).catch((error: unknown) => {
+      deps.logger.warn('relay lock unavailable', { relay: name, error: (error as Error).message });
       return undefined;
     });
     if (lock) {
       try {
-        deps.logger.info('relay active', { relay: RELAY_NAME });
-        await relay(deps, AbortSignal.any([signal, lock.lost]));
+        deps.logger.info('relay active', { relay: name });
+        await work(AbortSignal.any([signal, lock.lost]));
         failures = 0;
       } catch (error) {
-        if (!signal.aborted) deps.logger.warn('relay failed; resuming from its checkpoint', { error: (error as Error).message });
+        if (!signal.aborted) deps.logger.warn('relay failed; starting again', { relay: name, error: (error as Error).message });
         failures++;
       } finally {
         await lock.release();

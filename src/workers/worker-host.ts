@@ -9,6 +9,9 @@ import { handleCommand } from '../commands/handle-command.js';
 import { workerDecider, type WorkerCommand } from '../domain/workers/worker.decider.js';
 import { workerStreamId } from '../domain/workers/worker.events.js';
 import type { EventStore, JsonObject } from '../eventstore/contract.js';
+import { deliverWebhooks } from '../integrations/webhooks/deliver-webhooks.worker.js';
+import { wakeSubscriptions } from '../integrations/webhooks/webhook-jobs.js';
+import { runWebhookWaker } from '../integrations/webhooks/webhook-waker.js';
 import type { Logger } from '../platform/logger.js';
 import { createRedis, jobLosingSettings } from '../platform/redis.js';
 import { packageVersion } from '../platform/package-info.js';
@@ -74,10 +77,10 @@ export async function closeQueues(queues: Record<QueueName, Queue>, redis: Redis
 }
 
 /**
- * The worker role: a BullMQ worker per queue running the processors, and the relay that feeds them
- * from the log. The process records itself in its own stream (started, stopped, each job it gave
- * up on). Stopping waits for the jobs in hand up to `shutdownMs`, then gives the rest back to the
- * queue for another worker.
+ * The worker role: a BullMQ worker per queue running the processors, and the relay and the webhook
+ * waker that feed them from the log. The process records itself in its own stream (started,
+ * stopped, each job it gave up on). Stopping waits for the jobs in hand up to `shutdownMs`, then
+ * gives the rest back to the queue for another worker.
  */
 export async function startWorkerHost(options: WorkerHostOptions): Promise<WorkerHost> {
   const { logger, eventStore } = options;
@@ -96,12 +99,15 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
     logger.warn(warning);
   }
   const queues = openQueues(producer, prefix);
+  const retried = jobOptions(options.attempts, options.backoffMs);
+  const wakeWebhooks = (subscriptionIds: readonly string[]) => wakeSubscriptions(queues.webhooks, retried, subscriptionIds);
 
   const processors: Record<JobName, (context: JobContext) => Promise<JsonObject>> = {
     'execute-action': (context) => executeAction(context, registry),
     'expire-approval': expireApproval,
     'watch-run': watchRun,
     'settle-run-cost': settleCost,
+    'deliver-webhooks': (context) => deliverWebhooks(context, { knex: options.knex, queue: queues.webhooks, wake: wakeWebhooks }),
   };
 
   const processJob = async (job: Job<JobBase>, token?: string, signal?: AbortSignal): Promise<JsonObject> => {
@@ -159,11 +165,12 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       logger,
       databaseUrl: options.databaseUrl,
       queues,
-      jobOptions: jobOptions(options.attempts, options.backoffMs),
+      jobOptions: retried,
       agentRunIdleMs: options.settings.agentRunIdleMs,
     },
     stopRelay.signal,
   );
+  const webhookWaker = runWebhookWaker({ knex: options.knex, eventStore, logger, databaseUrl: options.databaseUrl, wake: wakeWebhooks }, stopRelay.signal);
 
   return {
     workerId,
@@ -177,7 +184,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
         for (const worker of workers) worker.cancelAllJobs('the worker is stopping');
         await closed;
       }
-      await relay;
+      await Promise.all([relay, webhookWaker]);
       await record({ type: 'RecordWorkerStopped', data: { reason } }, 'stopped').catch((error: Error) => logger.warn('could not record the stop', { error: error.message }));
       await closeQueues(queues, producer);
       consumer.disconnect();

@@ -133,8 +133,10 @@ describe('PostgreSQL event store', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     await first.commit();
     await second;
-    const log = await collect(store.readAll({ filter: { streamIds: [stream] } }));
-    expect(log.map((e) => [e.type, e.revision])).to.deep.equal([['A', 0n], ['B', 1n], ['C', 2n]]);
+    // A transaction open elsewhere in the cluster may hold the read back for a moment (see the README).
+    const log = () => collect(store.readAll({ filter: { streamIds: [stream] } }));
+    await eventually(async () => (await log()).length === 3, 5000, 'the three events');
+    expect((await log()).map((e) => [e.type, e.revision])).to.deep.equal([['A', 0n], ['B', 1n], ['C', 2n]]);
   });
 
   it("recognises a retry with 'any' while the batch is among the stream's last 100 events", async () => {

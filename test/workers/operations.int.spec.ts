@@ -84,7 +84,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
     expect(page.headers['content-type']).to.match(/html/);
     const api = await request(app).get('/admin/queues/api/queues').set(basic('root'));
     expect(api.status).to.equal(200);
-    expect(api.body.queues.map((queue: { name: string }) => queue.name)).to.have.members(['actions', 'approvals', 'agent-runs']);
+    expect(api.body.queues.map((queue: { name: string }) => queue.name)).to.have.members(['actions', 'approvals', 'agent-runs', 'webhooks']);
     const anonymous = await request(app).get('/admin/queues');
     expect(anonymous.status).to.equal(401);
     expect(anonymous.headers['www-authenticate']).to.equal('Basic realm="dealstream"');

@@ -128,6 +128,8 @@ describe('workers: relay and processors', function () {
       const deadLetter = (await eventsOf(harness.store, workerStreamId(host.workerId))).find((event) => event.type === 'JobDeadLettered')!;
       expect(deadLetter.data).to.deep.include({ queue: 'actions', jobName: 'execute-action', attempts: 3, error: `${url} answered 503: busy` });
       expect(deadLetter.data.data).to.deep.include({ actionId });
+      // The dead letter is recorded just before BullMQ moves the job to the failed set.
+      await eventually(async () => (await host!.queues.actions.getFailedCount()) === 1, 5000, 'the failed job');
       const failed = await host.queues.actions.getFailed();
       expect(failed.map((job) => job.id)).to.deep.equal([deadLetter.data.jobId]);
     } finally {

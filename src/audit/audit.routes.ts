@@ -1,0 +1,75 @@
+import { Router, type ErrorRequestHandler } from 'express';
+import { z } from 'zod';
+import type { EventStore } from '../eventstore/contract.js';
+import { StreamNotFoundError } from '../eventstore/errors.js';
+import { HttpProblem } from '../http/problem.js';
+import type { Logger } from '../platform/logger.js';
+import { toAuditEvent, type AuditEvent } from './audit-event.js';
+import { verifyStream } from './chain-verification.js';
+import { ExportQuery, LogPageQuery, logPage } from './log-selection.js';
+import { exportNdjson } from './ndjson-export.js';
+import { AuditLimit, Revision } from './query-params.js';
+import { AsOfQuery, REBUILDABLE, stateAsOf } from './time-travel.js';
+
+const HistoryQuery = z.strictObject({ fromRevision: Revision.default(0n), limit: AuditLimit });
+const EntityParams = z.object({ id: z.uuid() });
+
+/**
+ * What auditors read, under /api/audit (mounted behind authentication and the auditor and admin
+ * roles): stream histories, the log, past states, NDJSON exports and hash-chain verification. All
+ * of it reads the event store through its contract, never the read models.
+ */
+export function auditRouter({ eventStore, logger }: { eventStore: EventStore; logger: Logger }): Router {
+  const router = Router();
+
+  router.get('/streams/:streamId/events', async (req, res) => {
+    const { fromRevision, limit } = HistoryQuery.parse(req.query);
+    const items: AuditEvent[] = [];
+    let nextCursor: string | null = null;
+    // One more than a page: whether it comes says whether there is a next page.
+    for await (const event of eventStore.readStream(req.params.streamId, { fromRevision, maxCount: limit + 1 })) {
+      if (items.length === limit) nextCursor = event.revision.toString();
+      else items.push(toAuditEvent(event));
+    }
+    res.json({ streamId: req.params.streamId, items, nextCursor });
+  });
+
+  router.get('/streams/:streamId/verify', async (req, res) => {
+    res.json(await verifyStream(eventStore, req.params.streamId));
+  });
+
+  router.get('/events', async (req, res) => {
+    res.json(await logPage(eventStore, LogPageQuery.parse(req.query)));
+  });
+
+  for (const [path, rebuildable] of Object.entries(REBUILDABLE)) {
+    router.get(`/${path}/:id/state`, async (req, res) => {
+      const { id } = EntityParams.parse(req.params);
+      res.json(await stateAsOf(eventStore, rebuildable.streamId(id), rebuildable, AsOfQuery.parse(req.query)));
+    });
+  }
+
+  router.get('/export', async (req, res) => {
+    const selection = ExportQuery.parse(req.query);
+    // A missing stream must be a 404 while one can still be sent: before the first line.
+    if (selection.stream) for await (const _ of eventStore.readStream(selection.stream, { maxCount: 1 })) break;
+    res.status(200).type('application/x-ndjson');
+    try {
+      await exportNdjson(eventStore, selection, res);
+      res.end();
+    } catch (error) {
+      if (!res.headersSent) throw error;
+      // Too late for a problem response: cut the body short, so the client sees it is incomplete.
+      logger.error('audit export failed', { error: (error as Error).message });
+      res.destroy();
+    }
+  });
+
+  router.use(streamNotFound);
+  return router;
+}
+
+const streamNotFound: ErrorRequestHandler = (error, _req, _res, next) => {
+  if (!(error instanceof StreamNotFoundError)) return next(error);
+  next(new HttpProblem({ type: '/problems/stream-not-found', title: 'Stream not found', status: 404, detail: `${error.streamId} has no events` }));
+};

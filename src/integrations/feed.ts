@@ -1,0 +1,88 @@
+import { once } from 'node:events';
+import { Router } from 'express';
+import { isCheckpoint, type EventStore, type Position, type RecordedEvent, type SubscriptionMessage } from '../eventstore/contract.js';
+import { comparePositions } from '../eventstore/position.js';
+import { requireRole } from '../http/auth.js';
+import type { Logger } from '../platform/logger.js';
+import { feedSubscription } from './event-filter-query.js';
+
+/**
+ * # The integration feed: `GET /api/integrations/feed` (roles integration, admin)
+ *
+ * Server-sent events, one per stored event, in position order:
+ * ```
+ * id: <position>
+ * event: <event type>
+ * data: {"id","streamId","type","revision","position","data","metadata","recordedAt"}
+ * ```
+ * `revision` is a decimal string (as in command responses), `recordedAt` ISO 8601.
+ *
+ * - Filters: `?category=deal,action&type=DealCreated&stream=deal-<id>` (lists; all given must match).
+ * - Start: `Last-Event-ID` (what EventSource sends when it reconnects), else `?from=` (`start`, `end`
+ *   or an event's id), exclusive. Without either the feed starts at the end, live only: a client
+ *   that has no position yet wants what happens from now on, and replaying the whole log to every
+ *   new connection by default would be costly for both sides; `?from=start` asks for the history.
+ * - Resuming: besides events, a message holding only `id: <position>` moves the client's last id
+ *   past events the filter skipped (EventSource dispatches nothing for it but keeps the id, as the
+ *   WHATWG spec says), so a filtered client reconnects where it was, not at its last matching event,
+ *   and a live-only client that saw no event yet reconnects without a gap.
+ * - `: heartbeat` comments every `heartbeatMs` keep idle connections open through proxies; `retry:`
+ *   tells EventSource how long to wait before reconnecting.
+ * - A client that reads slowly holds the subscription back rather than filling memory: the next event
+ *   is taken from the store only once the socket has taken the last one.
+ */
+export interface FeedOptions {
+  eventStore: EventStore;
+  logger: Logger;
+  heartbeatMs?: number;
+  retryMs?: number;
+}
+
+export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retryMs = 3_000 }: FeedOptions): Router {
+  const router = Router();
+  router.get('/integrations/feed', requireRole('integration', 'admin'), async (req, res) => {
+    const { from, filter } = feedSubscription(req);
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    if (res.destroyed) return; // the client left before this listener: 'close' will not come again
+    res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    res.write(`retry: ${retryMs}\n\n`);
+
+    const heartbeat = setInterval(() => {
+      // An open feed never falls idle for a stopping server to close it: it ends here, and its client reconnects elsewhere.
+      if (req.app.locals.stopping) gone.abort();
+      // A comment queued behind unread events would only add to them.
+      else if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
+    }, heartbeatMs);
+    let lastId = from === 'start' || from === 'end' ? undefined : from;
+    try {
+      for await (const message of eventStore.subscribe({ from, filter, signal: gone.signal })) {
+        if (gone.signal.aborted) break;
+        const frame = frameOf(message, lastId);
+        if (frame === undefined) continue;
+        lastId = message.position;
+        // Back-pressure: the next message is pulled once the socket took this one (or the client left).
+        if (!res.write(frame)) await once(res, 'drain', { signal: gone.signal }).catch(() => undefined);
+      }
+    } catch (error) {
+      logger.warn('integration feed failed', { error: (error as Error).message, filter });
+    } finally {
+      clearInterval(heartbeat);
+      res.end(); // the client reconnects with its last id
+    }
+  });
+  return router;
+}
+
+/** An event as a message; a checkpoint as a bare id, when it moves past the last one sent. */
+function frameOf(message: SubscriptionMessage, lastId: Position | undefined): string | undefined {
+  if (!isCheckpoint(message)) return `id: ${message.position}\nevent: ${message.type}\ndata: ${JSON.stringify(envelope(message))}\n\n`;
+  if (lastId === undefined || comparePositions(message.position, lastId) > 0) return `id: ${message.position}\n\n`;
+  return undefined;
+}
+
+function envelope(event: RecordedEvent) {
+  const { id, streamId, type, revision, position, data, metadata, recordedAt } = event;
+  return { id, streamId, type, revision: revision.toString(), position, data, metadata, recordedAt: recordedAt.toISOString() };
+}

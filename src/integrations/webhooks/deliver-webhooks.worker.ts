@@ -1,0 +1,87 @@
+import type { Queue } from 'bullmq';
+import type { Knex } from 'knex';
+import type { JsonObject, RecordedEvent } from '../../eventstore/contract.js';
+import type { JobContext } from '../../workers/job-context.js';
+import { isLastAttempt, type JobData } from '../../workers/jobs.js';
+import { standardWebhookHeaders } from '../../workers/signature.js';
+import { CLOUD_EVENTS_CONTENT_TYPE, toCloudEvent } from './cloud-event.js';
+import type { DeliveryAttempt } from './webhook-deliveries.js';
+import { deliveryKey } from './webhook-jobs.js';
+import { recordDelivery, subscriptionToDeliver, type SubscriptionToDeliver } from './webhook-subscriptions.js';
+
+/** Events one run delivers at most; then a fresh job goes on, behind the other subscriptions' jobs. */
+const EVENTS_PER_RUN = 100;
+
+export interface WebhookWorkerDependencies {
+  knex: Knex;
+  queue: Queue;
+  wake: (subscriptionIds: readonly string[]) => Promise<void>;
+}
+
+/**
+ * One delivery run of a subscription: reads the matching events after its position and POSTs them
+ * one by one, in order, storing the position after each event delivered or dead-lettered (a crash
+ * sends again at most the event in flight; receivers dedupe by webhook-id). A failed attempt is
+ * recorded and the job fails, so BullMQ tries it again after its backoff from the same position;
+ * on the job's last attempt the event is dead-lettered instead and delivery moves on. A job that
+ * retried its event delivers only that one and hands over to a fresh job, so that every event gets
+ * all the attempts.
+ */
+export async function deliverWebhooks(context: JobContext, deps: WebhookWorkerDependencies): Promise<JsonObject> {
+  const { job } = context;
+  const { subscriptionId } = job.data as unknown as JobData['deliver-webhooks'];
+  // BullMQ keeps one job per subscription key (see wakeSubscriptions). A job that does not hold the
+  // key (a dead-lettered run an operator replayed) could overlap with the one that does: it asks
+  // for a run instead of delivering.
+  if ((await deps.queue.getDeduplicationJobId(deliveryKey(subscriptionId))) !== job.id) {
+    await deps.wake([subscriptionId]);
+    return { handedOver: true };
+  }
+  const subscription = await subscriptionToDeliver(deps.knex, subscriptionId);
+  if (subscription?.state !== 'active') return { delivered: 0 };
+
+  const limit = job.attemptsMade > 0 ? 1 : EVENTS_PER_RUN;
+  const events: RecordedEvent[] = [];
+  for await (const event of context.deps.eventStore.readAll({ from: subscription.position ?? 'start', filter: subscription.filter, maxCount: limit })) events.push(event);
+
+  let position = subscription.position;
+  for (const event of events) {
+    context.signal.throwIfAborted(); // the worker is stopping: the job goes back to the queue
+    const answer = await post(subscription, event, context);
+    const status = answer.error === null ? 'delivered' : isLastAttempt(job, answer.error) ? 'dead-lettered' : 'failed';
+    const state = await recordDelivery(deps.knex, { ...subscription, position }, event, { ...answer, status, attempt: job.attemptsMade + 1 });
+    if (!state) return { stopped: 'the subscription was reset or deleted' }; // a reset wakes it again
+    if (status === 'failed') throw new Error(`${subscription.url} ${answer.error}`);
+    position = event.position;
+    if (state === 'paused') return { paused: true };
+  }
+  if (events.length === limit) await deps.wake([subscriptionId]); // more may follow: kept for when this run ends
+  return { delivered: events.length };
+}
+
+/**
+ * POSTs the event as a CloudEvent signed the Standard Webhooks way. Any 2xx is a delivery (error
+ * null); anything else, no answer in time or no connection, a failure.
+ */
+async function post(subscription: SubscriptionToDeliver, event: RecordedEvent, context: JobContext): Promise<Omit<DeliveryAttempt, 'status' | 'attempt'>> {
+  const { timeoutMs } = context.deps.settings.http;
+  const body = JSON.stringify(toCloudEvent(event));
+  const started = performance.now();
+  const duration = () => Math.round(performance.now() - started);
+  try {
+    const response = await fetch(subscription.url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': CLOUD_EVENTS_CONTENT_TYPE, ...standardWebhookHeaders(subscription.secret, event.id, body) },
+      // A redirect is a failure: the subscription names the exact URL, and a POST must not turn into a GET.
+      redirect: 'manual',
+      signal: AbortSignal.any([context.signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    await response.body?.cancel();
+    return { httpStatus: response.status, error: response.ok ? null : `answered ${response.status}`, durationMs: duration() };
+  } catch (error) {
+    if (context.signal.aborted) throw error;
+    const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
+    return { httpStatus: null, error: reason, durationMs: duration() };
+  }
+}

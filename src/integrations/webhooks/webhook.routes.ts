@@ -1,0 +1,147 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Router } from 'express';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { isCheckpoint, type EventStore, type Position } from '../../eventstore/contract.js';
+import { categoryOf } from '../../eventstore/filter.js';
+import { decodePosition } from '../../eventstore/position.js';
+import type { Principal } from '../../http/api-keys.js';
+import { requireRole } from '../../http/auth.js';
+import { HttpProblem } from '../../http/problem.js';
+import { Limit, cursorOf } from '../../queries/pagination.js';
+import { EVENT_CATEGORIES, EVENT_TYPES } from '../event-types.js';
+import { listDeliveries } from './webhook-deliveries.js';
+import {
+  deleteSubscription,
+  findSubscription,
+  insertSubscription,
+  listSubscriptions,
+  resetSubscription,
+  setSubscriptionState,
+} from './webhook-subscriptions.js';
+
+/** 'start' (before the first event), 'end' (the end of the log now) or a position token; exclusive, like every `from`. */
+const LogPosition = z.string().refine((token) => token === 'start' || token === 'end' || isPositionToken(token), {
+  message: 'must be "start", "end" or a position token returned by the API',
+});
+
+const names = (accepts: (name: string) => boolean, message: string) =>
+  z.array(z.string().max(200).refine(accepts, { message })).min(1, 'must name at least one (leave the list out to match any)').max(100);
+
+/** The event store's filter, over what the domain defines (as the feed's): lists combine with AND, each matches any of its entries. */
+const Filter = z.strictObject({
+  categories: names((name) => EVENT_CATEGORIES.includes(name), `must be one of ${EVENT_CATEGORIES.join(', ')}`).optional(),
+  eventTypes: names((name) => EVENT_TYPES.has(name), 'must be an event type (see /api/integrations/event-types)').optional(),
+  streamIds: names((name) => /^\S+-\S+$/.test(name) && EVENT_CATEGORIES.includes(categoryOf(name)), 'must be a stream id such as deal-<dealId>').optional(),
+});
+
+export const CreateWebhookBody = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2000),
+  filter: Filter.default({}),
+  /** Default 'end': only events appended from now on (a few committed just before may come too). */
+  from: LogPosition.default('end'),
+  /** Standard Webhooks form; generated when absent. Shown only in the answer to the creation. */
+  secret: z.string().refine(isWebhookSecret, { message: 'must be "whsec_" followed by the base64 of 24 to 64 random bytes' }).optional(),
+});
+
+const ResetWebhookBody = z.strictObject({ position: LogPosition });
+
+const ListQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.iso.datetime(), z.uuid()])).optional() });
+const DeliveriesQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.string().regex(/^\d{1,19}$/), z.string().regex(/^\d{1,19}$/)])).optional() });
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Webhook subscriptions under /api/integrations/webhooks, for integration services and admins:
+ * create (the secret is answered once), list, read one with its delivery state, pause, resume,
+ * reset to a position, delete, and each one's delivery history. Workers deliver (see
+ * deliver-webhooks.worker.ts); every change here is announced to them on commit.
+ */
+export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: EventStore }): Router {
+  const router = Router();
+  router.use(requireRole('integration', 'admin'));
+  router.param('id', (_req, _res, next, id: string) => next(UUID.test(id) ? undefined : notFound(id)));
+
+  router.post('/', async (req, res) => {
+    const body = CreateWebhookBody.parse(req.body ?? {});
+    const id = randomUUID();
+    const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
+    const position = await startingPoint(eventStore, body.from);
+    await insertSubscription(knex, { id, url: body.url, secret, filter: body.filter, position, createdBy: (res.locals.principal as Principal).name });
+    res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id)), secret });
+  });
+
+  router.get('/', async (req, res) => {
+    res.json(await listSubscriptions(knex, ListQuery.parse(req.query)));
+  });
+
+  router.get('/:id', async (req, res) => {
+    res.json(await found(knex, req.params.id));
+  });
+
+  for (const [action, state] of [['pause', 'paused'], ['resume', 'active']] as const) {
+    router.post(`/:id/${action}`, async (req, res) => {
+      if (!(await setSubscriptionState(knex, req.params.id, state))) throw notFound(req.params.id);
+      res.json(await found(knex, req.params.id));
+    });
+  }
+
+  router.post('/:id/reset', async (req, res) => {
+    const { position } = ResetWebhookBody.parse(req.body ?? {});
+    if (!(await resetSubscription(knex, req.params.id, await startingPoint(eventStore, position)))) throw notFound(req.params.id);
+    res.json(await found(knex, req.params.id));
+  });
+
+  router.delete('/:id', async (req, res) => {
+    if (!(await deleteSubscription(knex, req.params.id))) throw notFound(req.params.id);
+    res.status(204).end();
+  });
+
+  router.get('/:id/deliveries', async (req, res) => {
+    const query = DeliveriesQuery.parse(req.query);
+    await found(knex, req.params.id);
+    res.json(await listDeliveries(knex, req.params.id, query));
+  });
+
+  return router;
+}
+
+async function found(knex: Knex, id: string) {
+  const subscription = await findSubscription(knex, id);
+  if (!subscription) throw notFound(id);
+  return subscription;
+}
+
+function notFound(id: string): HttpProblem {
+  return new HttpProblem({ type: '/problems/webhook-subscription-not-found', title: 'Webhook subscription not found', status: 404, detail: `No webhook subscription ${id}` });
+}
+
+/** The position a subscription starts after: null for the start of the log. */
+async function startingPoint(eventStore: EventStore, from: string): Promise<Position | null> {
+  if (from === 'start') return null;
+  return from === 'end' ? endOfLog(eventStore) : from;
+}
+
+/** Where the log ends now: the first checkpoint of a subscription from the end. */
+async function endOfLog(eventStore: EventStore): Promise<Position> {
+  for await (const message of eventStore.subscribe({ from: 'end', signal: AbortSignal.timeout(5000) })) {
+    if (isCheckpoint(message)) return message.position;
+  }
+  throw new HttpProblem({ type: '/problems/event-store-unavailable', title: 'The event store did not answer', status: 503, detail: 'Could not find the end of the log; try again' });
+}
+
+function isPositionToken(token: string): boolean {
+  try {
+    decodePosition(token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** As Standard Webhooks libraries expect it: `whsec_` and base64 of 24 to 64 bytes. */
+function isWebhookSecret(secret: string): boolean {
+  const [, base64] = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret) ?? [];
+  const bytes = base64 ? Buffer.from(base64, 'base64').length : 0;
+  return bytes >= 24 && bytes <= 64;
+}
