@@ -2,6 +2,7 @@ import { Router, type ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import type { EventStore } from '../eventstore/contract.js';
 import { StreamNotFoundError } from '../eventstore/errors.js';
+import type { DescribedRoute } from '../http/openapi.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Logger } from '../platform/logger.js';
 import { toAuditEvent, type AuditEvent } from './audit-event.js';
@@ -13,6 +14,18 @@ import { AsOfQuery, REBUILDABLE, stateAsOf } from './time-travel.js';
 
 const HistoryQuery = z.strictObject({ fromRevision: Revision.default(0n), limit: AuditLimit });
 const EntityParams = z.object({ id: z.uuid() });
+
+const AUDITORS = ['auditor', 'admin'];
+/** For the OpenAPI document. */
+export const AUDIT_API: readonly DescribedRoute[] = [
+  { method: 'get', path: '/audit/streams/:streamId/events', summary: "A stream's whole history, paged by revision, each event with all its metadata", roles: AUDITORS, query: HistoryQuery },
+  { method: 'get', path: '/audit/streams/:streamId/verify', summary: "The stream's hash chain recomputed: valid, or its first broken link", roles: AUDITORS },
+  { method: 'get', path: '/audit/events', summary: 'The log after a position, filtered by category, event type or deal; nextCursor always advances, caughtUp marks the end', roles: AUDITORS, query: LogPageQuery },
+  ...Object.keys(REBUILDABLE).map((path): DescribedRoute => ({
+    method: 'get', path: `/audit/${path}/:id/state`, summary: `The ${path.replace(/s$/, '')} as it stood at a revision or an instant, rebuilt from its events, with those events`, roles: AUDITORS, query: AsOfQuery,
+  })),
+  { method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery, success: { contentType: 'application/x-ndjson', description: 'One JSON event per line' } },
+];
 
 /**
  * What auditors read, under /api/audit (mounted behind authentication and the auditor and admin

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodePosition } from '../eventstore/position.js';
+import { isPositionToken } from '../eventstore/position.js';
 
 /** Page sizes of the audit reads: larger than the UI's, since auditors read history in bulk. */
 export const AuditLimit = z.coerce.number().int().min(1).max(1000).default(100);
@@ -8,15 +8,6 @@ export const AuditLimit = z.coerce.number().int().min(1).max(1000).default(100);
 export const Revision = z.string().regex(/^\d{1,15}$/, 'must be a revision: a whole number from 0').transform(BigInt);
 
 export const PositionToken = z.string().refine(isPositionToken, 'must be a position token returned by the event store');
-
-function isPositionToken(token: string): boolean {
-  try {
-    decodePosition(token);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** One value or a comma list, each matching `item`: `?category=deal,action`. */
 export function commaList(item: RegExp, what: string) {

@@ -21,6 +21,10 @@ export function decodePosition(token: unknown, field = 'position'): [high: bigin
   return [BigInt('0x' + token.slice(0, 16)), BigInt('0x' + token.slice(16))];
 }
 
+export function isPositionToken(token: unknown): token is Position {
+  return typeof token === 'string' && TOKEN.test(token);
+}
+
 export const START_POSITION: Position = encodePosition(0n, 0n);
 
 export function comparePositions(a: Position, b: Position): -1 | 0 | 1 {

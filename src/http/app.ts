@@ -8,15 +8,15 @@ import type { Knex } from 'knex';
 import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
 import { packageVersion } from '../platform/package-info.js';
-import { auditRouter } from '../audit/audit.routes.js';
+import { AUDIT_API, auditRouter } from '../audit/audit.routes.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
-import { eventSchemaRoutes } from '../integrations/event-schemas.js';
-import { integrationFeed } from '../integrations/feed.js';
-import { webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
+import { EVENT_SCHEMAS_API, eventSchemaRoutes } from '../integrations/event-schemas.js';
+import { FEED_API, integrationFeed } from '../integrations/feed.js';
+import { WEBHOOKS_API, webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
 import { workersStatus } from '../workers/worker-status.js';
@@ -27,7 +27,7 @@ import { projectionStatus } from '../projections/runtime/status.js';
 import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
-import { openApiDocument, type AdminRead } from './openapi.js';
+import { openApiDocument, type DescribedRoute } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
 
 export interface AppDependencies {
@@ -74,7 +74,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   });
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
-  const openApi = openApiDocument(commands, queryRoutes, ADMIN_READS, packageVersion());
+  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -106,9 +106,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
 
 /** The admins' views of the machinery, under /api (described in the OpenAPI document beside the queries). */
 const ADMIN_READS = [
-  { path: '/projections', summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
-  { path: '/workers', summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
-] as const satisfies readonly AdminRead[];
+  { method: 'get', path: '/projections', roles: ['admin'], summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
+  { method: 'get', path: '/workers', roles: ['admin'], summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
+] as const satisfies readonly DescribedRoute[];
 
 /** Where admins see the queues in a browser (bull-board), signing in with an admin key as the password. */
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';

@@ -5,44 +5,67 @@ import type { AnyCommandRoute } from './command-route.js';
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
 
+/** Path parameters are UUIDs, except these. */
+const TEXT_PARAMETERS = new Set(['streamId', 'type']);
 const pathParameters = (path: string) =>
-  [...path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }));
+  [...path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string', ...(TEXT_PARAMETERS.has(name!) ? {} : { format: 'uuid' }) } }));
 
-/** A GET under /api for admins only; `unavailable` says when it answers 503. */
-export interface AdminRead {
+const jsonSchemaOf = (schema: z.ZodType) => {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest as { properties?: Record<string, object>; required?: string[] };
+};
+const queryParameters = (schema: z.ZodType | undefined) => {
+  const query = schema ? jsonSchemaOf(schema) : {};
+  return Object.entries(query.properties ?? {}).map(([name, property]) => ({ name, in: 'query', required: query.required?.includes(name) ?? false, schema: property }));
+};
+
+/** A route of neither kind (admin reads, audit, integrations), described where it is declared. */
+export interface DescribedRoute {
+  method: 'get' | 'post' | 'delete';
+  /** Under /api, as express writes it (`/audit/streams/:streamId/events`). */
   path: string;
   summary: string;
+  /** Who may call it: roles, or every authenticated role. */
+  roles: readonly string[] | 'every';
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The answer when it works: status 200 and JSON unless said otherwise. */
+  success?: { status?: number; contentType?: string; description?: string };
+  /** When it answers 503. */
   unavailable?: string;
 }
 
-/** OpenAPI 3.1, generated from the command and query routes (with their zod schemas) and the admin reads. */
-export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], adminReads: readonly AdminRead[], version: string): object {
+/** OpenAPI 3.1, generated from the command and query routes (with their zod schemas) and the described routes. */
+export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], described: readonly DescribedRoute[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
-  for (const read of adminReads) {
-    paths['/api' + read.path] = {
-      get: {
-        summary: read.summary,
-        description: 'Roles: admin.',
-        security: [{ apiKey: [] }],
-        responses: {
-          200: { description: 'The status', content: { 'application/json': { schema: { type: 'object' } } } },
-          401: problemResponse('No valid API key'),
-          403: problemResponse('Role not allowed'),
-          ...(read.unavailable ? { 503: problemResponse(read.unavailable) } : {}),
-        },
+  for (const route of described) {
+    const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
+    const { status = route.method === 'delete' ? 204 : 200, contentType = 'application/json', description = 'Done' } = route.success ?? {};
+    (paths[path] ??= {})[route.method] = {
+      summary: route.summary,
+      description: route.roles === 'every' ? 'Every role may read.' : `Roles: ${route.roles.join(', ')}.`,
+      security: [{ apiKey: [] }],
+      parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
+      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } } } : {}),
+      responses: {
+        [status]: status === 204 ? { description } : { description, content: { [contentType]: { schema: contentType === 'application/json' ? { type: 'object' } : { type: 'string' } } } },
+        ...(route.query || route.body ? { 400: problemResponse('Invalid request: each invalid field is named') } : {}),
+        401: problemResponse('No valid API key'),
+        ...(route.roles === 'every' ? {} : { 403: problemResponse('Role not allowed') }),
+        ...(route.path.includes(':') ? { 404: problemResponse('Not found') } : {}),
+        ...(route.unavailable ? { 503: problemResponse(route.unavailable) } : {}),
       },
     };
   }
   for (const route of queries) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
-    const query = z.toJSONSchema(route.query, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, object>; required?: string[] };
     (paths[path] ??= {}).get = {
       summary: route.summary,
       description: `Every role may read. Reads the ${route.reads.join(', ')} read model${route.reads.length > 1 ? 's' : ''}.`,
       security: [{ apiKey: [] }],
       parameters: [
         ...pathParameters(route.path),
-        ...Object.entries(query.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: query.required?.includes(name) ?? false, schema })),
+        ...queryParameters(route.query),
         { name: 'position', in: 'query', description: "A command's position: wait (bounded) until this answer includes it", schema: { type: 'string' } },
         { name: 'X-Position', in: 'header', description: 'The same as `position`', schema: { type: 'string' } },
       ],
@@ -60,7 +83,6 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
   }
   for (const route of routes) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
-    const { $schema: _, ...body } = z.toJSONSchema(route.body, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
     const success = route.location ? '201' : '200';
     (paths[path] ??= {})[route.method] = {
       summary: route.summary,
@@ -71,7 +93,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
         { name: 'If-Match', in: 'header', description: 'The revision you saw, e.g. "3": a stale one is 412', schema: { type: 'string' } },
         { name: 'Idempotency-Key', in: 'header', description: 'Repeat safely: the same key and request answer the first response', schema: { type: 'string' } },
       ],
-      requestBody: { required: true, content: { 'application/json': { schema: body } } },
+      requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } },
       responses: {
         [success]: {
           description: route.location ? 'Created' : 'Done',

@@ -22,7 +22,7 @@ function commaList(accepts: (value: string) => boolean, expected: string) {
 const STREAM_ID = new RegExp(`^(?:${EVENT_CATEGORIES.join('|')})-\\S+$`);
 const isStreamId = (value: string) => value.length <= 200 && STREAM_ID.test(value);
 
-const FeedQuery = z.strictObject({
+export const FeedQuery = z.strictObject({
   category: commaList((value) => EVENT_CATEGORIES.includes(value), `of ${EVENT_CATEGORIES.join(', ')}`).optional(),
   type: commaList((value) => EVENT_TYPES.has(value), 'event types (see /api/integrations/event-types)').optional(),
   stream: commaList(isStreamId, `stream ids such as deal-<dealId> (categories: ${EVENT_CATEGORIES.join(', ')})`).optional(),

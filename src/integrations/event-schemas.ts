@@ -1,7 +1,14 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import type { DescribedRoute } from '../http/openapi.js';
 import { HttpProblem } from '../http/problem.js';
 import { EVENT_TYPES } from './event-types.js';
+
+/** For the OpenAPI document. */
+export const EVENT_SCHEMAS_API: readonly DescribedRoute[] = [
+  { method: 'get', path: '/integrations/event-types', summary: "Every event type with its data's JSON Schema (2020-12)", roles: 'every' },
+  { method: 'get', path: '/integrations/event-types/:type', summary: "One event type with its data's JSON Schema (2020-12)", roles: 'every' },
+];
 
 /**
  * The data of each event type as JSON Schema (2020-12), for integrators to check what the feed and

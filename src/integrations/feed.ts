@@ -3,8 +3,9 @@ import { Router } from 'express';
 import { isCheckpoint, type EventStore, type Position, type RecordedEvent, type SubscriptionMessage } from '../eventstore/contract.js';
 import { comparePositions } from '../eventstore/position.js';
 import { requireRole } from '../http/auth.js';
+import type { DescribedRoute } from '../http/openapi.js';
 import type { Logger } from '../platform/logger.js';
-import { feedSubscription } from './event-filter-query.js';
+import { FeedQuery, feedSubscription } from './event-filter-query.js';
 
 /**
  * # The integration feed: `GET /api/integrations/feed` (roles integration, admin)
@@ -31,6 +32,14 @@ import { feedSubscription } from './event-filter-query.js';
  * - A client that reads slowly holds the subscription back rather than filling memory: the next event
  *   is taken from the store only once the socket has taken the last one.
  */
+/** For the OpenAPI document. */
+export const FEED_API: readonly DescribedRoute[] = [
+  {
+    method: 'get', path: '/integrations/feed', summary: 'Server-sent events, live, each with its position as id; Last-Event-ID resumes with no gap and no duplicate',
+    roles: ['integration', 'admin'], query: FeedQuery, success: { contentType: 'text/event-stream', description: 'An endless event stream' },
+  },
+];
+
 export interface FeedOptions {
   eventStore: EventStore;
   logger: Logger;

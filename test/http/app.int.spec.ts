@@ -84,7 +84,7 @@ describe('HTTP app', () => {
     }
   });
 
-  it('publishes OpenAPI 3.1 generated from the command and query schemas, with interactive docs', async () => {
+  it('publishes OpenAPI 3.1 generated from the command, query, audit and integration schemas, with interactive docs', async () => {
     const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
     const res = await request(app).get('/openapi.json').expect(200);
     expect(res.body.openapi).to.equal('3.1.0');
@@ -102,6 +102,19 @@ describe('HTTP app', () => {
     expect(parameters.sort.schema.enum).to.deep.equal(['created', 'updated', 'amount']);
     expect(res.body.paths['/api/hitl/approval-queue'].get.responses).to.have.keys('200', '400', '401');
     expect(res.body.paths['/api/agents/{agentId}/runs/{id}'].get.parameters.filter((p: { in: string }) => p.in === 'path')).to.have.length(2);
+    // Auditors' and integrators' routes, with their roles, parameters, bodies and media types.
+    const history = res.body.paths['/api/audit/streams/{streamId}/events'].get;
+    expect(history.description).to.equal('Roles: auditor, admin.');
+    expect(history.parameters.map((p: { name: string }) => p.name)).to.deep.equal(['streamId', 'fromRevision', 'limit']);
+    expect(history.parameters[0].schema).to.deep.equal({ type: 'string' });
+    expect(res.body.paths['/api/audit/deals/{id}/state'].get.parameters.map((p: { name: string }) => p.name)).to.include.members(['id', 'revision', 'at']);
+    expect(res.body.paths['/api/audit/export'].get.responses['200'].content).to.have.key('application/x-ndjson');
+    expect(res.body.paths['/api/integrations/feed'].get.responses['200'].content).to.have.key('text/event-stream');
+    expect(res.body.paths['/api/integrations/event-types'].get.responses).to.have.keys('200', '401');
+    const subscribe = res.body.paths['/api/integrations/webhooks'].post;
+    expect(subscribe.requestBody.content['application/json'].schema.required).to.include('url');
+    expect(subscribe.responses).to.include.keys('201', '400', '403');
+    expect(res.body.paths['/api/integrations/webhooks/{id}'].delete.responses).to.include.keys('204', '404');
     const docs = await request(app).get('/docs/').expect(200);
     expect(docs.text).to.include('swagger-ui');
   });

@@ -4,9 +4,10 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { isCheckpoint, type EventStore, type Position } from '../../eventstore/contract.js';
 import { categoryOf } from '../../eventstore/filter.js';
-import { decodePosition } from '../../eventstore/position.js';
+import { isPositionToken } from '../../eventstore/position.js';
 import type { Principal } from '../../http/api-keys.js';
 import { requireRole } from '../../http/auth.js';
+import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
 import { Limit, cursorOf } from '../../queries/pagination.js';
 import { EVENT_CATEGORIES, EVENT_TYPES } from '../event-types.js';
@@ -57,6 +58,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * reset to a position, delete, and each one's delivery history. Workers deliver (see
  * deliver-webhooks.worker.ts); every change here is announced to them on commit.
  */
+const INTEGRATORS = ['integration', 'admin'];
+const WEBHOOKS = '/integrations/webhooks';
+/** For the OpenAPI document. */
+export const WEBHOOKS_API: readonly DescribedRoute[] = [
+  { method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody, success: { status: 201, description: 'Created' } },
+  { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets', roles: INTEGRATORS, query: ListQuery },
+  { method: 'get', path: `${WEBHOOKS}/:id`, summary: 'One subscription: state, position, last delivery, failures', roles: INTEGRATORS },
+  { method: 'post', path: `${WEBHOOKS}/:id/pause`, summary: 'Stop delivering until resumed', roles: INTEGRATORS },
+  { method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped', roles: INTEGRATORS },
+  { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody },
+  { method: 'delete', path: `${WEBHOOKS}/:id`, summary: 'End the subscription', roles: INTEGRATORS },
+  { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery },
+];
+
 export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: EventStore }): Router {
   const router = Router();
   router.use(requireRole('integration', 'admin'));
@@ -128,15 +143,6 @@ async function endOfLog(eventStore: EventStore): Promise<Position> {
     if (isCheckpoint(message)) return message.position;
   }
   throw new HttpProblem({ type: '/problems/event-store-unavailable', title: 'The event store did not answer', status: 503, detail: 'Could not find the end of the log; try again' });
-}
-
-function isPositionToken(token: string): boolean {
-  try {
-    decodePosition(token);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** As Standard Webhooks libraries expect it: `whsec_` and base64 of 24 to 64 bytes. */
