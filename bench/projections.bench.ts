@@ -10,6 +10,7 @@ import { PROJECTIONS, ensureProjections } from '../src/projections/index.js';
 import { rebuildProjection, rebuildProjections } from '../src/projections/runtime/runner.js';
 import { seedLog } from '../test/support/seed-log.js';
 import { waitForReady } from './http.bench.js';
+import { dropQueues } from './workers.bench.js';
 import { round, summarize, type Figures } from './stats.js';
 
 /**
@@ -67,7 +68,9 @@ export async function benchVisibility(options: { databaseUrl: string; seconds: n
   await knex.destroy();
   execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { stdio: 'inherit' });
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const env = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
+  // The API opens the job queues: under a prefix of the bench's own, deleted at the end.
+  const queuePrefix = `dsbench-visibility-${process.pid}`;
+  const env = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', QUEUE_PREFIX: queuePrefix };
   // BENCH_NODE_ARGS passes flags to both, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const children: ChildProcess[] = ['api', 'projector'].map((role) =>
@@ -131,5 +134,6 @@ export async function benchVisibility(options: { databaseUrl: string; seconds: n
     await pool.close();
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
+    await dropQueues(queuePrefix);
   }
 }

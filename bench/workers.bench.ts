@@ -14,6 +14,15 @@ import { openQueues, startWorkerHost, type WorkerHost } from '../src/workers/wor
 import { round, summarize, type Figures } from './stats.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Deletes every key of the queues under `prefix`, on a connection of its own (their users closed theirs). */
+export async function dropQueues(prefix: string): Promise<void> {
+  const redis = createRedis(REDIS_URL, 'worker');
+  const queues = openQueues(redis, prefix);
+  for (const q of Object.values(queues)) await q.obliterate({ force: true });
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+  redis.disconnect();
+}
 const DEALS = 50;
 /** Uncounted, at the same rate: pools filling and the JIT compiling are not the steady state. */
 const WARMUP_SECONDS = 2;
@@ -147,12 +156,7 @@ export async function benchWorkers(options: { databaseUrl: string; seconds: numb
     log(`workers: appended in ${round(appended)} s, all executed after ${results.approvedToExecuted.seconds} s`);
   } finally {
     await host?.stop('the bench is over');
-    // The host closed its queues: the bench's keys go on a connection of their own.
-    const redis = createRedis(REDIS_URL, 'worker');
-    const queues = openQueues(redis, prefix);
-    for (const q of Object.values(queues)) await q.obliterate({ force: true });
-    await Promise.all(Object.values(queues).map((q) => q.close()));
-    redis.disconnect();
+    await dropQueues(prefix);
     await store.close();
     await producer.close();
     await knex.destroy();
