@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
+import { beginShutdown } from '../http/shutdown.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
 import { ReadPositions } from '../queries/read-positions.js';
@@ -41,7 +42,7 @@ async function startApi(services: Services): Promise<RunningRole> {
     stop: async () => {
       // From now on every response closes its connection, and connections are closed as they fall
       // idle: a busy keep-alive client cannot hold the server open.
-      app.locals.stopping = true;
+      beginShutdown(app);
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

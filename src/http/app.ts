@@ -29,6 +29,7 @@ import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument, type DescribedRoute } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
+import { shutdownSignal } from './shutdown.js';
 
 export interface AppDependencies {
   knex: Knex;
@@ -46,8 +47,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
+  const shutdown = shutdownSignal(app);
   app.use((_req, res, next) => {
-    if (app.locals.stopping) res.set('Connection', 'close'); // shutting down: no keep-alive
+    if (shutdown.aborted) res.set('Connection', 'close'); // shutting down: no keep-alive
     next();
   });
   app.use(express.json({ limit: '1mb' }));

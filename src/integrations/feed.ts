@@ -4,6 +4,7 @@ import { isCheckpoint, type EventStore, type Position, type RecordedEvent, type 
 import { comparePositions } from '../eventstore/position.js';
 import { requireRole } from '../http/auth.js';
 import type { DescribedRoute } from '../http/openapi.js';
+import { shutdownSignal } from '../http/shutdown.js';
 import type { Logger } from '../platform/logger.js';
 import { FeedQuery, feedSubscription } from './event-filter-query.js';
 
@@ -53,26 +54,26 @@ export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retr
     const { from, filter } = feedSubscription(req);
     const gone = new AbortController();
     res.on('close', () => gone.abort());
+    // An open feed never falls idle for a stopping server to close it: it ends at once instead.
+    const ended = AbortSignal.any([gone.signal, shutdownSignal(req.app)]);
     if (res.destroyed) return; // the client left before this listener: 'close' will not come again
     res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     res.write(`retry: ${retryMs}\n\n`);
 
     const heartbeat = setInterval(() => {
-      // An open feed never falls idle for a stopping server to close it: it ends here, and its client reconnects elsewhere.
-      if (req.app.locals.stopping) gone.abort();
       // A comment queued behind unread events would only add to them.
-      else if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
+      if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
     }, heartbeatMs);
     let lastId = from === 'start' || from === 'end' ? undefined : from;
     try {
-      for await (const message of eventStore.subscribe({ from, filter, signal: gone.signal })) {
-        if (gone.signal.aborted) break;
+      for await (const message of eventStore.subscribe({ from, filter, signal: ended })) {
+        if (ended.aborted) break;
         const frame = frameOf(message, lastId);
         if (frame === undefined) continue;
         lastId = message.position;
         // Back-pressure: the next message is pulled once the socket took this one (or the client left).
-        if (!res.write(frame)) await once(res, 'drain', { signal: gone.signal }).catch(() => undefined);
+        if (!res.write(frame)) await once(res, 'drain', { signal: ended }).catch(() => undefined);
       }
     } catch (error) {
       logger.warn('integration feed failed', { error: (error as Error).message, filter });

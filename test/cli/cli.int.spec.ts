@@ -72,6 +72,22 @@ describe('dealstream CLI', function () {
     expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
+  it('stops promptly on SIGTERM with an integration feed open, ending the feed for its client to reconnect elsewhere', async () => {
+    const create = spawnDealstream(['keys', 'create', '--name', 'feed-reader', '--role', 'integration'], env);
+    expect(await create.exit, create.stderr()).to.equal(0);
+    const run = spawnDealstream(['api'], { ...env, PORT: '0' });
+    await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 30_000, 'the API to listen');
+    const { port } = JSON.parse(run.stderr().split('\n').find((line) => line.includes('"api listening"'))!);
+    const feed = await fetch(`http://127.0.0.1:${port}/api/integrations/feed`, { headers: { authorization: `Bearer ${create.stdout().trim()}` } });
+    expect(feed.status).to.equal(200);
+    const reading = feed.text(); // ends when the server ends the stream
+    const signalled = Date.now();
+    run.child.kill('SIGTERM');
+    expect(await run.exit, run.stderr()).to.equal(0);
+    expect(await reading).to.match(/^retry: /);
+    expect(Date.now() - signalled, 'well before the next heartbeat (15 s)').to.be.below(5000);
+  });
+
   it('api drains the commands in flight on SIGTERM: every acknowledged write is stored, none fails', async () => {
     const create = spawnDealstream(['keys', 'create', '--name', 'drain-operator', '--role', 'operator'], env);
     expect(await create.exit, create.stderr()).to.equal(0);

@@ -12,6 +12,7 @@ import { comparePositions } from '../../src/eventstore/position.js';
 import { matchesFilter } from '../../src/eventstore/filter.js';
 import { authenticate } from '../../src/http/auth.js';
 import { problemHandler } from '../../src/http/problem.js';
+import { beginShutdown } from '../../src/http/shutdown.js';
 import { EVENT_TYPES } from '../../src/integrations/event-types.js';
 import { integrationFeed, type FeedOptions } from '../../src/integrations/feed.js';
 import { silentLogger } from '../../src/platform/logger.js';
@@ -307,12 +308,12 @@ describe('integration feed: GET /api/integrations/feed', () => {
     expect(raw.text()).to.match(/^retry: 3000\n\n/);
   });
 
-  it('ends its feeds at the next heartbeat once the process is stopping, for the clients to reconnect elsewhere', async () => {
-    const feed = await feedApp({ heartbeatMs: 50 });
+  it('ends its feeds at once when the process stops, for the clients to reconnect elsewhere', async () => {
+    const feed = await feedApp({ heartbeatMs: 60_000 });
     const raw = await rawFeed(feed.url, keys.int!);
     cleanups.push(raw.close);
     await eventually(() => feed.store.open === 1, 5_000, 'the subscription');
-    feed.app.locals.stopping = true; // as the api role's stop() sets it
+    beginShutdown(feed.app); // as the api role's stop() does
     await once(raw.res, 'end');
     await eventually(() => feed.store.open === 0, 5_000, 'the subscription to end');
   });
