@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { EventStoreDBClient } from '@eventstore/db-client';
+import winston from 'winston';
+import Transport from 'winston-transport';
+import { EventStoreDBClient, binaryEvent } from '@eventstore/db-client';
 import { isCheckpoint, type EventToAppend, type Position, type RecordedEvent } from '../../src/eventstore/contract.js';
 import { EventStoreUnavailableError, StreamNotFoundError } from '../../src/eventstore/errors.js';
 import { APPEND_ATTEMPTS, EventStoreDBEventStore } from '../../src/eventstore/eventstoredb/eventstoredb-event-store.js';
@@ -54,6 +56,39 @@ describe('EventStoreDB event store (over the protocol double)', () => {
   const event = (type: string, data: EventToAppend['data'] = {}): EventToAppend => ({ id: randomUUID(), type, data });
   const numbered = (from: number, count: number) => Array.from({ length: count }, (_, i) => event('Counted', { n: from + i }));
   const halves = (token: Position) => fromToken(token, 'position') as { commit: bigint; prepare: bigint };
+
+  it('leaves out of a subscription an event another writer stored as binary, with a warning, without resubscribing', async () => {
+    const category = 'foreign' + randomUUID().slice(0, 8);
+    const raw = EventStoreDBClient.connectionString(double.connectionString);
+    try {
+      await raw.appendToStream(`${category}-a`, binaryEvent({ type: 'Opaque', data: new Uint8Array([1, 2, 3]) }));
+    } finally {
+      await raw.dispose();
+    }
+    const ours = await store.append(`${category}-b`, [event('Ours')], { expectedRevision: 'no_stream' });
+    const warnings: string[] = [];
+    const logger = winston.createLogger({
+      transports: [new (class extends Transport {
+        override log(info: { level: string; message: string }, next: () => void): void {
+          if (info.level === 'warn') warnings.push(info.message);
+          next();
+        }
+      })()],
+    });
+    const watched = new EventStoreDBEventStore({ connectionString: double.connectionString, logger });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    try {
+      for await (const message of watched.subscribe({ filter: { categories: [category] }, signal: controller.signal })) {
+        if (!isCheckpoint(message)) seen.push(message.type);
+        if (isCheckpoint(message) && comparePositions(message.position, ours.position) >= 0) controller.abort();
+      }
+    } finally {
+      await watched.close();
+    }
+    expect(seen).to.deep.equal(['Ours']);
+    expect(warnings).to.deep.equal(['EventStoreDB subscription left out an event it cannot read']);
+  });
 
   it('keeps the prepare position in tokens: the events of one append have distinct tokens, in order', async () => {
     const stream = 'pos-' + randomUUID();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import type { EventStore, EventToAppend } from '../../src/eventstore/contract.js';
+import type { AppendResult, EventStore, EventToAppend } from '../../src/eventstore/contract.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { GenerationWriter } from '../../src/projections/runtime/generation-writer.js';
@@ -91,10 +91,14 @@ describe('projection runtime', function () {
     await eventually(async () => (await total('live_rows')) === 1202, 5000, 'a live update');
     // Passing events of other types is announced at once (for read-your-writes), and stored now and then.
     const positions = new ReadPositions(knex, db.url, silentLogger());
-    await positions.start();
-    const ignored = await store.append('live-c', [other()], { expectedRevision: 'no_stream' });
-    expect(await positions.waitFor(['live'], ignored.position, 5000), 'announced').to.equal(true);
-    await positions.close();
+    let ignored: AppendResult;
+    try {
+      await positions.start();
+      ignored = await store.append('live-c', [other()], { expectedRevision: 'no_stream' });
+      expect(await positions.waitFor(['live'], ignored.position, 5000), 'announced').to.equal(true);
+    } finally {
+      await positions.close(); // also when the expectation fails: its listener would hold the database open
+    }
     await sleep(1100);
     const later = await store.append('live-d', [other()], { expectedRevision: 'no_stream' });
     await eventually(async () => ((await activeGeneration(knex, 'live'))?.checkpoint ?? '') >= later.position, 5000, 'the checkpoint to be stored');

@@ -15,6 +15,7 @@ import {
   jsonEvent,
   type AppendExpectedRevision,
   type AppendResult as EsdbAppendResult,
+  type RecordedEvent as EsdbRecordedEvent,
   type EventData,
   type StreamingRead,
 } from '@eventstore/db-client';
@@ -213,7 +214,10 @@ export class EventStoreDBEventStore implements EventStore {
             const position = toToken(event.position);
             if (delivered !== undefined && comparePositions(position, delivered) <= 0) continue; // never twice
             delivered = position;
-            if (!isSystemStream(event.streamId) && matchesFilter(event, filter)) yield toRecordedEvent(event);
+            if (!isSystemStream(event.streamId) && matchesFilter(event, filter)) {
+              const recorded = this.foreignOrRecorded(event);
+              if (recorded) yield recorded;
+            }
             // Live and nothing more has arrived: say where the subscription is, as after a read.
             if (live && subscription.buffered === 0) next = checkpoint();
           } else if (message.kind === 'checkpoint') {
@@ -249,6 +253,20 @@ export class EventStoreDBEventStore implements EventStore {
         delay,
       });
       await sleep(delay, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * An event someone else wrote (data that is not a JSON object) would stop a subscription for good:
+   * it is left out, with a warning, and the subscription goes on. Reads of a stream or of the log
+   * still fail on it, for the reader to see.
+   */
+  private foreignOrRecorded(event: EsdbRecordedEvent): RecordedEvent | undefined {
+    try {
+      return toRecordedEvent(event);
+    } catch (error) {
+      this.logger.warn('EventStoreDB subscription left out an event it cannot read', { error: (error as Error).message });
+      return undefined;
     }
   }
 

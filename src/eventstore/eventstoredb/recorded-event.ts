@@ -13,7 +13,7 @@ export function toRecordedEvent(event: EsdbRecordedEvent): RecordedEvent {
     position: toToken(event.position),
     data: jsonObject(event.isJson ? event.data : undefined, event, 'data'),
     metadata: event.metadata === undefined ? {} : jsonObject(event.metadata, event, 'metadata'),
-    // The client has already turned EventStoreDB's ticks (100 ns since 0001) into a Date.
+    // The client has already turned EventStoreDB's ticks (100 ns since the Unix epoch) into a Date.
     recordedAt: event.created,
   };
 }
