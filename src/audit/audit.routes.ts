@@ -20,7 +20,7 @@ const AUDITORS = ['auditor', 'admin'];
 export const AUDIT_API: readonly DescribedRoute[] = [
   { method: 'get', path: '/audit/streams/:streamId/events', summary: "A stream's whole history, paged by revision, each event with all its metadata", roles: AUDITORS, query: HistoryQuery },
   { method: 'get', path: '/audit/streams/:streamId/verify', summary: "The stream's hash chain recomputed: valid, or its first broken link", roles: AUDITORS },
-  { method: 'get', path: '/audit/events', summary: 'The log after a position, filtered by category, event type or deal; nextCursor always advances, caughtUp marks the end', roles: AUDITORS, query: LogPageQuery },
+  { method: 'get', path: '/audit/events', summary: 'The log after a position, filtered by category, event type or deal; nextCursor passes every event examined, even on an empty page; caughtUp marks the end of the log', roles: AUDITORS, query: LogPageQuery },
   ...Object.keys(REBUILDABLE).map((path): DescribedRoute => ({
     method: 'get', path: `/audit/${path}/:id/state`, summary: `The ${path.replace(/s$/, '')} as it stood at a revision or an instant, rebuilt from its events, with those events`, roles: AUDITORS, query: AsOfQuery,
   })),

@@ -10,30 +10,38 @@ export const DEAL_CATEGORIES = ['deal', 'action', 'agent'] as const;
  * names the deal in its data (`ActionProposed` and `AgentRunStarted` carry `dealId`; the later
  * events of an action or a run do not, and an agent's own stream never does).
  *
- * A read that starts mid-log meets streams whose first event it never saw: it reads that one event
- * (once per stream; the answers are immutable facts, so a bounded cache of them is always right).
+ * A read that starts mid-log meets streams whose first event it never saw: it reads that one event,
+ * once per stream and store. Which deal a stream's first event names never changes, so the answers
+ * are kept across requests (bounded): a deal paged through the log reads each stream once, not once
+ * per page.
  */
+const dealsOfStreams = new WeakMap<EventStore, LRUCache<string, string | 0>>();
+
 export class DealStreams {
   private readonly ownStream: string;
-  private readonly concernsDeal = new LRUCache<string, boolean>({ max: 10_000 });
+  private readonly dealOfStream: LRUCache<string, string | 0>;
 
   constructor(
     private readonly store: EventStore,
     private readonly dealId: string,
   ) {
     this.ownStream = `deal-${dealId}`;
+    let known = dealsOfStreams.get(store);
+    if (!known) dealsOfStreams.set(store, (known = new LRUCache({ max: 100_000 })));
+    this.dealOfStream = known;
   }
 
   async includes(event: RecordedEvent): Promise<boolean> {
     if (event.streamId === this.ownStream) return true;
     if (categoryOf(event.streamId) === 'deal') return false;
-    let concerns = this.concernsDeal.get(event.streamId);
-    if (concerns === undefined) {
+    let dealId = this.dealOfStream.get(event.streamId);
+    if (dealId === undefined) {
       const first = event.revision === 0n ? event : await this.firstEvent(event.streamId);
-      concerns = first?.data.dealId === this.dealId;
-      this.concernsDeal.set(event.streamId, concerns);
+      const named = first?.data.dealId;
+      dealId = typeof named === 'string' ? named : 0; // 0: names no deal (lru-cache keeps no undefined)
+      this.dealOfStream.set(event.streamId, dealId);
     }
-    return concerns;
+    return dealId === this.dealId;
   }
 
   private async firstEvent(streamId: string): Promise<RecordedEvent | undefined> {

@@ -2,16 +2,21 @@ import { z } from 'zod';
 import type { EventFilter, EventStore, Position, RecordedEvent } from '../eventstore/contract.js';
 import { matchesFilter } from '../eventstore/filter.js';
 import { comparePositions } from '../eventstore/position.js';
+import { EVENT_TYPE, STREAM_ID } from '../eventstore/validation.js';
+import { PositionToken, commaList } from '../queries/query-params.js';
 import { toAuditEvent, type AuditEvent } from './audit-event.js';
 import { DEAL_CATEGORIES, DealStreams } from './deal-streams.js';
-import { AuditLimit, PositionToken, commaList } from './query-params.js';
+import { AuditLimit } from './query-params.js';
 
 /** Events one page of the log may examine for a filter the store cannot apply (deal): no request scans the whole log. */
 export const MAX_SCAN = 10_000;
 
+const CATEGORY = /^[A-Za-z0-9_]{1,100}$/;
+
 const Filters = {
-  category: commaList(/^[A-Za-z0-9_]{1,100}$/, 'a stream category such as "deal"').optional(),
-  type: commaList(/^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/, 'an event type such as "DealCreated"').optional(),
+  /** Any category or type the store could hold, known to this version or not: the audit reads history. */
+  category: commaList((value) => CATEGORY.test(value), 'stream categories such as "deal"').optional(),
+  type: commaList((value) => EVENT_TYPE.test(value), 'event types such as "DealCreated"').optional(),
   /** The events of the deal's stream and of its actions and agent runs. */
   deal: z.uuid().optional(),
   /** Exclusive: the last position already seen. */
@@ -23,7 +28,7 @@ export type LogPageQuery = z.infer<typeof LogPageQuery>;
 
 export const ExportQuery = z.strictObject({
   ...Filters,
-  stream: z.string().min(1).max(200).optional(),
+  stream: z.string().regex(STREAM_ID, 'must be a stream id: 1 to 200 characters without whitespace, not starting with "$"').optional(),
   /** Inclusive: the last position to export. */
   to: PositionToken.optional(),
 });

@@ -6,7 +6,7 @@ import type { Position } from './contract.js';
  * sequence; EventStoreDB: commit and prepare), as 32 fixed-width hex digits, so that string order
  * is position order.
  */
-const TOKEN = /^[0-9a-f]{32}$/;
+export const POSITION_TOKEN = /^[0-9a-f]{32}$/;
 const MAX_U64 = (1n << 64n) - 1n;
 
 export function encodePosition(high: bigint, low: bigint): Position {
@@ -15,14 +15,14 @@ export function encodePosition(high: bigint, low: bigint): Position {
 }
 
 export function decodePosition(token: unknown, field = 'position'): [high: bigint, low: bigint] {
-  if (typeof token !== 'string' || !TOKEN.test(token)) {
+  if (!isPositionToken(token)) {
     throw new InvalidInputError(field, 'must be a position token returned by the event store');
   }
   return [BigInt('0x' + token.slice(0, 16)), BigInt('0x' + token.slice(16))];
 }
 
 export function isPositionToken(token: unknown): token is Position {
-  return typeof token === 'string' && TOKEN.test(token);
+  return typeof token === 'string' && POSITION_TOKEN.test(token);
 }
 
 export const START_POSITION: Position = encodePosition(0n, 0n);

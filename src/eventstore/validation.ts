@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { InvalidInputError } from './errors.js';
 import type { EventFilter, EventToAppend, ExpectedRevision, JsonObject, ReadStreamOptions } from './contract.js';
 
-const STREAM_ID = /^[^\s$][^\s]{0,199}$/;
-const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
+/** Stream ids are `<category>-<id>`: 1 to 200 visible characters, not starting with `$` (reserved). */
+export const STREAM_ID = /^[^\s$][^\s]{0,199}$/;
+/** Event types start with a letter and hold 1 to 200 letters, digits or `_ . : -`. */
+export const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_EVENTS_PER_APPEND = 10_000;
 
-/** Stream ids are `<category>-<id>`: 1 to 200 visible characters, not starting with `$` (reserved). */
 export function assertStreamId(streamId: unknown, field = 'streamId'): asserts streamId is string {
   if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) {
     throw new InvalidInputError(field, 'must be 1 to 200 characters without whitespace, not starting with "$"');

@@ -58,15 +58,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.json({ status: 'ok' });
   });
   app.get('/health/ready', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    try {
-      const pending = await pendingMigrations(knex);
-      checks.postgres = pending.length === 0 ? 'ok' : `not migrated: ${pending.join(', ')} pending`;
-    } catch (error) {
-      checks.postgres = `unavailable: ${(error as Error).message}`;
-    }
-    checks.eventStore = await eventStoreCheck(eventStore);
-    if (queues) checks.redis = await redisCheck(queues.actions);
+    // Side by side: an outage makes a probe wait for one timeout, not for each in turn.
+    const [postgres, eventStoreState, redis] = await Promise.all([postgresCheck(knex), eventStoreCheck(eventStore), queues && redisCheck(queues.actions)]);
+    const checks: Record<string, string> = { postgres, eventStore: eventStoreState, ...(redis ? { redis } : {}) };
     // Queries need only PostgreSQL: without the event store they still answer (commands do not), and
     // without Redis commands too (jobs wait in the log for the relay). Either being away makes the
     // answer 'degraded', not unavailable: a balancer then keeps every instance serving reads.
@@ -88,10 +82,10 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
-  api.get(ADMIN_READS[0].path, requireRole('admin'), async (_req, res) => {
+  api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
-  api.get(ADMIN_READS[1].path, requireRole('admin'), async (_req, res) => {
+  api.get(ADMIN_READS[1].path, requireRole(...ADMIN_READS[1].roles), async (_req, res) => {
     const unavailable = (detail: string) => new HttpProblem({ type: '/problems/queues-unavailable', title: 'The job queues cannot be read', status: 503, detail });
     if (!queues) throw unavailable('No job queues are configured in this process');
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
@@ -120,6 +114,15 @@ function queueDashboard(queues: Record<QueueName, Queue>): Router {
   adapter.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({ queues: Object.values(queues).map((queue) => new BullMQAdapter(queue)), serverAdapter: adapter });
   return adapter.getRouter() as Router;
+}
+
+async function postgresCheck(knex: Knex): Promise<string> {
+  try {
+    const pending = await pendingMigrations(knex);
+    return pending.length === 0 ? 'ok' : `not migrated: ${pending.join(', ')} pending`;
+  } catch (error) {
+    return `unavailable: ${(error as Error).message}`;
+  }
 }
 
 /** The event store reads its log (on PostgreSQL the same database as above; EventStoreDB is a server of its own). */

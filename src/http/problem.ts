@@ -53,8 +53,14 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     // The store tried again meanwhile. Whether the last try was stored is unknown: a retry with the
     // same Idempotency-Key appends the same event ids, which the store recognises.
     if (error instanceof EventStoreUnavailableError) {
+      logger.warn('the event store did not take an append', { method: req.method, path: req.path, error: error.message });
       res.set('Retry-After', '1');
-      return sendProblem(res, { type: '/problems/event-store-unavailable', title: 'The event store cannot be reached', status: 503, detail: error.message });
+      return sendProblem(res, {
+        type: '/problems/event-store-unavailable',
+        title: 'The event store cannot be reached',
+        status: 503,
+        detail: 'The event store did not answer; try again with the same Idempotency-Key',
+      });
     }
     // express.json() reports unreadable bodies with a status and a type.
     const status = (error as { status?: number }).status;

@@ -3,6 +3,7 @@ import { ActionEventSchemas } from '../domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../domain/agents/agent.events.js';
 import { DealEventSchemas } from '../domain/deals/deal.events.js';
 import { WorkerEventSchemas } from '../domain/workers/worker.events.js';
+import { categoryOf } from '../eventstore/filter.js';
 
 export interface EventTypeInfo {
   /** The part of the stream id before the first dash: what the feed's `category` filter matches. */
@@ -30,3 +31,8 @@ export const EVENT_TYPES: ReadonlyMap<string, EventTypeInfo> = new Map(
 );
 
 export const EVENT_CATEGORIES: readonly string[] = [...new Set(STREAMS.map(({ category }) => category))];
+
+export const isCategory = (value: string): boolean => EVENT_CATEGORIES.includes(value);
+export const isEventType = (value: string): boolean => EVENT_TYPES.has(value);
+/** A stream of a known category, e.g. `deal-<dealId>`, of at most 200 characters: a bare deal id is refused rather than matching nothing. */
+export const isStreamId = (value: string): boolean => value.length <= 200 && /^\S+-\S+$/.test(value) && isCategory(categoryOf(value));

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { Router } from 'express';
-import { isCheckpoint, type EventStore, type Position, type RecordedEvent, type SubscriptionMessage } from '../eventstore/contract.js';
+import { isCheckpoint, type EventStore, type Position, type SubscriptionMessage } from '../eventstore/contract.js';
 import { comparePositions } from '../eventstore/position.js';
 import { requireRole } from '../http/auth.js';
 import type { DescribedRoute } from '../http/openapi.js';
 import { shutdownSignal } from '../http/shutdown.js';
 import type { Logger } from '../platform/logger.js';
+import { toAuditEvent } from '../audit/audit-event.js';
 import { FeedQuery, feedSubscription } from './event-filter-query.js';
 
 /**
@@ -15,7 +16,7 @@ import { FeedQuery, feedSubscription } from './event-filter-query.js';
  * ```
  * id: <position>
  * event: <event type>
- * data: {"id","streamId","type","revision","position","data","metadata","recordedAt"}
+ * data: <the event as auditors read it: id, streamId, revision, position, type, recordedAt, data, metadata>
  * ```
  * `revision` is a decimal string (as in command responses), `recordedAt` ISO 8601.
  *
@@ -87,12 +88,7 @@ export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retr
 
 /** An event as a message; a checkpoint as a bare id, when it moves past the last one sent. */
 function frameOf(message: SubscriptionMessage, lastId: Position | undefined): string | undefined {
-  if (!isCheckpoint(message)) return `id: ${message.position}\nevent: ${message.type}\ndata: ${JSON.stringify(envelope(message))}\n\n`;
+  if (!isCheckpoint(message)) return `id: ${message.position}\nevent: ${message.type}\ndata: ${JSON.stringify(toAuditEvent(message))}\n\n`;
   if (lastId === undefined || comparePositions(message.position, lastId) > 0) return `id: ${message.position}\n\n`;
   return undefined;
-}
-
-function envelope(event: RecordedEvent) {
-  const { id, streamId, type, revision, position, data, metadata, recordedAt } = event;
-  return { id, streamId, type, revision: revision.toString(), position, data, metadata, recordedAt: recordedAt.toISOString() };
 }

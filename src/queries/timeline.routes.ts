@@ -1,28 +1,15 @@
 import { z } from 'zod';
 import { TIMELINE_CATEGORIES, TIMELINE_EVENT_TYPES } from '../projections/timeline/timeline.projection.js';
 import { Limit, cursorOf, keysetPage } from './pagination.js';
+import { PositionToken, commaList } from './query-params.js';
 import { queryRoute } from './query-route.js';
 
-/** One value or a comma list, each one of `allowed`: `?category=deal,action`. */
-function commaList(allowed: readonly string[], what: string) {
-  return z
-    .string()
-    .max(2000)
-    .transform((text, context) => {
-      const values = [...new Set(text.split(',').map((value) => value.trim()))];
-      const unknown = values.filter((value) => !allowed.includes(value));
-      if (unknown.length === 0) return values;
-      context.addIssue({ code: 'custom', message: `must be one or more ${what}, comma-separated; unknown: ${unknown.join(', ') || '(empty)'}` });
-      return z.NEVER;
-    });
-}
-
 export const RecentEventsQuery = z.strictObject({
-  category: commaList(TIMELINE_CATEGORIES, `of ${TIMELINE_CATEGORIES.join(', ')}`).optional(),
-  type: commaList(TIMELINE_EVENT_TYPES, 'event types').optional(),
+  category: commaList((value) => (TIMELINE_CATEGORIES as readonly string[]).includes(value), `of ${TIMELINE_CATEGORIES.join(', ')}`).optional(),
+  type: commaList((value) => (TIMELINE_EVENT_TYPES as readonly string[]).includes(value), 'event types').optional(),
   dealId: z.uuid().optional(),
   limit: Limit,
-  cursor: cursorOf(z.tuple([z.string().regex(/^[0-9a-f]{32}$/), z.string().regex(/^[0-9a-f]{32}$/)])).optional(),
+  cursor: cursorOf(z.tuple([PositionToken, PositionToken])).optional(),
 });
 
 interface RecentEventRow extends Record<string, unknown> {

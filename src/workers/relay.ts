@@ -89,7 +89,11 @@ async function relay(deps: RelayDependencies, signal: AbortSignal): Promise<void
 /** Adds the jobs, queue by queue, trying again until Redis takes them all (or the relay stops). */
 async function addUntilAccepted(deps: RelayDependencies, jobs: JobToAdd[], signal: AbortSignal): Promise<void> {
   const byQueue = new Map<QueueName, JobToAdd[]>();
-  for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+  for (const job of jobs) {
+    const queued = byQueue.get(job.queue);
+    if (queued) queued.push(job);
+    else byQueue.set(job.queue, [job]);
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       await Promise.all(

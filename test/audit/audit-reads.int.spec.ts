@@ -122,7 +122,7 @@ describe('audit reads: stream histories and the log', function () {
     const cases: [string, Record<string, string | number>, string[]][] = [
       ['/api/audit/events', { limit: 0 }, ['limit']],
       ['/api/audit/events', { limit: 1001, from: 'zzz', colour: 'red' }, ['limit', 'from', 'colour']],
-      ['/api/audit/events', { from: '0'.repeat(31) + 'g', category: 'deal,no such', deal: 'acme' }, ['from', 'category.1', 'deal']],
+      ['/api/audit/events', { from: '0'.repeat(31) + 'g', category: 'deal,no such', deal: 'acme' }, ['from', 'category', 'deal']],
       [`/api/audit/streams/deal-${ids.acme}/events`, { fromRevision: -1, limit: 'many' }, ['fromRevision', 'limit']],
       [acmeState, {}, ['revision', 'at']],
       [acmeState, { revision: 1, at: '2026-01-01T00:00:00Z' }, ['revision', 'at']],
@@ -130,6 +130,8 @@ describe('audit reads: stream histories and the log', function () {
       [acmeState, { at: 'yesterday' }, ['at']],
       ['/api/audit/deals/acme/state', { revision: 0 }, ['id']],
       ['/api/audit/export', { from: 'zzz', to: 'end' }, ['from', 'to']],
+      // Refused by the store's own stream id rule, before it reaches the store.
+      ['/api/audit/export', { stream: 'a b' }, ['stream']],
     ];
     for (const [path, query, fields] of cases) {
       const res = await app.get(path, query);

@@ -6,10 +6,10 @@ import { GENESIS_HASH, eventHash } from '../../src/commands/hash-chain.js';
 import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decider.js';
 import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
 import type { CommandMetadata } from '../../src/domain/shared/event.js';
-import type { EventStore, ReadStreamOptions, RecordedEvent } from '../../src/eventstore/contract.js';
+import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
 import { collect, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
+import { countingStreamReads, startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
 const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
 const create = (dealId: string): DealCommand => ({
@@ -139,15 +139,10 @@ describe('handleCommand with remembered stream states', () => {
     db = await createTestDatabase();
     testStore = await startTestEventStore(db.url);
     store = testStore.store;
-    counted = Object.assign(Object.create(store) as EventStore, {
-      readStream: (streamId: string, options?: ReadStreamOptions) => {
-        reads.push(streamId);
-        return store.readStream(streamId, options);
-      },
-    });
+    ({ store: counted, reads } = countingStreamReads(store));
   });
   beforeEach(() => {
-    reads = [];
+    reads.length = 0;
   });
   after(async () => {
     await testStore.close();
@@ -159,7 +154,7 @@ describe('handleCommand with remembered stream states', () => {
     const id = randomUUID();
     const stream = `deal-${id}`;
     await handleCommand(counted, stream, dealDecider, create(id), { known });
-    reads = [];
+    reads.length = 0;
     return stream;
   }
 
@@ -186,7 +181,7 @@ describe('handleCommand with remembered stream states', () => {
     const lost = await newDeal(known);
     await handleCommand(counted, lost, dealDecider, stage('lost', 'No budget'), { known });
     await handleCommand(store, lost, dealDecider, { type: 'ReopenDeal', data: { reason: 'Budget back' }, metadata: meta() });
-    reads = [];
+    reads.length = 0;
     const moved = await handleCommand(counted, lost, dealDecider, stage('diligence'), { known });
     expect(moved.revision).to.equal(3n);
     expect(reads).to.deep.equal([lost]);

@@ -1,4 +1,4 @@
-import type { EventStore } from '../../src/eventstore/contract.js';
+import type { EventStore, ReadStreamOptions } from '../../src/eventstore/contract.js';
 import { createEventStore } from '../../src/eventstore/index.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { silentLogger } from '../../src/platform/logger.js';
@@ -37,4 +37,16 @@ export async function startTestEventStore(databaseUrl: string): Promise<TestEven
       await double.close();
     },
   };
+}
+
+/** The store, noting in `reads` the stream of every readStream (clear it between tests). */
+export function countingStreamReads(store: EventStore): { store: EventStore; reads: string[] } {
+  const reads: string[] = [];
+  const counted = Object.assign(Object.create(store) as EventStore, {
+    readStream: (streamId: string, options?: ReadStreamOptions) => {
+      reads.push(streamId);
+      return store.readStream(streamId, options);
+    },
+  });
+  return { store: counted, reads };
 }

@@ -6,18 +6,18 @@ export type WorkerCommand =
   | { type: 'RecordWorkerStopped'; data: { reason: string }; metadata: CommandMetadata }
   | { type: 'RecordJobDeadLettered'; data: Omit<JobDeadLettered, 'workerId'>; metadata: CommandMetadata };
 
-export type WorkerState = { status: 'none' } | { status: 'running' | 'stopped'; workerId: string; deadLettered: number };
+export type WorkerState = { status: 'none' } | { status: 'running' | 'stopped'; workerId: string };
 
 export const initialWorkerState: WorkerState = { status: 'none' };
 
 export function evolveWorker(state: WorkerState, event: WorkerEvent): WorkerState {
   switch (event.type) {
     case 'WorkerStarted':
-      return { status: 'running', workerId: event.data.workerId, deadLettered: 0 };
+      return { status: 'running', workerId: event.data.workerId };
     case 'WorkerStopped':
       return state.status === 'none' ? state : { ...state, status: 'stopped' };
     case 'JobDeadLettered':
-      return state.status === 'none' ? state : { ...state, deadLettered: state.deadLettered + 1 };
+      return state; // recorded for operators; it changes nothing a later decision needs
     default: {
       const _exhaustive: never = event;
       return state;

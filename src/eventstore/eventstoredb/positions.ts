@@ -4,8 +4,8 @@ import { START_POSITION, decodePosition, encodePosition } from '../position.js';
 
 /**
  * An EventStoreDB position as a token. Both halves are kept: the commit position alone does not
- * order the log. The events of an explicit transaction share one commit position, and the server's
- * catch-up checkpoints are `(c, 0)`, just before an event at `(c, c)`.
+ * order what subscriptions report. The server's catch-up checkpoints are `(c, 0)`, just before an
+ * event at `(c, c)`; resuming from `c` alone would skip that event.
  */
 export function toToken(position: EsdbPosition): Position {
   return encodePosition(position.commit, position.prepare);

@@ -1,16 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { isCheckpoint, type EventStore, type Position } from '../../eventstore/contract.js';
-import { categoryOf } from '../../eventstore/filter.js';
-import { isPositionToken } from '../../eventstore/position.js';
 import type { Principal } from '../../http/api-keys.js';
 import { requireRole } from '../../http/auth.js';
 import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
 import { Limit, cursorOf } from '../../queries/pagination.js';
-import { EVENT_CATEGORIES, EVENT_TYPES } from '../event-types.js';
+import { LogPosition } from '../../queries/query-params.js';
+import { EVENT_CATEGORIES, isCategory, isEventType, isStreamId } from '../event-types.js';
 import { listDeliveries } from './webhook-deliveries.js';
 import {
   deleteSubscription,
@@ -21,25 +20,20 @@ import {
   setSubscriptionState,
 } from './webhook-subscriptions.js';
 
-/** 'start' (before the first event), 'end' (the end of the log now) or a position token; exclusive, like every `from`. */
-const LogPosition = z.string().refine((token) => token === 'start' || token === 'end' || isPositionToken(token), {
-  message: 'must be "start", "end" or a position token returned by the API',
-});
-
 const names = (accepts: (name: string) => boolean, message: string) =>
   z.array(z.string().max(200).refine(accepts, { message })).min(1, 'must name at least one (leave the list out to match any)').max(100);
 
 /** The event store's filter, over what the domain defines (as the feed's): lists combine with AND, each matches any of its entries. */
 const Filter = z.strictObject({
-  categories: names((name) => EVENT_CATEGORIES.includes(name), `must be one of ${EVENT_CATEGORIES.join(', ')}`).optional(),
-  eventTypes: names((name) => EVENT_TYPES.has(name), 'must be an event type (see /api/integrations/event-types)').optional(),
-  streamIds: names((name) => /^\S+-\S+$/.test(name) && EVENT_CATEGORIES.includes(categoryOf(name)), 'must be a stream id such as deal-<dealId>').optional(),
+  categories: names(isCategory, `must be one of ${EVENT_CATEGORIES.join(', ')}`).optional(),
+  eventTypes: names(isEventType, 'must be an event type (see /api/integrations/event-types)').optional(),
+  streamIds: names(isStreamId, 'must be a stream id such as deal-<dealId>').optional(),
 });
 
 export const CreateWebhookBody = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2000),
   filter: Filter.default({}),
-  /** Default 'end': only events appended from now on (a few committed just before may come too). */
+  /** Exclusive. Default 'end': only events appended from now on (a few committed just before may come too). */
   from: LogPosition.default('end'),
   /** Standard Webhooks form; generated when absent. Shown only in the answer to the creation. */
   secret: z.string().refine(isWebhookSecret, { message: 'must be "whsec_" followed by the base64 of 24 to 64 random bytes' }).optional(),
@@ -59,15 +53,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * deliver-webhooks.worker.ts); every change here is announced to them on commit.
  */
 const INTEGRATORS = ['integration', 'admin'];
+/** As the problem handler titles EventStoreUnavailableError. */
+const STORE_UNREACHABLE = 'The event store cannot be reached';
 const WEBHOOKS = '/integrations/webhooks';
 /** For the OpenAPI document. */
 export const WEBHOOKS_API: readonly DescribedRoute[] = [
-  { method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody, success: { status: 201, description: 'Created' } },
+  { method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody, success: { status: 201, description: 'Created' }, unavailable: STORE_UNREACHABLE },
   { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets', roles: INTEGRATORS, query: ListQuery },
   { method: 'get', path: `${WEBHOOKS}/:id`, summary: 'One subscription: state, position, last delivery, failures', roles: INTEGRATORS },
   { method: 'post', path: `${WEBHOOKS}/:id/pause`, summary: 'Stop delivering until resumed', roles: INTEGRATORS },
   { method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped', roles: INTEGRATORS },
-  { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody },
+  { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody, unavailable: STORE_UNREACHABLE },
   { method: 'delete', path: `${WEBHOOKS}/:id`, summary: 'End the subscription', roles: INTEGRATORS },
   { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery },
 ];
@@ -81,7 +77,7 @@ export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: Ev
     const body = CreateWebhookBody.parse(req.body ?? {});
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
-    const position = await startingPoint(eventStore, body.from);
+    const position = await startingPoint(eventStore, body.from, res);
     await insertSubscription(knex, { id, url: body.url, secret, filter: body.filter, position, createdBy: (res.locals.principal as Principal).name });
     res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id)), secret });
   });
@@ -103,7 +99,7 @@ export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: Ev
 
   router.post('/:id/reset', async (req, res) => {
     const { position } = ResetWebhookBody.parse(req.body ?? {});
-    if (!(await resetSubscription(knex, req.params.id, await startingPoint(eventStore, position)))) throw notFound(req.params.id);
+    if (!(await resetSubscription(knex, req.params.id, await startingPoint(eventStore, position, res)))) throw notFound(req.params.id);
     res.json(await found(knex, req.params.id));
   });
 
@@ -132,17 +128,19 @@ function notFound(id: string): HttpProblem {
 }
 
 /** The position a subscription starts after: null for the start of the log. */
-async function startingPoint(eventStore: EventStore, from: string): Promise<Position | null> {
+async function startingPoint(eventStore: EventStore, from: string, res: Response): Promise<Position | null> {
   if (from === 'start') return null;
-  return from === 'end' ? endOfLog(eventStore) : from;
+  return from === 'end' ? endOfLog(eventStore, res) : from;
 }
 
-/** Where the log ends now: the first checkpoint of a subscription from the end. */
-async function endOfLog(eventStore: EventStore): Promise<Position> {
+/** Where the log ends now: the first checkpoint of a subscription from the end; a 503 when none comes. */
+async function endOfLog(eventStore: EventStore, res: Response): Promise<Position> {
   for await (const message of eventStore.subscribe({ from: 'end', signal: AbortSignal.timeout(5000) })) {
     if (isCheckpoint(message)) return message.position;
   }
-  throw new HttpProblem({ type: '/problems/event-store-unavailable', title: 'The event store did not answer', status: 503, detail: 'Could not find the end of the log; try again' });
+  // A problem carries no headers; the problem handler keeps those already set.
+  res.set('Retry-After', '1');
+  throw new HttpProblem({ type: '/problems/event-store-unavailable', title: STORE_UNREACHABLE, status: 503, detail: 'Could not find the end of the log; try again' });
 }
 
 /** As Standard Webhooks libraries expect it: `whsec_` and base64 of 24 to 64 bytes. */
