@@ -4,6 +4,7 @@ import autocannon from 'autocannon';
 import { createApiKey } from '../src/http/api-keys.js';
 import { createKnex } from '../src/platform/database.js';
 import type { Figures } from './stats.js';
+import { dropQueues } from './workers.bench.js';
 
 /**
  * HTTP command throughput: the API in its own process (as deployed), loaded over loopback by
@@ -16,8 +17,10 @@ export async function benchHttpCommands(options: { databaseUrl: string; seconds:
   await knex.destroy();
 
   const port = 20000 + Math.floor(Math.random() * 20000);
+  // The API opens the job queues: under a prefix of the bench's own, deleted at the end.
+  const queuePrefix = `dsbench-http-${process.pid}`;
   const api = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'api'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', QUEUE_PREFIX: queuePrefix },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
@@ -62,6 +65,7 @@ export async function benchHttpCommands(options: { databaseUrl: string; seconds:
   } finally {
     api.kill('SIGTERM');
     await once(api, 'exit');
+    await dropQueues(queuePrefix);
   }
 }
 
