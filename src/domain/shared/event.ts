@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-/** Who did something: a person, an AI agent, a worker process or the system itself. */
-export const Actor = z.object({ kind: z.enum(['user', 'agent', 'worker', 'system']), id: z.string() });
+/** Who did something: a person (user), an AI agent, an integration service, a worker process or the system itself. */
+export const Actor = z.object({ kind: z.enum(['user', 'agent', 'integration', 'worker', 'system']), id: z.string() });
 export type Actor = z.infer<typeof Actor>;
 
 /** What every command brings besides its data: time and actor arrive here, never from `new Date()`. */
