@@ -1,17 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { Principal, PrincipalKind, Role } from '../auth/principal.js';
 
-export const ROLES = ['admin', 'operator', 'approver', 'agent', 'auditor', 'integration'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** Who is calling: the owner of an API key. Event metadata names this actor, never a field the client sends. */
-export interface Principal {
+export interface ApiKeyInfo {
   keyId: string;
   name: string;
   role: Role;
-}
-
-export interface ApiKeyInfo extends Principal {
   createdAt: Date;
   revokedAt: Date | null;
 }
@@ -32,13 +26,17 @@ function hashKey(key: string): string {
 export async function createApiKey(knex: Knex, name: string, role: Role): Promise<{ key: string; info: Principal }> {
   const key = PREFIX + randomBytes(32).toString('base64url');
   const keyId = randomUUID();
+  const kind = kindOf(role);
   try {
-    await knex('api_keys').insert({ id: keyId, name, role, key_hash: hashKey(key) });
+    await knex.transaction(async (trx) => {
+      await trx('principals').insert({ id: name, kind, name, roles: [role] }).onConflict('id').merge(['roles', 'kind']);
+      await trx('api_keys').insert({ id: keyId, principal_id: name, name, role, key_hash: hashKey(key) });
+    });
   } catch (error) {
     if ((error as { code?: string }).code === '23505') throw new KeyNameTakenError(name, { cause: error });
     throw error;
   }
-  return { key, info: { keyId, name, role } };
+  return { key, info: { id: name, kind, name, roles: [role], credential: { type: 'api-key', id: keyId } } };
 }
 
 export async function listApiKeys(knex: Knex): Promise<ApiKeyInfo[]> {
@@ -56,9 +54,21 @@ export async function revokeApiKey(knex: Knex, idOrName: string): Promise<boolea
   return count > 0;
 }
 
-/** The principal of an active key, or undefined. */
+/** The principal of an active, unexpired key of an enabled principal, or undefined. */
 export async function authenticateKey(knex: Knex, key: string): Promise<Principal | undefined> {
   if (!key.startsWith(PREFIX)) return undefined;
-  const row = await knex('api_keys').select('id', 'name', 'role').where({ key_hash: hashKey(key) }).whereNull('revoked_at').first();
-  return row ? { keyId: row.id, name: row.name, role: row.role } : undefined;
+  const row = await knex('api_keys as k')
+    .join('principals as p', 'p.id', 'k.principal_id')
+    .select('k.id as key_id', 'p.id', 'p.kind', 'p.name', 'p.roles', 'p.agent_id')
+    .where('k.key_hash', hashKey(key))
+    .whereNull('k.revoked_at')
+    .whereNull('p.disabled_at')
+    .where((q) => q.whereNull('k.expires_at').orWhere('k.expires_at', '>', knex.fn.now()))
+    .first();
+  if (!row) return undefined;
+  return { id: row.id, kind: row.kind, name: row.name, roles: row.roles, ...(row.agent_id ? { agentId: row.agent_id } : {}), credential: { type: 'api-key', id: row.key_id } };
+}
+
+function kindOf(role: Role): PrincipalKind {
+  return role === 'agent' || role === 'integration' ? role : 'user';
 }

@@ -1,7 +1,8 @@
 import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import { LRUCache } from 'lru-cache';
-import { authenticateKey, type Principal, type Role } from './api-keys.js';
+import { hasRole, type Principal, type Role } from '../auth/principal.js';
+import { authenticateKey } from './api-keys.js';
 import { sendProblem } from './problem.js';
 
 /**
@@ -52,7 +53,7 @@ function keyOf(header: string, scheme: 'Bearer' | 'Basic'): string | undefined {
 export function requireRole(...roles: Role[]): RequestHandler {
   return (_req, res, next) => {
     const principal = res.locals.principal as Principal | undefined;
-    if (principal && roles.includes(principal.role)) return next();
+    if (principal && hasRole(principal, roles)) return next();
     sendProblem(res, {
       type: '/problems/forbidden',
       title: 'Forbidden',

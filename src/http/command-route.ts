@@ -6,7 +6,7 @@ import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
 import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore, Position } from '../eventstore/contract.js';
-import type { Principal, Role } from './api-keys.js';
+import { actorOf, type Principal, type Role } from '../auth/principal.js';
 import { requireRole } from './auth.js';
 import { findResponse, requestHash, saveResponse } from './idempotency.js';
 import type { InFlight } from './in-flight.js';
@@ -72,7 +72,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     const key = idempotencyKey(req);
     const hash = key && requestHash(req.method, req.originalUrl, req.body);
     if (key) {
-      const stored = await findResponse(deps.knex, principal.keyId, key);
+      const stored = await findResponse(deps.knex, principal.id, key);
       if (stored && stored.requestHash !== hash) {
         throw new HttpProblem({ type: '/problems/idempotency-key-reused', title: 'Idempotency-Key reused', status: 422, detail: 'This Idempotency-Key was used with another request' });
       }
@@ -81,7 +81,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
 
     const body = spec.body.parse(req.body ?? {});
     // A repeated creation must name the same new stream: its id derives from the key too.
-    const scope = key && `${principal.keyId}\u0000${key}`;
+    const scope = key && `${principal.id}\u0000${key}`;
     const params = req.params as PathParams;
     const id = !spec.location ? String(params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
     const streamId = spec.streamId(id, params);
@@ -100,7 +100,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (spec.location) headers.Location = spec.location(id, params);
     // The later position, so that a query given it sees every stream the command wrote.
     const reply = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
-    if (key && hash) await saveResponse(deps.knex, principal.keyId, key, { requestHash: hash, status, body: reply, headers });
+    if (key && hash) await saveResponse(deps.knex, principal.id, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
   });
 }
@@ -136,7 +136,7 @@ const requireJson: RequestHandler = (req, _res, next) => {
 function commandMetadata(req: Request, principal: Principal): CommandMetadata {
   const requestId = randomUUID();
   return {
-    actor: { kind: principal.role === 'agent' ? 'agent' : 'user', id: principal.name },
+    actor: actorOf(principal),
     now: new Date().toISOString(),
     correlationId: req.get('x-correlation-id') ?? requestId,
     causationId: requestId,

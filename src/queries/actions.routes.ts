@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ActionStatus } from '../domain/actions/action.state.js';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { NotFoundError } from '../domain/shared/errors.js';
-import type { Principal, Role } from '../http/api-keys.js';
+import { hasRole, type Principal, type Role } from '../auth/principal.js';
 import { Limit, cursorOf, encodeCursor, iso, keysetPage, type Page } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
@@ -143,7 +143,7 @@ function summary(row: Row) {
 
 /** The decider's rules, seen from the caller: an approver's role, not the proposer, not twice. */
 function canApprove(principal: Principal, row: Row): boolean {
-  return APPROVER_ROLES.includes(principal.role) && row.proposed_by_id !== principal.name && !(row.approver_ids as string[]).includes(principal.name);
+  return hasRole(principal, APPROVER_ROLES) && row.proposed_by_id !== principal.id && !(row.approver_ids as string[]).includes(principal.id);
 }
 
 /** Keyset pagination by risk (descending), then proposal time and id (ascending): mixed directions need their own condition. */

@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { decodePosition } from '../eventstore/position.js';
-import type { Principal } from '../http/api-keys.js';
+import type { Principal } from '../auth/principal.js';
 import type { ReadPositions } from './read-positions.js';
 
 export interface QueryContext {

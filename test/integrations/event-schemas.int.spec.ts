@@ -5,7 +5,7 @@ import { ActionEventSchemas } from '../../src/domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../../src/domain/agents/agent.events.js';
 import { DealEventSchemas } from '../../src/domain/deals/deal.events.js';
 import { WorkerEventSchemas } from '../../src/domain/workers/worker.events.js';
-import { ROLES } from '../../src/http/api-keys.js';
+import { ROLES } from '../../src/auth/principal.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect } from '../support/async.js';

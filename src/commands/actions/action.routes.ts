@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAdmin } from '../../auth/principal.js';
 import { actionDecider } from '../../domain/actions/action.decider.js';
 import { defaultRiskPolicy, type RiskPolicy } from '../../domain/actions/risk-policy.js';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
@@ -57,7 +58,7 @@ export function actionCommands(policy: RiskPolicy = defaultRiskPolicy) {
       summary: 'Cancel an action before its execution starts (the proposer or an admin)',
       roles: ['admin', 'operator', 'agent'],
       body: CancelActionBody,
-      command: (data, { metadata, principal }) => ({ type: 'CancelAction' as const, data: { ...data, byAdmin: principal.role === 'admin' }, metadata }),
+      command: (data, { metadata, principal }) => ({ type: 'CancelAction' as const, data: { ...data, byAdmin: isAdmin(principal) }, metadata }),
     }),
   ];
 }

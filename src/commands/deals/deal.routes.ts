@@ -29,7 +29,7 @@ export const dealCommands = [
     location: (id) => `/api/deals/${id}`,
     command: (body, { id, metadata, principal }) => ({
       type: 'CreateDeal' as const,
-      data: { dealId: id, name: body.name, company: body.company, amount: body.amount, ownerId: body.ownerId ?? principal.name, tags: body.tags },
+      data: { dealId: id, name: body.name, company: body.company, amount: body.amount, ownerId: body.ownerId ?? principal.id, tags: body.tags },
       metadata,
     }),
   }),

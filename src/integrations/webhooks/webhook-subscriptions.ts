@@ -15,8 +15,15 @@ export interface NewSubscription {
   filter: EventFilter;
   /** Exclusive, like every `from`; null: from the first event. */
   position: Position | null;
-  createdBy: string;
+  /** The principal that owns it: only it (and admins) see and change it. */
+  ownerId: string;
 }
+
+/**
+ * Whose subscriptions a caller may see and change: one owner's, or (for admins) every one. Others
+ * are answered as if they did not exist, so their ids do not leak.
+ */
+export type Visibility = { ownerId: string } | 'all';
 
 /** What the API shows of a subscription: everything but its secret. */
 export interface SubscriptionView {
@@ -55,20 +62,21 @@ export async function insertSubscription(knex: Knex, subscription: NewSubscripti
       filter: subscription.filter,
       state: 'active',
       position: subscription.position,
-      created_by: subscription.createdBy,
+      created_by: subscription.ownerId,
+      owner_id: subscription.ownerId,
     });
     await announce(trx, subscription.id);
   });
 }
 
-export async function findSubscription(knex: Knex, id: string): Promise<SubscriptionView | undefined> {
-  const row = await views(knex).where('s.id', id).first();
+export async function findSubscription(knex: Knex, id: string, visible: Visibility): Promise<SubscriptionView | undefined> {
+  const row = await visibleTo(views(knex), visible, 's.').where('s.id', id).first();
   return row && subscriptionView(row);
 }
 
 /** Oldest first, by creation. */
-export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }): Promise<Page<SubscriptionView>> {
-  const rows = await keysetPage<SubscriptionRow>(views(knex), {
+export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }, visible: Visibility): Promise<Page<SubscriptionView>> {
+  const rows = await keysetPage<SubscriptionRow>(visibleTo(views(knex), visible, 's.'), {
     sort: 's.created_at',
     tiebreak: 's.id',
     direction: 'asc',
@@ -80,18 +88,18 @@ export async function listSubscriptions(knex: Knex, page: { limit: number; curso
 }
 
 /** Pauses or resumes; false when there is no such subscription. */
-export function setSubscriptionState(knex: Knex, id: string, state: SubscriptionState): Promise<boolean> {
-  return change(knex, id, { state });
+export function setSubscriptionState(knex: Knex, id: string, visible: Visibility, state: SubscriptionState): Promise<boolean> {
+  return change(knex, id, visible, { state });
 }
 
 /** Moves the subscription to `position` (exclusive; null: the start): delivery goes on from there. */
-export function resetSubscription(knex: Knex, id: string, position: Position | null): Promise<boolean> {
-  return change(knex, id, { position, generation: knex.raw('generation + 1'), consecutive_failures: 0 });
+export function resetSubscription(knex: Knex, id: string, visible: Visibility, position: Position | null): Promise<boolean> {
+  return change(knex, id, visible, { position, generation: knex.raw('generation + 1'), consecutive_failures: 0 });
 }
 
-export async function deleteSubscription(knex: Knex, id: string): Promise<boolean> {
+export async function deleteSubscription(knex: Knex, id: string, visible: Visibility): Promise<boolean> {
   return knex.transaction(async (trx) => {
-    const deleted = await trx(TABLE).where({ id }).delete();
+    const deleted = await visibleTo(trx(TABLE), visible).where({ id }).delete();
     if (deleted > 0) await announce(trx, id);
     return deleted > 0;
   });
@@ -150,12 +158,16 @@ export async function recordDelivery(
   return rows[0]?.state;
 }
 
-async function change(knex: Knex, id: string, values: Record<string, unknown>): Promise<boolean> {
+async function change(knex: Knex, id: string, visible: Visibility, values: Record<string, unknown>): Promise<boolean> {
   return knex.transaction(async (trx) => {
-    const updated = await trx(TABLE).where({ id }).update({ ...values, updated_at: trx.fn.now() });
+    const updated = await visibleTo(trx(TABLE), visible).where({ id }).update({ ...values, updated_at: trx.fn.now() });
     if (updated > 0) await announce(trx, id);
     return updated > 0;
   });
+}
+
+function visibleTo(query: Knex.QueryBuilder, visible: Visibility, alias = ''): Knex.QueryBuilder {
+  return visible === 'all' ? query : query.where(`${alias}owner_id`, visible.ownerId);
 }
 
 function announce(trx: Knex.Transaction, id: string) {

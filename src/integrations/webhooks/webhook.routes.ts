@@ -3,7 +3,7 @@ import { Router, type Response } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { isCheckpoint, type EventStore, type Position } from '../../eventstore/contract.js';
-import type { Principal } from '../../http/api-keys.js';
+import { isAdmin, type Principal } from '../../auth/principal.js';
 import { requireRole } from '../../http/auth.js';
 import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
@@ -18,6 +18,7 @@ import {
   listSubscriptions,
   resetSubscription,
   setSubscriptionState,
+  type Visibility,
 } from './webhook-subscriptions.js';
 
 const names = (accepts: (name: string) => boolean, message: string) =>
@@ -78,47 +79,54 @@ export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: Ev
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const position = await startingPoint(eventStore, body.from, res);
-    await insertSubscription(knex, { id, url: body.url, secret, filter: body.filter, position, createdBy: (res.locals.principal as Principal).name });
-    res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id)), secret });
+    await insertSubscription(knex, { id, url: body.url, secret, filter: body.filter, position, ownerId: (res.locals.principal as Principal).id });
+    res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id, visibility(res))), secret });
   });
 
   router.get('/', async (req, res) => {
-    res.json(await listSubscriptions(knex, ListQuery.parse(req.query)));
+    res.json(await listSubscriptions(knex, ListQuery.parse(req.query), visibility(res)));
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(await found(knex, req.params.id));
+    res.json(await found(knex, req.params.id, visibility(res)));
   });
 
   for (const [action, state] of [['pause', 'paused'], ['resume', 'active']] as const) {
     router.post(`/:id/${action}`, async (req, res) => {
-      if (!(await setSubscriptionState(knex, req.params.id, state))) throw notFound(req.params.id);
-      res.json(await found(knex, req.params.id));
+      if (!(await setSubscriptionState(knex, req.params.id, visibility(res), state))) throw notFound(req.params.id);
+      res.json(await found(knex, req.params.id, visibility(res)));
     });
   }
 
   router.post('/:id/reset', async (req, res) => {
     const { position } = ResetWebhookBody.parse(req.body ?? {});
-    if (!(await resetSubscription(knex, req.params.id, await startingPoint(eventStore, position, res)))) throw notFound(req.params.id);
-    res.json(await found(knex, req.params.id));
+    await found(knex, req.params.id, visibility(res)); // 404 before the log is read for someone else's subscription
+    if (!(await resetSubscription(knex, req.params.id, visibility(res), await startingPoint(eventStore, position, res)))) throw notFound(req.params.id);
+    res.json(await found(knex, req.params.id, visibility(res)));
   });
 
   router.delete('/:id', async (req, res) => {
-    if (!(await deleteSubscription(knex, req.params.id))) throw notFound(req.params.id);
+    if (!(await deleteSubscription(knex, req.params.id, visibility(res)))) throw notFound(req.params.id);
     res.status(204).end();
   });
 
   router.get('/:id/deliveries', async (req, res) => {
     const query = DeliveriesQuery.parse(req.query);
-    await found(knex, req.params.id);
+    await found(knex, req.params.id, visibility(res));
     res.json(await listDeliveries(knex, req.params.id, query));
   });
 
   return router;
 }
 
-async function found(knex: Knex, id: string) {
-  const subscription = await findSubscription(knex, id);
+/** Integrations see their own subscriptions; admins every one. */
+function visibility(res: Response): Visibility {
+  const principal = res.locals.principal as Principal;
+  return isAdmin(principal) ? 'all' : { ownerId: principal.id };
+}
+
+async function found(knex: Knex, id: string, visible: Visibility) {
+  const subscription = await findSubscription(knex, id, visible);
   if (!subscription) throw notFound(id);
   return subscription;
 }
