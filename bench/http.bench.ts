@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
-import { createApiKey } from '../src/http/api-keys.js';
+import { createApiKey } from '../test/support/principals.js';
 import { createKnex } from '../src/platform/database.js';
 import type { Figures } from './stats.js';
 import { dropQueues } from './workers.bench.js';

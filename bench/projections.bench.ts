@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { PostgresEventStore } from '../src/eventstore/postgres/postgres-event-store.js';
-import { createApiKey } from '../src/http/api-keys.js';
+import { createApiKey } from '../test/support/principals.js';
 import { createKnex } from '../src/platform/database.js';
 import { silentLogger } from '../src/platform/logger.js';
 import { PROJECTIONS, ensureProjections } from '../src/projections/index.js';

@@ -3,8 +3,7 @@ import type { Knex } from 'knex';
 /**
  * Principals: who acts (a person, an agent, an integration, the system), with a stable id that
  * events record as the actor, and roles. API keys become credentials of a principal: several at
- * once, each with its own name, an optional expiry and the time it was last used. People signing
- * in with tokens are found by (issuer, subject).
+ * once, each with its own name, an optional expiry and the time it was last used.
  *
  * Existing keys become principals whose id is the key's name, which is what the log already
  * records as their actor; `recorded` stays false until the log holds their creation too (the
@@ -21,14 +20,11 @@ export async function up(knex: Knex): Promise<void> {
       disabled_at timestamptz,
       created_at  timestamptz NOT NULL DEFAULT now(),
       updated_at  timestamptz NOT NULL DEFAULT now(),
-      recorded    boolean     NOT NULL DEFAULT true
-    );
-
-    CREATE TABLE principal_subjects (
-      issuer       text NOT NULL,
-      subject      text NOT NULL,
-      principal_id text NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
-      PRIMARY KEY (issuer, subject)
+      -- A person known from a token: its issuer and subject.
+      issuer      text,
+      subject     text,
+      recorded    boolean     NOT NULL DEFAULT true,
+      UNIQUE (issuer, subject)
     );
 
     -- One principal per key name; its roles and kind are those of its active key (else its latest).
@@ -72,7 +68,6 @@ export async function down(knex: Knex): Promise<void> {
     UPDATE api_keys SET role = (SELECT roles[1] FROM principals WHERE id = principal_id) WHERE role IS NULL;
     ALTER TABLE api_keys DROP COLUMN principal_id, DROP COLUMN expires_at, DROP COLUMN last_used_at, ALTER COLUMN role SET NOT NULL;
     CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
-    DROP TABLE principal_subjects;
     DROP TABLE principals;
   `);
 }

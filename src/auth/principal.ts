@@ -1,10 +1,11 @@
+import { PRINCIPAL_KIND_NAMES, ROLE_NAMES } from '../domain/principals/principal.events.js';
 import type { Actor } from '../domain/shared/event.js';
 
-export const ROLES = ['admin', 'operator', 'approver', 'agent', 'auditor', 'integration'] as const;
+export const ROLES = ROLE_NAMES;
 export type Role = (typeof ROLES)[number];
 
 /** What a principal is: a person (`user`), an AI agent, an integration service, or dealstream itself. */
-export const PRINCIPAL_KINDS = ['user', 'agent', 'integration', 'system'] as const;
+export const PRINCIPAL_KINDS = PRINCIPAL_KIND_NAMES;
 export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
 
 /** How the caller proved who they are on this request. */
@@ -19,7 +20,7 @@ export interface Principal {
   kind: PrincipalKind;
   name: string;
   roles: readonly Role[];
-  /** An agent principal acts for this agent only (its runs, its proposals); none: it runs no agent. */
+  /** An agent principal acts for this agent only (its runs); none: it runs no agent. */
   agentId?: string;
   credential: Credential;
 }

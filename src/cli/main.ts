@@ -2,8 +2,11 @@ import { Command, Option } from 'commander';
 import { exportWithProgress, verifyWithProgress } from '../audit/audit-cli.js';
 import { ExportQuery } from '../audit/log-selection.js';
 import type { Knex } from 'knex';
-import { ROLES, type Role } from '../auth/principal.js';
-import { KeyNameTakenError, createApiKey, listApiKeys, revokeApiKey } from '../http/api-keys.js';
+import type { z } from 'zod';
+import { PRINCIPAL_KINDS, ROLES, type PrincipalKind, type Role } from '../auth/principal.js';
+import { KeyNotFoundError, cliMetadata, createPrincipalWithKey, listKeys, revokeKeyByIdOrName } from '../principals/principal-cli.js';
+import { changeRoles, createPrincipal, disablePrincipal, enablePrincipal, issueApiKey } from '../principals/principal-lifecycle.js';
+import { CreatePrincipalBody, IssueKeyBody } from '../principals/principal.routes.js';
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import type { Queue } from 'bullmq';
@@ -108,30 +111,97 @@ workers
     }),
   );
 
-const keys = program.command('keys').description('manage API keys (stored only as hashes)');
+const principals = program.command('principals').description('who acts: people, agents, integrations; their roles (every change is an event)');
+
+principals
+  .command('create')
+  .description('create a principal and print its id on stdout')
+  .addOption(new Option('--kind <kind>', 'what it is').choices(PRINCIPAL_KINDS).makeOptionMandatory())
+  .requiredOption('--name <name>', 'a name people recognise')
+  .addOption(new Option('--role <role...>', 'what it may do').choices(ROLES).makeOptionMandatory())
+  .option('--id <id>', 'a readable id (default: a new UUID); events name it as the actor')
+  .option('--agent <agentId>', 'for an agent principal: the agent it acts for (its runs)')
+  .action((options: { kind: PrincipalKind; name: string; role: Role[]; id?: string; agent?: string }) =>
+    withServices(async ({ knex, eventStore }) => {
+      const body = parseOrUsage(CreatePrincipalBody, { kind: options.kind, name: options.name, roles: options.role, id: options.id, agentId: options.agent });
+      const created = await createPrincipal({ knex, eventStore }, body, cliMetadata());
+      process.stdout.write(created.principalId + '\n');
+    }),
+  );
+
+principals
+  .command('list')
+  .description('list principals')
+  .action(() =>
+    withKnex(async (knex) => {
+      const rows = await knex('principals').orderBy('id').select('id', 'kind', 'name', 'roles', 'agent_id', 'disabled_at');
+      const lines = rows.map((p) => [p.id, p.kind, p.name, p.roles.join(','), p.agent_id ?? '', p.disabled_at ? 'disabled' : 'active']);
+      printTable(['id', 'kind', 'name', 'roles', 'agent', 'status'], lines);
+    }),
+  );
+
+principals
+  .command('roles')
+  .description("replace a principal's roles")
+  .argument('<id>')
+  .addOption(new Option('--role <role...>', 'its roles from now on').choices(ROLES).makeOptionMandatory())
+  .action((id: string, options: { role: Role[] }) => withServices(({ knex, eventStore }) => changeRoles({ knex, eventStore }, id, options.role, cliMetadata()).then(() => undefined)));
+
+principals
+  .command('disable')
+  .description('disable a principal: all its credentials are refused from the next request on')
+  .argument('<id>')
+  .option('--reason <reason>', 'why, for the record')
+  .action((id: string, options: { reason?: string }) => withServices(({ knex, eventStore }) => disablePrincipal({ knex, eventStore }, id, options.reason, cliMetadata()).then(() => undefined)));
+
+principals
+  .command('enable')
+  .description('enable a disabled principal')
+  .argument('<id>')
+  .action((id: string) => withServices(({ knex, eventStore }) => enablePrincipal({ knex, eventStore }, id, cliMetadata()).then(() => undefined)));
+
+const keys = program.command('keys').description("API keys: a principal's credentials (shown once, stored only as hashes)");
 
 keys
   .command('create')
-  .description('create a key and print it alone on stdout (it is shown only once)')
+  .description('create a principal with one key, and print the key alone on stdout (shown once); how a fresh install gets its first admin')
   .requiredOption('--name <name>', 'who or what uses the key')
   .addOption(new Option('--role <role>', 'what the key may do').choices(ROLES).makeOptionMandatory())
   .action((options: { name: string; role: Role }) =>
-    withKnex(async (knex) => {
-      const { key } = await createApiKey(knex, options.name, options.role).catch((error: unknown) => {
-        throw error instanceof KeyNameTakenError ? new UsageError(error.message) : error;
-      });
+    withServices(async ({ knex, eventStore }) => {
+      const { key } = await createPrincipalWithKey({ knex, eventStore }, options.name, options.role);
       process.stdout.write(key + '\n');
+    }),
+  );
+
+keys
+  .command('issue')
+  .description("issue another key to a principal (rotation: the actor stays the same) and print it alone on stdout")
+  .requiredOption('--principal <id>', 'whose key')
+  .requiredOption('--name <name>', "the key's own name")
+  .option('--expires-at <instant>', 'ISO 8601; default: never')
+  .action((options: { principal: string; name: string; expiresAt?: string }) =>
+    withServices(async ({ knex, eventStore }) => {
+      const body = parseOrUsage(IssueKeyBody, { name: options.name, expiresAt: options.expiresAt ?? null });
+      const issued = await issueApiKey({ knex, eventStore }, options.principal, body, cliMetadata());
+      process.stdout.write(issued.key + '\n');
     }),
   );
 
 keys
   .command('list')
   .description('list keys (never their secrets)')
-  .action(() =>
+  .option('--principal <id>', "only this principal's")
+  .action((options: { principal?: string }) =>
     withKnex(async (knex) => {
-      const rows = await listApiKeys(knex);
-      const lines = rows.map((k) => [k.keyId, k.name, k.role, k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active']);
-      process.stdout.write([['id', 'name', 'role', 'created', 'status'], ...lines].map((line) => line.join('\t')).join('\n') + '\n');
+      const rows = await listKeys(knex, options.principal);
+      const time = (value: Date | null) => value?.toISOString() ?? '';
+      const status = (k: { revoked_at: Date | null; expires_at: Date | null }) =>
+        k.revoked_at ? `revoked ${k.revoked_at.toISOString()}` : k.expires_at && k.expires_at <= new Date() ? 'expired' : 'active';
+      printTable(
+        ['id', 'name', 'principal', 'roles', 'created', 'expires', 'last used', 'status'],
+        rows.map((k) => [k.id, k.name, k.principal_id, k.roles.join(','), time(k.created_at), time(k.expires_at), time(k.last_used_at), status(k)]),
+      );
     }),
   );
 
@@ -139,12 +209,26 @@ keys
   .command('revoke')
   .description('revoke the active key with this id or name')
   .argument('<id-or-name>')
-  .action((idOrName: string) =>
-    withKnex(async (knex) => {
-      if (!(await revokeApiKey(knex, idOrName))) throw new UsageError(`no active key "${idOrName}"`);
+  .option('--principal <id>', "a name among this principal's keys")
+  .action((idOrName: string, options: { principal?: string }) =>
+    withServices(async ({ knex, eventStore }) => {
+      await revokeKeyByIdOrName({ knex, eventStore }, idOrName, options.principal).catch((error: unknown) => {
+        throw error instanceof KeyNotFoundError ? new UsageError(error.message) : error;
+      });
       process.stderr.write(`dealstream: revoked ${idOrName}\n`);
     }),
   );
+
+function printTable(header: string[], lines: string[][]): void {
+  process.stdout.write([header, ...lines].map((line) => line.join('\t')).join('\n') + '\n');
+}
+
+/** Options checked with the HTTP API's schemas: a bad one is a usage error naming it. */
+function parseOrUsage<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new UsageError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`).join('; '));
+}
 
 const audit = program.command('audit').description('what auditors need: history exports and hash-chain verification');
 

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
+import { AuthChanges } from '../auth/auth-changes.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { beginShutdown } from '../http/shutdown.js';
@@ -29,10 +30,12 @@ async function startApi(services: Services): Promise<RunningRole> {
   const { knex, eventStore, logger, config } = services;
   const readPositions = new ReadPositions(knex, config.DATABASE_URL, logger);
   await readPositions.start();
+  const authChanges = new AuthChanges(config.DATABASE_URL, logger);
+  await authChanges.start();
   // For /api/workers, the queue dashboard and readiness; commands never wait on it.
   const redis = createRedis(config.REDIS_URL, 'producer', logger);
   const queues = openQueues(redis, config.QUEUE_PREFIX);
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, queues });
+  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, queues });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
@@ -51,6 +54,7 @@ async function startApi(services: Services): Promise<RunningRole> {
       // Commands whose clients hung up still finish before the store closes under them.
       await (app.locals.inFlight as InFlight).idle();
       await readPositions.close();
+      await authChanges.close();
       await closeQueues(queues, redis);
     },
   };

@@ -3,6 +3,7 @@ import { createEventStore, type EventStore } from '../eventstore/index.js';
 import type { Config } from '../platform/config.js';
 import { createKnex, ensureDatabase, migrateLatest } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import { recordMigratedPrincipals } from '../principals/record-migrated.js';
 import { ensureProjections } from '../projections/index.js';
 
 /** What every role shares in one process. */
@@ -18,6 +19,7 @@ export interface Services {
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const knex = await migrate(config, logger);
   const eventStore = createEventStore(config, logger);
+  await recordMigratedPrincipals({ knex, eventStore }, logger);
   return {
     config,
     logger,

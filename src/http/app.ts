@@ -24,6 +24,10 @@ import { mountQueries } from '../queries/query-route.js';
 import type { ReadPositions } from '../queries/read-positions.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { projectionStatus } from '../projections/runtime/status.js';
+import type { AuthChanges } from '../auth/auth-changes.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { peopleSignIn, type TokenVerifier } from '../principals/people.js';
+import { PRINCIPALS_API, principalRoutes } from '../principals/principal.routes.js';
 import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
@@ -38,12 +42,17 @@ export interface AppDependencies {
   /** Where the projections stand, for queries that read their own writes. */
   readPositions: ReadPositions;
   consistencyWaitMs?: number;
+  /** How long a checked credential is trusted while `authChanges` hears every change (0: check every request). */
   authCacheMs?: number;
+  /** Revocations and other changes announced by any process; without it every request is checked afresh. */
+  authChanges?: AuthChanges;
+  /** People's tokens: how to verify them, and dealstream's own issuer (whose subjects are principal ids). */
+  tokens?: { verifier: TokenVerifier; ownIssuer: string };
   /** The job queues (on a connection that fails fast): for /api/workers, the dashboard and readiness. */
   queues?: Record<QueueName, Queue>;
 }
 
-export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, queues }: AppDependencies): Express {
+export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -69,8 +78,16 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.status(ready ? 200 : 503).json({ status, checks });
   });
 
+  const authenticator = new Authenticator({
+    knex,
+    cacheMs: authCacheMs,
+    ...(authChanges ? { changes: authChanges } : {}),
+    ...(tokens ? { tokens: peopleSignIn({ knex, eventStore }, tokens.verifier, tokens.ownIssuer, logger) } : {}),
+  });
+  const signedIn = authenticate(authenticator);
+
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
-  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
+  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -82,6 +99,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
+  api.use(principalRoutes({ knex, eventStore }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
@@ -91,9 +109,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
   });
   // Before /api, so that its requests are authenticated once.
-  app.use('/api/audit', authenticate(knex, authCacheMs), requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
-  app.use('/api', authenticate(knex, authCacheMs), api);
-  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(knex, authCacheMs, 'Basic'), requireRole('admin'), queueDashboard(queues));
+  app.use('/api/audit', signedIn, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
+  app.use('/api', signedIn, api);
+  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(authenticator, { scheme: 'Basic' }), requireRole('admin'), queueDashboard(queues));
 
   app.use(notFound);
   app.use(problemHandler(logger));

@@ -1,34 +1,36 @@
-import type { RequestHandler } from 'express';
-import type { Knex } from 'knex';
-import { LRUCache } from 'lru-cache';
+import type { Request, RequestHandler } from 'express';
+import type { Authenticator } from '../auth/authenticator.js';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
-import { authenticateKey } from './api-keys.js';
 import { sendProblem } from './problem.js';
 
-/**
- * Every /api request names its caller with `Authorization: Bearer <key>`; the principal goes to
- * res.locals. Valid keys are remembered for `cacheMs` (a query saved on every request), so a
- * revoked key may keep working that long in a process that has just seen it.
- */
-export function authenticate(knex: Knex, cacheMs = 5000, scheme: 'Bearer' | 'Basic' = 'Bearer'): RequestHandler {
-  const known = cacheMs > 0 ? new LRUCache<string, Principal>({ max: 10_000, ttl: cacheMs }) : undefined;
-  const principalOf = async (key: string) => {
-    const cached = known?.get(key);
-    if (cached) return cached;
-    const principal = await authenticateKey(knex, key);
-    if (principal) known?.set(key, principal);
-    return principal;
-  };
+export interface AuthenticateOptions {
+  /**
+   * `Bearer <key or token>` for the API; for pages a browser opens (the queue dashboard), HTTP Basic
+   * with the key as the password, which the browser asks for and resends.
+   */
+  scheme?: 'Bearer' | 'Basic';
+  /** Told of each refused credential (the rate limits count them per client address). */
+  onRejected?: (req: Request) => void | Promise<void>;
+}
+
+/** Names the caller of every request it guards (res.locals.principal), or answers 401. */
+export function authenticate(authenticator: Authenticator, { scheme = 'Bearer', onRejected }: AuthenticateOptions = {}): RequestHandler {
   return async (req, res, next) => {
-    const key = keyOf(req.get('authorization') ?? '', scheme);
-    const principal = key ? await principalOf(key) : undefined;
+    const credential = credentialOf(req.get('authorization') ?? '', scheme);
+    const principal = credential ? await authenticator.authenticate(credential) : undefined;
     if (!principal) {
-      res.set('WWW-Authenticate', `${scheme} realm="dealstream"`);
+      if (credential) await onRejected?.(req);
+      res.set('WWW-Authenticate', `${scheme} realm="dealstream"${credential && scheme === 'Bearer' ? ', error="invalid_token"' : ''}`);
       return sendProblem(res, {
         type: '/problems/unauthenticated',
         title: 'Authentication required',
         status: 401,
-        detail: key ? 'The API key is unknown or revoked' : scheme === 'Bearer' ? 'Send an API key as "Authorization: Bearer <key>"' : 'Sign in with any user name and an API key as the password',
+        code: 'AUTH.UNAUTHENTICATED',
+        detail: credential
+          ? 'The credential is unknown, expired or revoked, or its principal is disabled'
+          : scheme === 'Bearer'
+            ? 'Send an API key or a token as "Authorization: Bearer <credential>"'
+            : 'Sign in with any user name and an API key as the password',
       });
     }
     res.locals.principal = principal;
@@ -36,11 +38,7 @@ export function authenticate(knex: Knex, cacheMs = 5000, scheme: 'Bearer' | 'Bas
   };
 }
 
-/**
- * The key in an Authorization header: `Bearer <key>` for the API; for pages a browser opens (the
- * queue dashboard), HTTP Basic with the key as the password, which the browser asks for and resends.
- */
-function keyOf(header: string, scheme: 'Bearer' | 'Basic'): string | undefined {
+function credentialOf(header: string, scheme: 'Bearer' | 'Basic'): string | undefined {
   const match = /^(\S+)\s+(\S+)$/.exec(header);
   if (!match || match[1]!.toLowerCase() !== scheme.toLowerCase()) return undefined;
   if (scheme === 'Bearer') return match[2];
@@ -58,6 +56,7 @@ export function requireRole(...roles: Role[]): RequestHandler {
       type: '/problems/forbidden',
       title: 'Forbidden',
       status: 403,
+      code: 'AUTH.FORBIDDEN',
       detail: `This needs one of the roles: ${roles.join(', ')}`,
     });
   };

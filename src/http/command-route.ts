@@ -24,6 +24,11 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
   streamId: (id: string, params: PathParams) => string;
   /** Builds the command; it may read other streams first (a proposal needs its deal). */
   command: (body: Body, context: CommandContext) => C | Promise<C>;
+  /**
+   * Whether this caller may address this object at all, beyond its role (an agent only its own
+   * runs); throws a DomainError (a 404, so that others' ids do not leak) when not.
+   */
+  authorize?: (principal: Principal, params: PathParams) => void;
   /** Creation: 201 with a Location built from the new id. */
   location?: (id: string, params: PathParams) => string;
   /**
@@ -69,6 +74,7 @@ export function mountCommands(router: Router, deps: CommandDependencies, routes:
 function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): RequestHandler {
   return (req, res) => deps.inFlight.run(async () => {
     const principal = res.locals.principal as Principal;
+    spec.authorize?.(principal, req.params as PathParams);
     const key = idempotencyKey(req);
     const hash = key && requestHash(req.method, req.originalUrl, req.body);
     if (key) {
@@ -125,7 +131,7 @@ function idempotencyKey(req: Request): string | undefined {
 }
 
 /** Commands read JSON only: any other body is 415, never silently an empty one. */
-const requireJson: RequestHandler = (req, _res, next) => {
+export const requireJson: RequestHandler = (req, _res, next) => {
   // req.is() is null when there is no body at all, false when the body is of another type.
   if (req.is('application/json') === false) {
     return next(new HttpProblem({ type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail: 'Send application/json' }));
@@ -133,7 +139,7 @@ const requireJson: RequestHandler = (req, _res, next) => {
   next();
 };
 
-function commandMetadata(req: Request, principal: Principal): CommandMetadata {
+export function commandMetadata(req: Request, principal: Principal): CommandMetadata {
   const requestId = randomUUID();
   return {
     actor: actorOf(principal),

@@ -44,6 +44,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     (paths[path] ??= {})[route.method] = {
       summary: route.summary,
       description: route.roles === 'every' ? 'Every role may read.' : `Roles: ${route.roles.join(', ')}.`,
+      'x-roles': route.roles,
       security: [{ apiKey: [] }],
       parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } } } : {}),
@@ -62,6 +63,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     (paths[path] ??= {}).get = {
       summary: route.summary,
       description: `Every role may read. Reads the ${route.reads.join(', ')} read model${route.reads.length > 1 ? 's' : ''}.`,
+      'x-roles': 'every',
       security: [{ apiKey: [] }],
       parameters: [
         ...pathParameters(route.path),
@@ -87,6 +89,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     (paths[path] ??= {})[route.method] = {
       summary: route.summary,
       description: `Roles: ${route.roles.join(', ')}.`,
+      'x-roles': route.roles,
       security: [{ apiKey: [] }],
       parameters: [
         ...pathParameters(route.path),
@@ -118,7 +121,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     openapi: '3.1.0',
     info: { title: 'dealstream', version, description: 'Event-sourced deal lifecycle: AI agents propose actions, humans approve the risky ones.' },
     components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `dealstream keys create`' } },
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of a principal (`dealstream keys issue`), or a person\'s token (`dealstream tokens issue`, or an OIDC provider\'s)' } },
       schemas: {
         CommandResult: {
           type: 'object',

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { ActionEventSchemas } from '../domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../domain/agents/agent.events.js';
 import { DealEventSchemas } from '../domain/deals/deal.events.js';
+import { PrincipalEventSchemas } from '../domain/principals/principal.events.js';
 import { WorkerEventSchemas } from '../domain/workers/worker.events.js';
 import { categoryOf } from '../eventstore/filter.js';
 
@@ -21,6 +22,7 @@ const STREAMS = [
   { category: 'agent', stream: 'agent-<agentId>', schemas: AgentEventSchemas },
   { category: 'agent', stream: 'agent-<agentId>-run-<runId>', schemas: AgentRunEventSchemas },
   { category: 'worker', stream: 'worker-<workerId>', schemas: WorkerEventSchemas },
+  { category: 'principal', stream: 'principal-<principalId>', schemas: PrincipalEventSchemas },
 ];
 
 /** Every event type the domain defines, taken from its schema maps so that a new type is not forgotten. */

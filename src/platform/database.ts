@@ -31,7 +31,7 @@ const here = fileURLToPath(import.meta.url);
 const migrationsDirectory = path.resolve(path.dirname(here), '../../migrations');
 const migrationExtension = path.extname(here);
 
-const migrationSource: Knex.MigrationSource<string> = {
+export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () =>
     (await readdir(migrationsDirectory)).filter((file) => file.endsWith(migrationExtension) && !file.endsWith('.d.ts')).sort(),
   getMigrationName: (file) => file.slice(0, -migrationExtension.length),

@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { silentLogger } from '../../src/platform/logger.js';
+import { recordMigratedPrincipals } from '../../src/principals/record-migrated.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 
@@ -14,6 +16,8 @@ export interface AuditApp {
 export async function startAuditApp(): Promise<AuditApp> {
   const harness = await startTestApp();
   const keys = await createKeys(harness.knex, { ops: 'operator', ana: 'approver', scout: 'agent', boss: 'admin', audit: 'auditor' });
+  // The log holds their history, as after a process started: the CLI run by a test finds nothing to add.
+  await recordMigratedPrincipals({ knex: harness.knex, eventStore: harness.store }, silentLogger());
   return {
     harness,
     send: commandsOver(() => harness.app, keys),

@@ -156,7 +156,7 @@ describe('dealstream CLI', function () {
 
     const list = spawnDealstream(['keys', 'list'], env);
     expect(await list.exit).to.equal(0);
-    expect(list.stdout()).to.match(/first-admin\tadmin\t.*\tactive/).and.not.include(key);
+    expect(list.stdout()).to.match(/\tfirst-admin\t[0-9a-f-]{36}\tadmin\t.*\tactive\n/).and.not.include(key);
     const { rows } = await adminQuery(`SELECT key_hash FROM api_keys WHERE name = 'first-admin'`, [], database);
     expect(rows[0].key_hash).to.match(/^[0-9a-f]{64}$/).and.not.include(key);
 

@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { ActionEventSchemas } from '../../src/domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../../src/domain/agents/agent.events.js';
 import { DealEventSchemas } from '../../src/domain/deals/deal.events.js';
+import { PrincipalEventSchemas } from '../../src/domain/principals/principal.events.js';
 import { WorkerEventSchemas } from '../../src/domain/workers/worker.events.js';
 import { ROLES } from '../../src/auth/principal.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { bindAgent } from '../support/principals.js';
 import { collect } from '../support/async.js';
 
 interface EventTypeEntry {
@@ -30,7 +32,7 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
   after(() => harness.close());
 
   it('lists every event type the domain defines, each with its category, streams and a 2020-12 schema of its data', () => {
-    const domainTypes = [DealEventSchemas, ActionEventSchemas, AgentEventSchemas, AgentRunEventSchemas, WorkerEventSchemas].flatMap((schemas) => Object.keys(schemas));
+    const domainTypes = [DealEventSchemas, ActionEventSchemas, AgentEventSchemas, AgentRunEventSchemas, WorkerEventSchemas, PrincipalEventSchemas].flatMap((schemas) => Object.keys(schemas));
     expect(Object.keys(eventTypes)).to.have.members(domainTypes);
     for (const [type, { category, stream, schema }] of Object.entries(eventTypes)) {
       expect(stream, type).to.match(new RegExp(`^${category}-<\\w+>`));
@@ -55,6 +57,7 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
     const actionId = (await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA', payload: { to: 'cfo@acme.test' } }, 'agent'))!;
     await command(`/api/actions/${actionId}/approve`, {}, 'approver');
     const agentId = (await command('/api/agents', { name: 'Scout', model: 'gpt-5' }, 'admin'))!;
+    await bindAgent(harness.knex, 'agent', agentId);
     const runId = (await command(`/api/agents/${agentId}/runs`, { goal: 'Research Acme', dealId }, 'agent'))!;
     await command(`/api/agents/${agentId}/runs/${runId}/tool-calls`, { tool: 'web_search', input: { q: 'Acme' }, output: { hits: 3 } }, 'agent');
     await command(`/api/agents/${agentId}/runs/${runId}/complete`, { summary: 'Looks good', tokens: { input: 10, output: 5 }, cost: usd('0.42') }, 'agent');

@@ -1,3 +1,4 @@
+import { Authenticator } from '../../src/auth/authenticator.js';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -155,7 +156,7 @@ describe('integration feed: GET /api/integrations/feed', () => {
     const store = counting(harness.store);
     const logger = silentLogger();
     const feed = express()
-      .use('/api', authenticate(harness.knex, 0), ...before, integrationFeed({ eventStore: store, logger, ...options }))
+      .use('/api', authenticate(new Authenticator({ knex: harness.knex, cacheMs: 0 })), ...before, integrationFeed({ eventStore: store, logger, ...options }))
       .use(problemHandler(logger));
     const listening = await listen(feed);
     cleanups.push(listening.close);

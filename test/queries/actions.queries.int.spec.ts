@@ -6,7 +6,7 @@ import { handleCommand, loadStream } from '../../src/commands/handle-command.js'
 import { actionDecider } from '../../src/domain/actions/action.decider.js';
 import { dealDecider } from '../../src/domain/deals/deal.decider.js';
 import type { Actor } from '../../src/domain/shared/event.js';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 const MINUTE = 60_000;

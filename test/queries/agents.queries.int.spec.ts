@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Express } from 'express';
 import request from 'supertest';
 import { comparePositions } from '../../src/eventstore/position.js';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { bindAgent, createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
@@ -40,9 +40,14 @@ describe('agent queries: activity, agents and runs', () => {
     return res;
   }
   const register = async (name: string, budget?: object) => idOf(await command('/api/agents', { name, model: 'gpt-5', capabilities: ['research'], ...(budget ? { budget } : {}) }));
-  const start = async (agentId: string, body: object = { goal: 'Look around' }) => idOf(await command(`/api/agents/${agentId}/runs`, body, 'scout'));
-  const finish = (agentId: string, runId: string, outcome: 'complete' | 'fail', body: object) => command(`/api/agents/${agentId}/runs/${runId}/${outcome}`, body, 'scout');
-  const callTool = (agentId: string, runId: string, body: object) => command(`/api/agents/${agentId}/runs/${runId}/tool-calls`, body, 'scout');
+  // scout is the agent principal of whichever agent it acts for next.
+  const asAgent = async (agentId: string, path: string, body: object) => {
+    await bindAgent(harness.knex, 'scout', agentId);
+    return command(path, body, 'scout');
+  };
+  const start = async (agentId: string, body: object = { goal: 'Look around' }) => idOf(await asAgent(agentId, `/api/agents/${agentId}/runs`, body));
+  const finish = (agentId: string, runId: string, outcome: 'complete' | 'fail', body: object) => asAgent(agentId, `/api/agents/${agentId}/runs/${runId}/${outcome}`, body);
+  const callTool = (agentId: string, runId: string, body: object) => asAgent(agentId, `/api/agents/${agentId}/runs/${runId}/tool-calls`, body);
 
   function get(path: string, query: Record<string, string | number> = {}) {
     return request(app).get(path).query({ ...query, position }).set(as('audit'));

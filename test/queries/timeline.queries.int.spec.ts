@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Express } from 'express';
 import request from 'supertest';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { bindAgent, createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 interface Item {
@@ -60,6 +60,7 @@ describe('timeline queries: GET /api/events/recent', () => {
     ids.agent = idOf(await send('/agents', 'root', { name: 'Scout', model: 'gpt-5' }, 201));
     await send(`/deals/${ids.beta}/notes`, 'ops', { text: 'call them' });
     await send(`/actions/${ids.action}/approve`, 'ana', {});
+    await bindAgent(harness.knex, 'scout', ids.agent);
     ids.run = idOf(await send(`/agents/${ids.agent}/runs`, 'scout', { goal: 'Research Acme', dealId: ids.acme }, 201));
     const run = `/agents/${ids.agent}/runs/${ids.run}`;
     await send(`${run}/tool-calls`, 'scout', { tool: 'web_search', input: { q: 'Acme' } });

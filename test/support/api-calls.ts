@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
 import type { Role } from '../../src/auth/principal.js';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { createApiKey } from './principals.js';
 
 /** One API key per name, with the role given: the keys by name. */
 export async function createKeys(knex: Knex, roles: Record<string, Role>): Promise<Record<string, string>> {

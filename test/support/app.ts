@@ -7,6 +7,9 @@ import { PROJECTIONS } from '../../src/projections/index.js';
 import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import { createRedis } from '../../src/platform/redis.js';
+import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
+import { REDIS_URL, testPrefix } from './workers.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { startTestEventStore } from './event-store.js';
 
@@ -25,12 +28,15 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
   const readPositions = new ReadPositions(knex, db.url, silentLogger());
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000 });
+  // With `queues`, the job queues (under a prefix of the test's own) for /api/workers and the queue dashboard.
+  const redis = options.queues ? createRedis(REDIS_URL, 'producer', silentLogger()) : undefined;
+  const queues = redis && openQueues(redis, testPrefix());
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, ...(queues ? { queues } : {}) });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];
@@ -44,6 +50,7 @@ export async function startTestApp(options: { projections?: boolean } = {}): Pro
       projecting.abort();
       await Promise.all(runs);
       await readPositions.close();
+      if (queues && redis) await closeQueues(queues, redis);
       await closeStore();
       await knex.destroy();
       await db.drop();

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { createApiKey } from '../../src/http/api-keys.js';
+import { createApiKey } from '../support/principals.js';
 import { createRedis, jobLosingSettings } from '../../src/platform/redis.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';

@@ -5,7 +5,9 @@ import { Tokens, agentRunStreamId, agentStreamId, type AgentRunEvent } from '../
 import { dealDecider } from '../../domain/deals/deal.decider.js';
 import { Money } from '../../domain/shared/money.js';
 import type { Position } from '../../eventstore/contract.js';
-import { commandRoute, type CommandContext } from '../../http/command-route.js';
+import { isAdmin, type Principal } from '../../auth/principal.js';
+import { NotFoundError } from '../../domain/shared/errors.js';
+import { commandRoute, type CommandContext, type PathParams } from '../../http/command-route.js';
 import { loadStream, type CommandResult } from '../handle-command.js';
 import { settleRunCost } from './settle-run-cost.js';
 
@@ -39,6 +41,12 @@ const agent = { decider: agentDecider, streamId: (id: string) => agentStreamId(i
 const run = { decider: agentRunDecider, streamId: (id: string, params: Record<string, string>) => agentRunStreamId(params.agentId!, id) };
 const runners = ['admin', 'agent'] as const;
 
+/** An agent principal runs its own agent only; admins run any. Others' agents are answered as unknown. */
+function ownAgent(principal: Principal, params: PathParams): void {
+  if (!isAdmin(principal) && principal.agentId !== params.agentId) throw new NotFoundError('AGENT.NOT_FOUND', 'No such agent');
+}
+const ownRuns = { roles: [...runners], authorize: ownAgent };
+
 /** The agent commands under /api: registration, budgets, and runs with their tool calls and outcome. */
 export const agentCommands = [
   commandRoute({
@@ -65,7 +73,7 @@ export const agentCommands = [
     method: 'post',
     path: '/agents/:agentId/runs',
     summary: "Start a run, optionally on a deal, with a goal; refused once the agent's budget is spent",
-    roles: [...runners],
+    ...ownRuns,
     body: StartAgentRunBody,
     location: (id, params) => `/api/agents/${params.agentId}/runs/${id}`,
     command: async (body, { id, params, metadata, eventStore }) => {
@@ -80,7 +88,7 @@ export const agentCommands = [
     method: 'post',
     path: '/agents/:agentId/runs/:id/tool-calls',
     summary: 'Record a tool call of a running run',
-    roles: [...runners],
+    ...ownRuns,
     body: RecordToolCallBody,
     command: ({ toolCallId, ...call }, { metadata }) => ({
       type: 'RecordAgentToolCall' as const,
@@ -93,7 +101,7 @@ export const agentCommands = [
     method: 'post',
     path: '/agents/:agentId/runs/:id/complete',
     summary: "Complete a run with its summary, tokens and cost; the cost is settled on the agent's budget",
-    roles: [...runners],
+    ...ownRuns,
     body: CompleteAgentRunBody,
     command: (data, { metadata }) => ({ type: 'CompleteAgentRun' as const, data, metadata }),
     followUp: settleOutcome,
@@ -103,7 +111,7 @@ export const agentCommands = [
     method: 'post',
     path: '/agents/:agentId/runs/:id/fail',
     summary: "Fail a run with the error, and the tokens and cost it used; the cost is settled on the agent's budget",
-    roles: [...runners],
+    ...ownRuns,
     body: FailAgentRunBody,
     command: (data, { metadata }) => ({ type: 'FailAgentRun' as const, data, metadata }),
     followUp: settleOutcome,

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import request from 'supertest';
 import { comparePositions } from '../../../src/eventstore/position.js';
 import type { EventStore } from '../../../src/eventstore/contract.js';
-import { createApiKey } from '../../../src/http/api-keys.js';
+import { createApiKey } from '../../support/principals.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
 
@@ -37,7 +37,10 @@ describe('agent command routes (registration, budgets, runs)', () => {
       .send({ name: 'Scout', model: 'gpt-5', capabilities: ['research', 'email'], ...(budget ? { budget } : {}) })
       .expect(201);
     expect(res.headers.location).to.match(/^\/api\/agents\/[0-9a-f-]{36}$/);
-    return idOf(res.headers.location!);
+    const agentId = idOf(res.headers.location!);
+    // scout is the agent principal of the agent registered last (each test runs its own agent).
+    await knex('principals').where({ id: 'scout' }).update({ agent_id: agentId });
+    return agentId;
   }
   async function startRun(agentId: string, body: object = { goal: 'Research Acme' }): Promise<string> {
     const res = await request(app).post(`/api/agents/${agentId}/runs`).set(as('scout')).send(body).expect(201);

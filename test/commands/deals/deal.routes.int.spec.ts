@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import type { Knex } from 'knex';
 import request from 'supertest';
 import type { EventStore } from '../../../src/eventstore/contract.js';
-import { createApiKey } from '../../../src/http/api-keys.js';
+import { createApiKey } from '../../support/principals.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
 

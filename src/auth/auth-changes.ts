@@ -1,0 +1,87 @@
+import pg from 'pg';
+import type { Knex } from 'knex';
+import type { Logger } from '../platform/logger.js';
+
+/** Announced (NOTIFY, on commit) with a principal's id whenever what it may do changes. */
+export const AUTH_CHANGES = 'ds_auth_changes';
+
+export function announceAuthChange(trx: Knex | Knex.Transaction, principalId: string): Promise<unknown> {
+  return trx.raw('SELECT pg_notify(?, ?)', [AUTH_CHANGES, principalId]);
+}
+
+/**
+ * Tells an API process that a revocation, a disabled principal or a change of roles happened in any
+ * process. It listens on its own connection; while that is down nothing counts as current (callers
+ * check every request), and after a reconnect everything seen before is forgotten, since
+ * announcements may have been missed meanwhile.
+ */
+export class AuthChanges {
+  private client: pg.Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Whether announcements arrive now: only then may a checked credential be trusted for a while. */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Called on every announcement, and when the connection is lost or regained. */
+  onChange(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+
+  async start(): Promise<void> {
+    this.connecting ??= this.connect();
+    await this.connecting;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'dealstream-auth-changes' });
+    client.on('notification', () => this.changed());
+    client.on('error', (error) => this.logger.warn('auth change listener failed; checking every credential until it is back', { error: error.message }));
+    client.on('end', () => {
+      if (this.client === client) this.client = undefined;
+      this.changed();
+      this.reconnectSoon();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${AUTH_CHANGES}`);
+      if (this.closed) return void (await client.end());
+      this.client = client;
+      this.changed();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      this.logger.warn('auth change listener unavailable; checking every credential until it is back', { error: (error as Error).message });
+      this.reconnectSoon();
+    }
+  }
+
+  private reconnectSoon(): void {
+    if (this.closed || this.retry) return;
+    this.connecting = undefined;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.start();
+    }, 1000);
+    this.retry.unref();
+  }
+}

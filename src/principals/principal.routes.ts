@@ -1,0 +1,113 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { PRINCIPAL_KINDS, ROLES, type Principal } from '../auth/principal.js';
+import { commandMetadata, requireJson } from '../http/command-route.js';
+import { requireRole } from '../http/auth.js';
+import type { DescribedRoute } from '../http/openapi.js';
+import { HttpProblem } from '../http/problem.js';
+import { Limit, cursorOf } from '../queries/pagination.js';
+import {
+  changeRoles,
+  createPrincipal,
+  disablePrincipal,
+  enablePrincipal,
+  issueApiKey,
+  revokeApiKey,
+  type LifecycleDeps,
+} from './principal-lifecycle.js';
+import { findPrincipal, listPrincipals } from './principal-views.js';
+
+export const PrincipalId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, 'must be 1 to 128 letters, digits, ".", "_", "-" or "@", starting with a letter or digit');
+const Name = z.string().trim().min(1).max(200);
+const Roles = z.array(z.enum(ROLES)).min(1, 'must name at least one role').max(ROLES.length);
+
+export const CreatePrincipalBody = z
+  .strictObject({ id: PrincipalId.optional(), kind: z.enum(PRINCIPAL_KINDS), name: Name, roles: Roles, agentId: z.uuid().optional() })
+  .refine((body) => !body.agentId || body.kind === 'agent', { path: ['agentId'], message: 'only an agent principal acts for an agent' });
+const RolesBody = z.strictObject({ roles: Roles });
+const DisableBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
+export const IssueKeyBody = z.strictObject({ name: Name, expiresAt: z.iso.datetime({ offset: true }).nullable().default(null) });
+const ListQuery = z.strictObject({ kind: z.enum(PRINCIPAL_KINDS).optional(), limit: Limit, cursor: cursorOf(z.tuple([z.string(), z.string()])).optional() });
+
+const ADMIN = ['admin'];
+const PRINCIPALS = '/principals';
+/** For the OpenAPI document. */
+export const PRINCIPALS_API: readonly DescribedRoute[] = [
+  { method: 'get', path: '/me', summary: 'Who the caller is: principal id, kind, name, roles, and how they signed in', roles: 'every' },
+  { method: 'get', path: PRINCIPALS, summary: 'Principals (people, agents, integrations), by id', roles: ADMIN, query: ListQuery },
+  { method: 'post', path: PRINCIPALS, summary: 'Create a principal; its creation is an event', roles: ADMIN, body: CreatePrincipalBody, success: { status: 201, description: 'Created' } },
+  { method: 'get', path: `${PRINCIPALS}/:id`, summary: 'One principal with its keys (never their secrets): status, expiry, last use', roles: ADMIN },
+  { method: 'post', path: `${PRINCIPALS}/:id/roles`, summary: "Replace a principal's roles", roles: ADMIN, body: RolesBody },
+  { method: 'post', path: `${PRINCIPALS}/:id/disable`, summary: 'Disable a principal: every credential of it is refused from the next request on', roles: ADMIN, body: DisableBody },
+  { method: 'post', path: `${PRINCIPALS}/:id/enable`, summary: 'Enable a disabled principal again', roles: ADMIN },
+  { method: 'post', path: `${PRINCIPALS}/:id/keys`, summary: 'Issue an API key, with an optional expiry; the answer holds the key, once', roles: ADMIN, body: IssueKeyBody, success: { status: 201, description: 'Created' } },
+  { method: 'post', path: `${PRINCIPALS}/:id/keys/:keyId/revoke`, summary: 'Revoke a key: refused from the next request on, in every API process', roles: ADMIN },
+];
+
+/** `/api/me` for everyone, and the admins' management of principals and their keys. */
+export function principalRoutes(deps: LifecycleDeps): Router {
+  const router = Router();
+  router.get('/me', (_req, res) => {
+    const { credential, ...principal } = res.locals.principal as Principal;
+    res.json({ ...principal, credential: credential.type === 'api-key' ? { type: 'api-key', keyId: credential.id } : credential });
+  });
+
+  const admin = Router();
+  router.use(PRINCIPALS, requireRole('admin'), requireJson, admin);
+  admin.param('id', (_req, _res, next, id: string) => next(PrincipalId.safeParse(id).success ? undefined : notFound(id)));
+
+  admin.get('/', async (req, res) => {
+    res.json(await listPrincipals(deps.knex, ListQuery.parse(req.query)));
+  });
+  admin.post('/', async (req, res) => {
+    const body = CreatePrincipalBody.parse(req.body ?? {});
+    const created = await createPrincipal(deps, body, metadataOf(req, res));
+    res.status(201).location(`${req.baseUrl}/${encodeURIComponent(created.principalId)}`).json(await view(deps, created.principalId));
+  });
+  admin.get('/:id', async (req, res) => {
+    res.json(await view(deps, req.params.id));
+  });
+  admin.post('/:id/roles', async (req, res) => {
+    const { roles } = RolesBody.parse(req.body ?? {});
+    await changeRoles(deps, req.params.id, roles, metadataOf(req, res));
+    res.json(await view(deps, req.params.id));
+  });
+  admin.post('/:id/disable', async (req, res) => {
+    const { reason } = DisableBody.parse(req.body ?? {});
+    await disablePrincipal(deps, req.params.id, reason, metadataOf(req, res));
+    res.json(await view(deps, req.params.id));
+  });
+  admin.post('/:id/enable', async (req, res) => {
+    await enablePrincipal(deps, req.params.id, metadataOf(req, res));
+    res.json(await view(deps, req.params.id));
+  });
+  admin.post('/:id/keys', async (req, res) => {
+    const body = IssueKeyBody.parse(req.body ?? {});
+    const issued = await issueApiKey(deps, req.params.id, body, metadataOf(req, res));
+    res.status(201).set('Cache-Control', 'no-store').json({ id: issued.keyId, name: issued.name, key: issued.key, expiresAt: issued.expiresAt });
+  });
+  admin.post('/:id/keys/:keyId/revoke', async (req, res) => {
+    if (!z.uuid().safeParse(req.params.keyId).success) throw keyNotFound();
+    await revokeApiKey(deps, req.params.id, req.params.keyId, metadataOf(req, res));
+    res.json(await view(deps, req.params.id));
+  });
+  return router;
+}
+
+function metadataOf(req: Request, res: Response) {
+  return commandMetadata(req, res.locals.principal as Principal);
+}
+
+async function view(deps: LifecycleDeps, id: string) {
+  const found = await findPrincipal(deps.knex, id);
+  if (!found) throw notFound(id);
+  return found;
+}
+
+function notFound(id: string): HttpProblem {
+  return new HttpProblem({ type: '/problems/principal-not-found', title: 'Principal not found', status: 404, code: 'PRINCIPAL.NOT_FOUND', detail: `No principal ${id}` });
+}
+
+function keyNotFound(): HttpProblem {
+  return new HttpProblem({ type: '/problems/principal-key-not-found', title: 'Key not found', status: 404, code: 'PRINCIPAL.KEY_NOT_FOUND', detail: 'No such key' });
+}
