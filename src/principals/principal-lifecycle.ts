@@ -32,8 +32,8 @@ export interface NewPrincipal {
 }
 
 export async function createPrincipal(deps: LifecycleDeps, principal: NewPrincipal, metadata: CommandMetadata): Promise<Existing> {
-  const { id = randomUUID(), ...rest } = principal;
-  return run(deps, id, { type: 'CreatePrincipal', data: { principalId: id, ...rest }, metadata });
+  const { id = randomUUID(), kind, name, roles, agentId } = principal;
+  return run(deps, id, { type: 'CreatePrincipal', data: { principalId: id, kind, name, roles, ...(agentId ? { agentId } : {}) }, metadata });
 }
 
 export interface IssuedKey {
