@@ -3,7 +3,10 @@ import { z } from 'zod';
 import type { EventFilter, Position } from '../eventstore/contract.js';
 import { decodePosition } from '../eventstore/position.js';
 import { LogPosition, commaList } from '../queries/query-params.js';
-import { EVENT_CATEGORIES, isCategory, isEventType, isStreamId } from './event-types.js';
+import { hasRole, type Principal } from '../auth/principal.js';
+import { InvalidInputError } from '../eventstore/errors.js';
+import { categoryOf } from '../eventstore/filter.js';
+import { EVENT_CATEGORIES, EVENT_TYPES, isCategory, isEventType, isStreamId } from './event-types.js';
 
 export const FeedQuery = z.strictObject({
   category: commaList(isCategory, `of ${EVENT_CATEGORIES.join(', ')}`).optional(),
@@ -23,11 +26,31 @@ export interface FeedSubscription {
  * as `Last-Event-ID` with the URL it first opened, so the header wins over `from`; with neither the
  * feed starts at the end. Throws (a 400 naming the field) on anything malformed.
  */
-export function feedSubscription(req: Request): FeedSubscription {
+export function feedSubscription(req: Request, principal: Principal): FeedSubscription {
   const query = FeedQuery.parse(req.query);
-  const filter: EventFilter = { categories: query.category, eventTypes: query.type, streamIds: query.stream };
+  const filter = visibleFilter({ categories: query.category, eventTypes: query.type, streamIds: query.stream }, principal, { categories: 'category', eventTypes: 'type', streamIds: 'stream' });
   const lastEventId = req.get('last-event-id');
   if (!lastEventId) return { from: query.from ?? 'end', filter };
   decodePosition(lastEventId, 'Last-Event-ID'); // InvalidInputError naming the header: a 400
   return { from: lastEventId, filter };
+}
+
+/** Who may do what is for admins and auditors: an integration's feed or webhook leaves principals' history out. */
+const PRIVATE_CATEGORY = 'principal';
+
+/**
+ * The filter as this caller may have it: for anyone but an admin or auditor, a filter naming the
+ * principal category (by category, type or stream) is a 400 naming the field, and one that names no
+ * category gets every other category.
+ */
+export function visibleFilter(filter: EventFilter, principal: Principal, fields: Record<keyof EventFilter, string>): EventFilter {
+  if (hasRole(principal, ['admin', 'auditor'])) return filter;
+  const named: [keyof EventFilter, boolean][] = [
+    ['categories', filter.categories?.includes(PRIVATE_CATEGORY) ?? false],
+    ['eventTypes', filter.eventTypes?.some((type) => EVENT_TYPES.get(type)?.category === PRIVATE_CATEGORY) ?? false],
+    ['streamIds', filter.streamIds?.some((streamId) => categoryOf(streamId) === PRIVATE_CATEGORY) ?? false],
+  ];
+  const [field] = named.find(([, hit]) => hit) ?? [];
+  if (field) throw new InvalidInputError(fields[field], `the ${PRIVATE_CATEGORY} category is for admins and auditors`);
+  return filter.categories ? filter : { ...filter, categories: EVENT_CATEGORIES.filter((category) => category !== PRIVATE_CATEGORY) };
 }

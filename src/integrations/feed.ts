@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { Router } from 'express';
 import { isCheckpoint, type EventStore, type Position, type SubscriptionMessage } from '../eventstore/contract.js';
 import { comparePositions } from '../eventstore/position.js';
+import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../http/auth.js';
 import type { DescribedRoute } from '../http/openapi.js';
 import { shutdownSignal } from '../http/shutdown.js';
@@ -52,7 +53,7 @@ export interface FeedOptions {
 export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retryMs = 3_000 }: FeedOptions): Router {
   const router = Router();
   router.get('/integrations/feed', requireRole('integration', 'admin'), async (req, res) => {
-    const { from, filter } = feedSubscription(req);
+    const { from, filter } = feedSubscription(req, res.locals.principal as Principal);
     const gone = new AbortController();
     res.on('close', () => gone.abort());
     // An open feed never falls idle for a stopping server to close it: it ends at once instead.

@@ -170,5 +170,22 @@ describe('principals: the admin API, their history, and what each may touch', ()
       await api('root').post(`/integrations/webhooks/${id}/pause`).expect(200);
       await api('root').delete(`/integrations/webhooks/${id}`).expect(204);
     });
+
+    it("keeps principals' history from integrations: their feed and webhooks leave it out, and asking for it is a 400 naming the field", async () => {
+      for (const [filter, field] of [
+        [{ categories: ['principal'] }, 'filter.categories'],
+        [{ eventTypes: ['ApiKeyIssued'] }, 'filter.eventTypes'],
+        [{ streamIds: ['principal-root'] }, 'filter.streamIds'],
+      ] as const) {
+        const res = await api('hookA').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook', filter }).expect(400);
+        expect(res.body.errors[0].field).to.equal(field);
+      }
+      const feed = await api('hookA').get('/integrations/feed?category=deal,principal').expect(400);
+      expect(feed.body.errors[0].field).to.equal('category');
+      const everything = await api('hookA').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook' }).expect(201);
+      expect(everything.body.filter.categories).to.include('deal').and.not.include('principal');
+      const audited = await api('root').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook', filter: { categories: ['principal'] } }).expect(201);
+      expect(audited.body.filter).to.deep.equal({ categories: ['principal'] });
+    });
   });
 });

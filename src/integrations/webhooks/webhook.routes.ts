@@ -9,6 +9,7 @@ import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
 import { Limit, cursorOf } from '../../queries/pagination.js';
 import { LogPosition } from '../../queries/query-params.js';
+import { visibleFilter } from '../event-filter-query.js';
 import { EVENT_CATEGORIES, isCategory, isEventType, isStreamId } from '../event-types.js';
 import { listDeliveries } from './webhook-deliveries.js';
 import {
@@ -76,10 +77,11 @@ export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: Ev
 
   router.post('/', async (req, res) => {
     const body = CreateWebhookBody.parse(req.body ?? {});
+    const filter = visibleFilter(body.filter, res.locals.principal as Principal, { categories: 'filter.categories', eventTypes: 'filter.eventTypes', streamIds: 'filter.streamIds' });
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const position = await startingPoint(eventStore, body.from, res);
-    await insertSubscription(knex, { id, url: body.url, secret, filter: body.filter, position, ownerId: (res.locals.principal as Principal).id });
+    await insertSubscription(knex, { id, url: body.url, secret, filter, position, ownerId: (res.locals.principal as Principal).id });
     res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id, visibility(res))), secret });
   });
 
