@@ -17,7 +17,9 @@ export function jwksRoutes(knex: Knex, cacheMs = 2000): Router {
     if (!cached || Date.now() - cached.at >= cacheMs) {
       const body = publicJwks(knex);
       cached = { at: Date.now(), body };
-      body.catch(() => (cached = undefined)); // a failed read is not kept
+      body.catch(() => {
+        if (cached?.body === body) cached = undefined; // a failed read is not kept
+      });
     }
     const jwks = await cached.body;
     res.set('Cache-Control', 'public, max-age=300').json(jwks);
