@@ -166,6 +166,9 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Variables whose values an error never repeats: the message goes to stderr and the logs. */
+const SECRET_VARIABLES = new Set(['SECRETS_KEY', 'ACTION_HTTP_SECRET']);
+
 /** Parses the environment; a bad setting throws one ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = ConfigSchema.safeParse(env);
@@ -179,7 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.');
-    const got = env[name] === undefined ? '' : ` (got ${JSON.stringify(env[name])})`;
+    const got = env[name] === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(env[name])})`;
     return `${name}: ${issue.message}${got}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);

@@ -104,6 +104,16 @@ describe('configuration', () => {
     expect(config.OIDC_PUBLIC_KEY).to.equal(PUBLIC_KEY.trim());
   });
 
+  it('never repeats a secret in its message', () => {
+    const withTypo = `new:${KEY_A},old:${KEY_B.slice(0, 20)}`;
+    expect(() => loadConfig({ SECRETS_KEY: withTypo })).to.throw(ConfigError, /SECRETS_KEY: key "old" must be 32 bytes/);
+    try {
+      loadConfig({ SECRETS_KEY: withTypo });
+    } catch (error) {
+      expect((error as Error).message).to.not.include(KEY_A).and.not.include(KEY_B.slice(0, 20));
+    }
+  });
+
   it('names every bad variable in one message', () => {
     expect(() => loadConfig({ PORT: 'x', REDIS_URL: 'y' })).to.throw(ConfigError, /PORT.*REDIS_URL/);
   });
