@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Knex } from 'knex';
 import type { Config } from '../../platform/config.js';
@@ -40,7 +41,7 @@ export type TokenVerifierConfig = Pick<
 export interface TokenVerifierOptions {
   /**
    * A token signed by a key this process has not seen reloads dealstream's keys (after a rotation
-   * elsewhere), at most once per this interval, so made-up key ids cannot drive a query each.
+   * elsewhere), at most once per this interval (default 5 s); such a token waits for that load.
    */
   keyReloadIntervalMs?: number;
 }
@@ -150,6 +151,9 @@ function pemKey(pem: string): JWTVerifyGetKey {
 /**
  * dealstream's published keys (as the JWKS route serves them), loaded on first use and again when
  * a token names a key not among them, which is how a rotation made by another process arrives.
+ * Loads happen at most once per interval: a token with an unknown kid waits for the next load
+ * (shared by all that wait) rather than being refused, so a key rotated just after a load is not
+ * bounced, and made-up kids cost one query per interval however many arrive.
  */
 class PublishedKeys {
   private keySet: ReturnType<typeof createLocalJWKSet> | undefined;
@@ -166,17 +170,18 @@ class PublishedKeys {
     try {
       return await this.keySet!(header, token);
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey) || (!this.loading && Date.now() - this.lastLoad < this.reloadIntervalMs)) throw error;
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       await this.load();
       return this.keySet!(header, token);
     }
   };
 
-  /** One load at a time: concurrent requests for an unknown key share it. */
   private load(): Promise<void> {
     this.loading ??= (async () => {
-      this.lastLoad = Date.now();
       try {
+        const wait = this.lastLoad + this.reloadIntervalMs - Date.now();
+        if (wait > 0) await sleep(wait, undefined, { ref: false });
+        this.lastLoad = Date.now();
         this.keySet = createLocalJWKSet(await publicJwks(this.knex));
       } finally {
         this.loading = undefined;
