@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { PRINCIPAL_KINDS, ROLES, type PrincipalKind, type Role } from '../auth/principal.js';
 import { KeyNotFoundError, cliMetadata, createPrincipalWithKey, listKeys, revokeKeyByIdOrName } from '../principals/principal-cli.js';
 import { changeRoles, createPrincipal, disablePrincipal, enablePrincipal, issueApiKey } from '../principals/principal-lifecycle.js';
-import { CreatePrincipalBody, IssueKeyBody } from '../principals/principal.routes.js';
+import { CreatePrincipalBody, IssueKeyBody, PrincipalId } from '../principals/principal.routes.js';
 import { ConfigError, loadConfig, type Config } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import type { Queue } from 'bullmq';
@@ -18,6 +18,8 @@ import { PROCESS_ROLES, type ProcessRole, type RunningRole } from './roles.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { projectionStatus } from '../projections/runtime/status.js';
 import { rebuildWithProgress } from './rebuild-progress.js';
+import { TokenRequestError } from '../auth/tokens/issue-token.js';
+import { issueTokenFromCli, rotateKeyFromCli, type IssueTokenOptions } from '../auth/tokens/token-cli.js';
 import { migrate, openServices, type Services } from './services.js';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -229,6 +231,37 @@ function parseOrUsage<T>(schema: z.ZodType<T>, input: unknown): T {
   if (parsed.success) return parsed.data;
   throw new UsageError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`).join('; '));
 }
+
+const tokens = program.command('tokens').description("people's tokens (JWT) signed by dealstream itself; its public keys are at /.well-known/jwks.json");
+
+tokens
+  .command('issue')
+  .description('sign a token for a person and print it alone on stdout (the subject is their principal id)')
+  .requiredOption('--sub <sub>', "whom the token names: a principal's id (a new one is created at first sign-in)")
+  .addOption(new Option('--role <role...>', 'what the bearer may do').choices(ROLES).makeOptionMandatory())
+  .option('--name <name>', 'a name people recognise')
+  .option('--ttl <duration>', 'how long it lives: 90s, 15m, 8h, 30d (at most 30 days)', '1h')
+  .action((options: IssueTokenOptions) =>
+    withKnex(async (knex) => {
+      // dealstream's own tokens name the principal by id, so the subject must be one.
+      const sub = PrincipalId.safeParse(options.sub);
+      if (!sub.success) throw new UsageError(`--sub: ${sub.error.issues[0]!.message}`);
+      const token = await issueTokenFromCli(knex, loadConfig(), options).catch((error: unknown) => {
+        throw error instanceof TokenRequestError ? new UsageError(error.message) : error;
+      });
+      process.stdout.write(token + '\n');
+    }),
+  );
+
+tokens
+  .command('rotate-key')
+  .description('sign with a new key from now on; tokens signed by the old one keep verifying until they expire')
+  .action(() =>
+    withKnex(async (knex) => {
+      const { kid, retired } = await rotateKeyFromCli(knex, loadConfig());
+      process.stderr.write(`dealstream: signing with key ${kid}${retired.length ? `; retired ${retired.join(', ')}` : ''}\n`);
+    }),
+  );
 
 const audit = program.command('audit').description('what auditors need: history exports and hash-chain verification');
 

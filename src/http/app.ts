@@ -26,6 +26,7 @@ import { PROJECTIONS } from '../projections/index.js';
 import { projectionStatus } from '../projections/runtime/status.js';
 import type { AuthChanges } from '../auth/auth-changes.js';
 import { Authenticator } from '../auth/authenticator.js';
+import { jwksRoutes } from '../auth/tokens/jwks.routes.js';
 import { peopleSignIn, type TokenVerifier } from '../principals/people.js';
 import { PRINCIPALS_API, principalRoutes } from '../principals/principal.routes.js';
 import { authenticate, requireRole } from './auth.js';
@@ -92,6 +93,7 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.json(openApi);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
+  app.use(jwksRoutes(knex)); // GET /.well-known/jwks.json: public keys of dealstream's own tokens, for anyone
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
   const api = Router();

@@ -1,9 +1,16 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
+import { ROLES } from '../auth/principal.js';
+import { parseKeyring } from './secret-keyring.js';
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   const error = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
   return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
+
+/** What OIDC_ALGORITHMS may name: no HS* (HMAC with a public key as secret) and no `none`. */
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
 /** Every setting dealstream reads from the environment, with defaults that work on one machine. */
 const ConfigSchema = z.object({
@@ -31,6 +38,78 @@ const ConfigSchema = z.object({
   CONSISTENCY_WAIT_MS: integer(0, 60_000).default(2000),
   /** How long a process trusts an API key it has checked (0: check on every request). */
   AUTH_CACHE_MS: integer(0, 3_600_000).default(5000),
+  // --- Secrets at rest and people's tokens (JWT). Checked together in tokenSettingsProblem below.
+  /** Encrypts secrets at rest: `<keyId>:<base64 of 32 bytes>,…`; the first encrypts, all decrypt (rotation: put the new key first). */
+  SECRETS_KEY: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (!text?.trim()) return undefined; // set but empty (e.g. from compose) is unset
+      try {
+        return parseKeyring(text);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Without SECRETS_KEY, outside production: the key file (made on first use, mode 0600), relative to the working directory. */
+  SECRETS_KEY_FILE: z.string().min(1).default('.dealstream/secrets.key'),
+  /** dealstream's own tokens: their `iss` and `aud`. */
+  AUTH_TOKEN_ISSUER: z.string().min(1).max(200).default('dealstream'),
+  AUTH_TOKEN_AUDIENCE: z.string().min(1).max(200).default('dealstream'),
+  /** Leeway for `exp` and `nbf` between clocks, in seconds. */
+  AUTH_CLOCK_TOLERANCE_S: integer(0, 300).default(30),
+  /** An external OpenID Connect provider whose tokens people sign in with (its `iss`, exactly). */
+  OIDC_ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, exactly as the tokens\' iss' }).optional(),
+  /** Where its keys are published (its JWKS), or its one public key as PEM (SPKI); one of the two. */
+  OIDC_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  OIDC_PUBLIC_KEY: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (!text) return undefined;
+      const pem = text.replace(/\\n/g, '\n'); // a PEM in one line of an env file
+      try {
+        if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new Error('not SPKI');
+        createPublicKey(pem);
+        return pem;
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be a public key in PEM (-----BEGIN PUBLIC KEY-----)' });
+        return z.NEVER;
+      }
+    }),
+  /** The audiences dealstream accepts in its tokens (comma list); required with OIDC_ISSUER. */
+  OIDC_AUDIENCE: z
+    .string()
+    .optional()
+    .transform((text) => text?.split(',').map((audience) => audience.trim()).filter(Boolean))
+    .refine((audiences) => audiences === undefined || audiences.length > 0, 'must name at least one audience'),
+  /** The claim holding roles: a name (tried whole first, for names with dots), else a dot path (`realm_access.roles`); an array or a space-separated string. */
+  OIDC_ROLES_CLAIM: z.string().regex(/^[^\s.]+(\.[^\s.]+)*$/, 'must be a claim name or a dot path (realm_access.roles)').default('roles'),
+  /** JSON object of the provider's role value to a dealstream role; unmapped values that are not role names are ignored. */
+  OIDC_ROLE_MAP: z
+    .string()
+    .default('{}')
+    .transform((text, context) => {
+      const parsed = z.record(z.string(), z.enum(ROLES)).safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      context.addIssue({ code: 'custom', message: `must be a JSON object of claim value to one of ${ROLES.join(', ')}` });
+      return z.NEVER;
+    }),
+  /** Signature algorithms accepted from the provider: asymmetric only, so a public key can never serve as an HMAC secret. */
+  OIDC_ALGORITHMS: z
+    .string()
+    .default('RS256,ES256,PS256,EdDSA')
+    .transform((text, context) => {
+      const algorithms = text.split(',').map((alg) => alg.trim()).filter(Boolean);
+      const refused = algorithms.filter((alg) => !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg));
+      if (algorithms.length > 0 && refused.length === 0) return algorithms as AsymmetricAlgorithm[];
+      context.addIssue({ code: 'custom', message: `must be a comma list of ${ASYMMETRIC_ALGORITHMS.join(', ')} (asymmetric only; refused: ${refused.join(', ') || 'none given'})` });
+      return z.NEVER;
+    }),
+  /** The claim naming the person (then `preferred_username`). */
+  OIDC_NAME_CLAIM: z.string().min(1).default('name'),
+  // --- end of secrets and tokens
   /** Events per projection transaction while catching up or rebuilding. */
   PROJECTION_BATCH_SIZE: integer(1, 100_000).default(2000),
   /** BullMQ's key prefix in Redis: the processes of one deployment share it. */
@@ -61,6 +140,18 @@ const ConfigSchema = z.object({
   ACTION_HTTP_TIMEOUT_MS: integer(100, 600_000).default(10_000),
 });
 
+/** The token settings that only make sense together. */
+function tokenSettingsProblem(config: z.infer<typeof ConfigSchema>): string | undefined {
+  const keySources = [config.OIDC_JWKS_URL, config.OIDC_PUBLIC_KEY].filter(Boolean).length;
+  if (!config.OIDC_ISSUER) {
+    return keySources > 0 || config.OIDC_AUDIENCE ? 'OIDC_ISSUER is required with OIDC_JWKS_URL, OIDC_PUBLIC_KEY or OIDC_AUDIENCE' : undefined;
+  }
+  if (config.OIDC_ISSUER === config.AUTH_TOKEN_ISSUER) return 'OIDC_ISSUER must differ from AUTH_TOKEN_ISSUER (the issuer tells whose keys to check)';
+  if (!config.OIDC_AUDIENCE) return 'OIDC_AUDIENCE is required with OIDC_ISSUER';
+  if (keySources !== 1) return 'exactly one of OIDC_JWKS_URL and OIDC_PUBLIC_KEY is required with OIDC_ISSUER';
+  return undefined;
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -75,6 +166,9 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Variables whose values an error never repeats: the message goes to stderr and the logs. */
+const SECRET_VARIABLES = new Set(['SECRETS_KEY', 'ACTION_HTTP_SECRET']);
+
 /** Parses the environment; a bad setting throws one ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = ConfigSchema.safeParse(env);
@@ -82,11 +176,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (result.data.EVENT_STORE === 'eventstoredb' && !result.data.EVENTSTORE_CONNECTION_STRING) {
       throw new ConfigError('Invalid configuration: EVENTSTORE_CONNECTION_STRING is required when EVENT_STORE=eventstoredb');
     }
+    const tokens = tokenSettingsProblem(result.data);
+    if (tokens) throw new ConfigError(`Invalid configuration: ${tokens}`);
     return result.data;
   }
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.');
-    const got = env[name] === undefined ? '' : ` (got ${JSON.stringify(env[name])})`;
+    const got = env[name] === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(env[name])})`;
     return `${name}: ${issue.message}${got}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);

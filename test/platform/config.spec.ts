@@ -1,5 +1,11 @@
 import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, loadConfig } from '../../src/platform/config.js';
+
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(32, 2).toString('base64');
+const PUBLIC_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const OIDC = { OIDC_ISSUER: 'https://idp.example.com/realms/deals', OIDC_JWKS_URL: 'https://idp.example.com/realms/deals/certs', OIDC_AUDIENCE: 'dealstream' };
 
 describe('configuration', () => {
   it('has defaults that work on one machine', () => {
@@ -17,7 +23,7 @@ describe('configuration', () => {
     expect(config).to.include({ PORT: 8080, DATABASE_POOL_MAX: 20, LOG_LEVEL: 'debug' });
   });
 
-  const bad: [Record<string, string>, RegExp][] = [
+  const bad: [Record<string, string | undefined>, RegExp][] = [
     [{ PORT: 'abc' }, /PORT: must be an integer from 0 to 65535 \(got "abc"\)/],
     [{ PORT: '70000' }, /PORT/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be a postgres:\/\/ connection string/],
@@ -29,6 +35,23 @@ describe('configuration', () => {
     [{ ACTION_HTTP_EXECUTORS: '{"send_email": ' }, /ACTION_HTTP_EXECUTORS: must be a JSON object of action kind to http\(s\) URL/],
     [{ ACTION_HTTP_EXECUTORS: '{"send_email": "ftp://mailer"}' }, /ACTION_HTTP_EXECUTORS/],
     [{ JOB_ATTEMPTS: '0' }, /JOB_ATTEMPTS: must be an integer from 1 to 100/],
+    [{ SECRETS_KEY: 'k1:c2hvcnQ=' }, /SECRETS_KEY: key "k1" must be 32 bytes in base64/],
+    [{ SECRETS_KEY: `k.1:${KEY_A}` }, /SECRETS_KEY: each entry must be <keyId>:<base64 of 32 bytes>/],
+    [{ AUTH_CLOCK_TOLERANCE_S: '301' }, /AUTH_CLOCK_TOLERANCE_S: must be an integer from 0 to 300/],
+    [{ ...OIDC, OIDC_ISSUER: 'idp.example.com' }, /OIDC_ISSUER: must be an http\(s\) URL/],
+    [{ ...OIDC, OIDC_JWKS_URL: 'ftp://idp.example.com/jwks' }, /OIDC_JWKS_URL: must be an http\(s\) URL/],
+    [{ ...OIDC, OIDC_ALGORITHMS: 'RS256,HS256' }, /OIDC_ALGORITHMS: .*asymmetric only; refused: HS256/],
+    [{ ...OIDC, OIDC_ALGORITHMS: 'none' }, /OIDC_ALGORITHMS: .*refused: none/],
+    [{ ...OIDC, OIDC_ROLE_MAP: '{"deal-approver": "superuser"}' }, /OIDC_ROLE_MAP: must be a JSON object of claim value to one of admin/],
+    [{ ...OIDC, OIDC_ROLE_MAP: '[' }, /OIDC_ROLE_MAP/],
+    [{ ...OIDC, OIDC_ROLES_CLAIM: 'realm_access..roles' }, /OIDC_ROLES_CLAIM: must be a claim name or a dot path/],
+    [{ ...OIDC, OIDC_JWKS_URL: undefined, OIDC_PUBLIC_KEY: 'not a key' }, /OIDC_PUBLIC_KEY: must be a public key in PEM/],
+    [{ ...OIDC, OIDC_AUDIENCE: undefined }, /OIDC_AUDIENCE is required with OIDC_ISSUER/],
+    [{ ...OIDC, OIDC_AUDIENCE: ' , ' }, /OIDC_AUDIENCE: must name at least one audience/],
+    [{ ...OIDC, OIDC_PUBLIC_KEY: PUBLIC_KEY }, /exactly one of OIDC_JWKS_URL and OIDC_PUBLIC_KEY/],
+    [{ ...OIDC, OIDC_JWKS_URL: undefined }, /exactly one of OIDC_JWKS_URL and OIDC_PUBLIC_KEY/],
+    [{ OIDC_JWKS_URL: 'https://idp.example.com/jwks' }, /OIDC_ISSUER is required with OIDC_JWKS_URL/],
+    [{ ...OIDC, OIDC_ISSUER: 'https://dealstream.example.com', AUTH_TOKEN_ISSUER: 'https://dealstream.example.com' }, /OIDC_ISSUER must differ from AUTH_TOKEN_ISSUER/],
   ];
   for (const [env, message] of bad) {
     it(`stops on ${JSON.stringify(env)} with a message naming the variable`, () => {
@@ -40,6 +63,55 @@ describe('configuration', () => {
     expect(loadConfig({ ACTION_HTTP_EXECUTORS: '{"send_email": "https://mailer.internal/execute"}' }).ACTION_HTTP_EXECUTORS).to.deep.equal({
       send_email: 'https://mailer.internal/execute',
     });
+  });
+
+  it('has token settings that work on one machine: own tokens only, a key file for secrets', () => {
+    const config = loadConfig({});
+    expect(config).to.include({ AUTH_TOKEN_ISSUER: 'dealstream', AUTH_TOKEN_AUDIENCE: 'dealstream', AUTH_CLOCK_TOLERANCE_S: 30, SECRETS_KEY_FILE: '.dealstream/secrets.key' });
+    expect(config.SECRETS_KEY).to.equal(undefined);
+    expect(config.OIDC_ISSUER).to.equal(undefined);
+    expect(loadConfig({ SECRETS_KEY: '' }).SECRETS_KEY, 'set but empty is unset').to.equal(undefined);
+  });
+
+  it('reads a keyring whose first key encrypts', () => {
+    const { SECRETS_KEY } = loadConfig({ SECRETS_KEY: `k2026:${KEY_B}, k2025:${KEY_A}` });
+    expect(SECRETS_KEY!.map((key) => key.id)).to.deep.equal(['k2026', 'k2025']);
+    expect(SECRETS_KEY![0]!.key.equals(Buffer.from(KEY_B, 'base64'))).to.equal(true);
+  });
+
+  it('reads an external OpenID Connect provider', () => {
+    const config = loadConfig({
+      ...OIDC,
+      OIDC_AUDIENCE: 'dealstream, account',
+      OIDC_ROLES_CLAIM: 'realm_access.roles',
+      OIDC_ROLE_MAP: '{"deal-approver": "approver"}',
+      OIDC_ALGORITHMS: 'RS256, ES384',
+    });
+    expect(config).to.deep.include({
+      OIDC_ISSUER: OIDC.OIDC_ISSUER,
+      OIDC_AUDIENCE: ['dealstream', 'account'],
+      OIDC_ROLES_CLAIM: 'realm_access.roles',
+      OIDC_ROLE_MAP: { 'deal-approver': 'approver' },
+      OIDC_ALGORITHMS: ['RS256', 'ES384'],
+      OIDC_NAME_CLAIM: 'name',
+    });
+    expect(loadConfig(OIDC).OIDC_ALGORITHMS).to.deep.equal(['RS256', 'ES256', 'PS256', 'EdDSA']);
+  });
+
+  it('reads a PEM public key, also written on one line with \\n', () => {
+    const oneLine = PUBLIC_KEY.trim().replace(/\n/g, '\\n');
+    const config = loadConfig({ ...OIDC, OIDC_JWKS_URL: undefined, OIDC_PUBLIC_KEY: oneLine });
+    expect(config.OIDC_PUBLIC_KEY).to.equal(PUBLIC_KEY.trim());
+  });
+
+  it('never repeats a secret in its message', () => {
+    const withTypo = `new:${KEY_A},old:${KEY_B.slice(0, 20)}`;
+    expect(() => loadConfig({ SECRETS_KEY: withTypo })).to.throw(ConfigError, /SECRETS_KEY: key "old" must be 32 bytes/);
+    try {
+      loadConfig({ SECRETS_KEY: withTypo });
+    } catch (error) {
+      expect((error as Error).message).to.not.include(KEY_A).and.not.include(KEY_B.slice(0, 20));
+    }
   });
 
   it('names every bad variable in one message', () => {
