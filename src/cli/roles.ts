@@ -1,6 +1,9 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
+import { ensureSigningKey } from '../auth/tokens/signing-keys.js';
+import { TokenVerifier } from '../auth/tokens/token-verifier.js';
+import { openSecretBox } from '../platform/secret-box.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { beginShutdown } from '../http/shutdown.js';
@@ -9,7 +12,7 @@ import { runProjection } from '../projections/runtime/runner.js';
 import { ReadPositions } from '../queries/read-positions.js';
 import { closeQueues, openQueues, startWorkerHost } from '../workers/worker-host.js';
 import { createRedis } from '../platform/redis.js';
-import type { Config } from '../platform/config.js';
+import { ConfigError, type Config } from '../platform/config.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
@@ -32,10 +35,12 @@ async function startApi(services: Services): Promise<RunningRole> {
   await readPositions.start();
   const authChanges = new AuthChanges(config.DATABASE_URL, logger);
   await authChanges.start();
+  await ensureOwnSigningKey(services);
+  const tokens = { verifier: new TokenVerifier(knex, config), ownIssuer: config.AUTH_TOKEN_ISSUER };
   // For /api/workers, the queue dashboard and readiness; commands never wait on it.
   const redis = createRedis(config.REDIS_URL, 'producer', logger);
   const queues = openQueues(redis, config.QUEUE_PREFIX);
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, queues });
+  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
@@ -58,6 +63,20 @@ async function startApi(services: Services): Promise<RunningRole> {
       await closeQueues(queues, redis);
     },
   };
+}
+
+/**
+ * dealstream signs people's tokens with a key pair of its own, made on first start and kept (its
+ * private half encrypted) in the database. Without the key to encrypt it (SECRETS_KEY, required in
+ * production) the API still serves keys and an identity provider's tokens, and says so.
+ */
+async function ensureOwnSigningKey({ knex, config, logger }: Services): Promise<void> {
+  try {
+    await ensureSigningKey(knex, await openSecretBox(config));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.warn('dealstream issues no tokens of its own until SECRETS_KEY is set', { error: error.message });
+  }
 }
 
 /** One runner per projection: active where it holds the projection's lock, standing by elsewhere. */

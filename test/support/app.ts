@@ -6,6 +6,8 @@ import { createKnex } from '../../src/platform/database.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
 import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
+import { TokenVerifier } from '../../src/auth/tokens/token-verifier.js';
+import { loadConfig } from '../../src/platform/config.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
@@ -28,7 +30,7 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string> } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
@@ -36,7 +38,11 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // With `queues`, the job queues (under a prefix of the test's own) for /api/workers and the queue dashboard.
   const redis = options.queues ? createRedis(REDIS_URL, 'producer', silentLogger()) : undefined;
   const queues = redis && openQueues(redis, testPrefix());
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, ...(queues ? { queues } : {}) });
+  // People's tokens: dealstream's own (sign them with issueToken and a box of the test's) and, when
+  // the caller's configuration names one, an identity provider's.
+  const tokenConfig = loadConfig({ DATABASE_URL: db.url, ...options.tokenSettings });
+  const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100 }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, ...(queues ? { queues } : {}) });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];
