@@ -1,19 +1,11 @@
 import { principalFromRow } from '../auth/api-keys.js';
 import type { Authenticated, TokenCheck } from '../auth/authenticator.js';
-import type { Role } from '../auth/principal.js';
+import type { VerifiedIdentity } from '../auth/tokens/token-verifier.js';
 import { derivedUuid } from '../commands/event-ids.js';
 import type { Logger } from '../platform/logger.js';
 import { personFor, type LifecycleDeps } from './principal-lifecycle.js';
 
-/** What a verified token says of its bearer. */
-export interface VerifiedIdentity {
-  issuer: string;
-  subject: string;
-  roles: Role[];
-  name?: string;
-  expiresAt?: Date;
-}
-
+/** What sign-in needs of a verifier (src/auth/tokens/token-verifier.ts is the one). */
 export interface TokenVerifier {
   verify(token: string): Promise<VerifiedIdentity>;
 }
