@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type Config } from './config.js';
+import { packageRoot } from './package-info.js';
 import { parseKeyring, type SecretKey } from './secret-keyring.js';
 
 const VERSION = 'v1';
@@ -80,9 +81,10 @@ export type SecretBoxConfig = Pick<Config, 'NODE_ENV' | 'SECRETS_KEY' | 'SECRETS
 
 /**
  * The box under SECRETS_KEY. Without it, production refuses (secrets would be as safe as a file on
- * one machine), and elsewhere a key file is used, created on first use.
+ * one machine), and elsewhere a key file is used, created on first use. A relative key file is
+ * found from dealstream's own folder, so every command finds the same one wherever it is run from.
  */
-export async function openSecretBox(config: SecretBoxConfig, cwd = process.cwd()): Promise<SecretBox> {
+export async function openSecretBox(config: SecretBoxConfig, cwd = packageRoot() ?? process.cwd()): Promise<SecretBox> {
   if (config.SECRETS_KEY) return new SecretBox(config.SECRETS_KEY);
   if (config.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: SECRETS_KEY is required when NODE_ENV=production (comma list of <keyId>:<base64 of 32 bytes>)');
