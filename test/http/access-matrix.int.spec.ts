@@ -79,8 +79,8 @@ describe('access: every role on every route', function () {
     expect(wrong).to.deep.equal([]);
   });
 
-  it('serves health, the OpenAPI document and its browser to anyone', async () => {
-    for (const path of ['/health', '/health/live', '/health/ready', '/openapi.json', '/docs/']) expect(await statusOf('get', base + path), path).to.equal(200);
+  it('serves health, the OpenAPI document and its browser, and the public signing keys to anyone', async () => {
+    for (const path of ['/health', '/health/live', '/health/ready', '/openapi.json', '/docs/', '/.well-known/jwks.json']) expect(await statusOf('get', base + path), path).to.equal(200);
   });
 
   it('opens the queue dashboard to admins only (HTTP Basic with the key as the password)', async () => {
