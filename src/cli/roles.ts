@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
+import { RateLimits } from '../http/rate-limits.js';
 import { beginShutdown } from '../http/shutdown.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
@@ -35,7 +36,11 @@ async function startApi(services: Services): Promise<RunningRole> {
   // For /api/workers, the queue dashboard and readiness; commands never wait on it.
   const redis = createRedis(config.REDIS_URL, 'producer', logger);
   const queues = openQueues(redis, config.QUEUE_PREFIX);
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, queues });
+  const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
+  const app = createApp({
+    knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, queues,
+    limits, trustProxy: config.TRUST_PROXY,
+  });
   const server: Server = app.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
@@ -56,7 +61,18 @@ async function startApi(services: Services): Promise<RunningRole> {
       await readPositions.close();
       await authChanges.close();
       await closeQueues(queues, redis);
+      await limits.close();
     },
+  };
+}
+
+export function rateLimitBudgets(config: Config) {
+  return {
+    address: config.RATE_LIMIT_ADDRESS,
+    authentication: config.RATE_LIMIT_AUTH_FAILURES,
+    command: config.RATE_LIMIT_COMMAND,
+    query: config.RATE_LIMIT_QUERY,
+    export: config.RATE_LIMIT_EXPORT,
   };
 }
 

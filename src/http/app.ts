@@ -33,6 +33,7 @@ import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument, type DescribedRoute } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
+import type { RateLimits } from './rate-limits.js';
 import { shutdownSignal } from './shutdown.js';
 
 export interface AppDependencies {
@@ -50,17 +51,25 @@ export interface AppDependencies {
   tokens?: { verifier: TokenVerifier; ownIssuer: string };
   /** The job queues (on a connection that fails fast): for /api/workers, the dashboard and readiness. */
   queues?: Record<QueueName, Queue>;
+  /** Rate limits on /api and the dashboard; without them nothing is limited (tests of other things). */
+  limits?: RateLimits;
+  /** Express's 'trust proxy' (TRUST_PROXY): off, the client address is the socket's. */
+  trustProxy?: boolean | number | readonly string[];
 }
 
-export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues }: AppDependencies): Express {
+export function createApp(dependencies: AppDependencies): Express {
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, trustProxy = false } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
+  app.set('trust proxy', trustProxy);
   const shutdown = shutdownSignal(app);
   app.use((_req, res, next) => {
     if (shutdown.aborted) res.set('Connection', 'close'); // shutting down: no keep-alive
     next();
   });
+  // Every request to the API and the dashboard counts per address, before its credential is looked at.
+  if (limits) app.use(['/api', QUEUE_DASHBOARD_PATH], limits.beforeAuthentication);
   app.use(express.json({ limit: '1mb' }));
 
   app.get(['/health', '/health/live'], (_req, res) => {
@@ -70,6 +79,8 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     // Side by side: an outage makes a probe wait for one timeout, not for each in turn.
     const [postgres, eventStoreState, redis] = await Promise.all([postgresCheck(knex), eventStoreCheck(eventStore), queues && redisCheck(queues.actions)]);
     const checks: Record<string, string> = { postgres, eventStore: eventStoreState, ...(redis ? { redis } : {}) };
+    // Limits counted per process while Redis is away are looser by the number of processes.
+    if (limits) checks.rateLimits = limits.mode === 'shared' ? 'ok' : 'per process: Redis is unreachable';
     // Queries need only PostgreSQL: without the event store they still answer (commands do not), and
     // without Redis commands too (jobs wait in the log for the relay). Either being away makes the
     // answer 'degraded', not unavailable: a balancer then keeps every instance serving reads.
@@ -84,7 +95,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     ...(authChanges ? { changes: authChanges } : {}),
     ...(tokens ? { tokens: peopleSignIn({ knex, eventStore }, tokens.verifier, tokens.ownIssuer, logger) } : {}),
   });
-  const signedIn = authenticate(authenticator);
+  const onRejected = limits?.authenticationFailed;
+  const signedIn = authenticate(authenticator, { ...(onRejected ? { onRejected } : {}) });
+  const perPrincipal = limits?.afterAuthentication ?? ((_req, _res, next) => next());
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
   const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
@@ -109,9 +122,9 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
   });
   // Before /api, so that its requests are authenticated once.
-  app.use('/api/audit', signedIn, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
-  app.use('/api', signedIn, api);
-  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(authenticator, { scheme: 'Basic' }), requireRole('admin'), queueDashboard(queues));
+  app.use('/api/audit', signedIn, perPrincipal, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
+  app.use('/api', signedIn, perPrincipal, api);
+  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(authenticator, { scheme: 'Basic', ...(onRejected ? { onRejected } : {}) }), requireRole('admin'), queueDashboard(queues));
 
   app.use(notFound);
   app.use(problemHandler(logger));

@@ -1,13 +1,15 @@
+import type { Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Knex } from 'knex';
 import type { EventStore } from '../../src/eventstore/contract.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp, type AppDependencies } from '../../src/http/app.js';
 import { createKnex } from '../../src/platform/database.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
 import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
+import type { QueueName } from '../../src/workers/jobs.js';
 import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
 import { REDIS_URL, testPrefix } from './workers.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -20,6 +22,8 @@ export interface TestApp {
   /** What a dealstream child process needs in its environment to share the store (see event-store.ts). */
   storeEnv: Record<string, string>;
   app: Express;
+  /** With `queues`, the job queues the app's dashboard shows. */
+  queues?: Record<QueueName, Queue>;
   close(): Promise<void>;
 }
 
@@ -28,7 +32,7 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; http?: Pick<AppDependencies, 'limits' | 'trustProxy'> } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
@@ -36,7 +40,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // With `queues`, the job queues (under a prefix of the test's own) for /api/workers and the queue dashboard.
   const redis = options.queues ? createRedis(REDIS_URL, 'producer', silentLogger()) : undefined;
   const queues = redis && openQueues(redis, testPrefix());
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, ...(queues ? { queues } : {}) });
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, ...(queues ? { queues } : {}), ...options.http });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];
@@ -46,6 +50,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
     store,
     storeEnv,
     app,
+    ...(queues ? { queues } : {}),
     close: async () => {
       projecting.abort();
       await Promise.all(runs);

@@ -1,0 +1,121 @@
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { Logger } from '../platform/logger.js';
+
+/**
+ * Where rate limits are counted.
+ *
+ * Why rate-limiter-flexible: its RateLimiterRedis counts points per key with one atomic Lua call
+ * (a fixed window that starts at a key's first point), so every API process on the same Redis
+ * shares one count per client; and it takes an insurance limiter, a RateLimiterMemory it asks
+ * instead whenever Redis fails, so a request never fails or waits because Redis is away. While
+ * that lasts, limits hold per process: looser by the number of processes, never gone.
+ *
+ * `shared`: the last call Redis answered. `per-process`: Redis is away (or did not answer), and
+ * the insurance counts. A change is logged once, not per request, and readiness reports it.
+ */
+export type LimitMode = 'shared' | 'per-process';
+
+export interface Budget {
+  points: number;
+  seconds: number;
+}
+
+/** One class of limit: points consumed per key, refused with the wait when spent. */
+export interface Limiter {
+  readonly budget: Budget;
+  /** Takes a point; rejects with RateLimiterRes (remaining, msBeforeNext) when none is left. */
+  consume(key: string): Promise<RateLimiterRes>;
+  /** What the key has used in its window, without taking a point (null: nothing yet). */
+  get(key: string): Promise<RateLimiterRes | null>;
+}
+
+export interface RateLimitStoreOptions {
+  redisUrl: string;
+  /** Keys go under `<prefix>:ratelimit:`; the processes of one deployment share it (QUEUE_PREFIX). */
+  prefix: string;
+  logger: Logger;
+  /** A Redis that is connected but does not answer counts as away after this long. */
+  commandTimeoutMs?: number;
+}
+
+export class RateLimitStore {
+  private readonly redis: Redis;
+  private current: LimitMode | undefined;
+  private closing = false;
+  /** The options objects of calls the insurance answered: how a call learns Redis failed it. */
+  private readonly insured = new WeakSet<object>();
+
+  constructor(private readonly options: RateLimitStoreOptions) {
+    // A client of its own: no offline queue, so while Redis is away a call fails at once (the
+    // insurance answers) instead of waiting for a reconnection; a hung Redis times out.
+    this.redis = new Redis(options.redisUrl, {
+      connectionName: `dealstream-ratelimit-${process.pid}`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+    });
+    // Without traffic the connection still tells: readiness sees an outage before a request does.
+    this.redis.on('ready', () => this.set('shared'));
+    this.redis.on('close', () => this.set('per-process'));
+    this.redis.on('error', () => this.set('per-process')); // (ioredis logs nothing, and must not throw)
+  }
+
+  /** Starting up counts as shared: the first failure says otherwise, once. */
+  get mode(): LimitMode {
+    return this.current ?? 'shared';
+  }
+
+  limiter(name: string, budget: Budget): Limiter {
+    const insured = this.insured;
+    const common = { keyPrefix: `${this.options.prefix}:ratelimit:${name}`, points: budget.points, duration: budget.seconds };
+    class Insurance extends RateLimiterMemory {
+      override consume(key: string | number, points?: number, options: object = {}) {
+        insured.add(options);
+        return super.consume(key, points, options);
+      }
+      override get(key: string | number, options: object = {}) {
+        insured.add(options);
+        return super.get(key, options);
+      }
+    }
+    const redis = new RateLimiterRedis({ ...common, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new Insurance(common) });
+    // Each call passes an options object of its own, which the library hands on to the insurance.
+    const observed = async <T>(call: (options: object) => Promise<T>): Promise<T> => {
+      const options = {};
+      try {
+        return await call(options);
+      } finally {
+        // A disconnection is told by the connection itself; this catches a Redis that is connected
+        // but failed the call (it did not answer in time, say), and one that answers again.
+        if (this.redis.status === 'ready') this.set(this.insured.has(options) ? 'per-process' : 'shared');
+      }
+    };
+    return {
+      budget,
+      consume: (key) => observed((options) => redis.consume(key, 1, options)),
+      get: (key) => observed((options) => redis.get(key, options)),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private set(mode: LimitMode): void {
+    if (mode === this.current || this.closing) return;
+    const previous = this.current;
+    this.current = mode;
+    if (mode === 'per-process') this.options.logger.warn('rate limits are counted per process: Redis is unreachable', { redis: redactedUrl(this.options.redisUrl) });
+    else if (previous === 'per-process') this.options.logger.warn('rate limits are shared again: Redis is back', { redis: redactedUrl(this.options.redisUrl) });
+  }
+}
+
+/** The URL without a password, for the log. */
+function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
