@@ -16,6 +16,7 @@ import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { EVENT_SCHEMAS_API, eventSchemaRoutes } from '../integrations/event-schemas.js';
 import { FEED_API, integrationFeed } from '../integrations/feed.js';
+import type { FeedCaps } from '../integrations/feed-slots.js';
 import { WEBHOOKS_API, webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
@@ -55,10 +56,12 @@ export interface AppDependencies {
   limits?: RateLimits;
   /** Express's 'trust proxy' (TRUST_PROXY): off, the client address is the socket's. */
   trustProxy?: boolean | number | readonly string[];
+  /** Open integration feeds this process holds at most; without caps, unbounded. */
+  feedCaps?: FeedCaps;
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, trustProxy = false } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, trustProxy = false, feedCaps } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -110,7 +113,7 @@ export function createApp(dependencies: AppDependencies): Express {
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
-  api.use(integrationFeed({ eventStore, logger }), eventSchemaRoutes());
+  api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
   api.use(principalRoutes({ knex, eventStore }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
