@@ -39,7 +39,7 @@ async function startApi(services: Services): Promise<RunningRole> {
   const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
   const app = createApp({
     knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, queues,
-    limits, trustProxy: config.TRUST_PROXY,
+    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY,
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
   });
   const server: Server = app.listen(services.config.PORT);

@@ -1,6 +1,3 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { Router, type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
@@ -34,8 +31,12 @@ import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument, type DescribedRoute } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
+import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-dashboard.js';
 import type { RateLimits } from './rate-limits.js';
+import { corsFor, dashboardContentSecurityPolicy, docsContentSecurityPolicy, noStore, securityHeaders } from './security-headers.js';
 import { shutdownSignal } from './shutdown.js';
+
+export { QUEUE_DASHBOARD_PATH };
 
 export interface AppDependencies {
   knex: Knex;
@@ -54,6 +55,8 @@ export interface AppDependencies {
   queues?: Record<QueueName, Queue>;
   /** Rate limits on /api and the dashboard; without them nothing is limited (tests of other things). */
   limits?: RateLimits;
+  /** Browser origins that may call /api cross-origin; none: CORS is off. */
+  corsOrigins?: readonly string[];
   /** Express's 'trust proxy' (TRUST_PROXY): off, the client address is the socket's. */
   trustProxy?: boolean | number | readonly string[];
   /** Open integration feeds this process holds at most; without caps, unbounded. */
@@ -61,16 +64,20 @@ export interface AppDependencies {
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, trustProxy = false, feedCaps } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
   app.set('trust proxy', trustProxy);
+  app.use(securityHeaders());
   const shutdown = shutdownSignal(app);
   app.use((_req, res, next) => {
     if (shutdown.aborted) res.set('Connection', 'close'); // shutting down: no keep-alive
     next();
   });
+  app.use(['/api', '/health'], noStore);
+  const crossOrigin = corsFor(corsOrigins);
+  if (crossOrigin) app.use('/api', crossOrigin); // before the limits, so a browser can read their 429
   // Every request to the API and the dashboard counts per address, before its credential is looked at.
   if (limits) app.use(['/api', QUEUE_DASHBOARD_PATH], limits.beforeAuthentication);
   app.use(express.json({ limit: '1mb' }));
@@ -107,7 +114,7 @@ export function createApp(dependencies: AppDependencies): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
+  app.use('/docs', docsContentSecurityPolicy, swaggerUi.serve, swaggerUi.setup(openApi));
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
   const api = Router();
@@ -127,7 +134,10 @@ export function createApp(dependencies: AppDependencies): Express {
   // Before /api, so that its requests are authenticated once.
   app.use('/api/audit', signedIn, perPrincipal, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
   app.use('/api', signedIn, perPrincipal, api);
-  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(authenticator, { scheme: 'Basic', ...(onRejected ? { onRejected } : {}) }), requireRole('admin'), queueDashboard(queues));
+  if (queues) {
+    const admin = [authenticate(authenticator, { scheme: 'Basic', ...(onRejected ? { onRejected } : {}) }), requireRole('admin')];
+    app.use(QUEUE_DASHBOARD_PATH, dashboardContentSecurityPolicy, ...admin, sameOriginOnly, queueDashboard(queues));
+  }
 
   app.use(notFound);
   app.use(problemHandler(logger));
@@ -139,16 +149,6 @@ const ADMIN_READS = [
   { method: 'get', path: '/projections', roles: ['admin'], summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
   { method: 'get', path: '/workers', roles: ['admin'], summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
 ] as const satisfies readonly DescribedRoute[];
-
-/** Where admins see the queues in a browser (bull-board), signing in with an admin key as the password. */
-export const QUEUE_DASHBOARD_PATH = '/admin/queues';
-
-function queueDashboard(queues: Record<QueueName, Queue>): Router {
-  const adapter = new ExpressAdapter();
-  adapter.setBasePath(QUEUE_DASHBOARD_PATH);
-  createBullBoard({ queues: Object.values(queues).map((queue) => new BullMQAdapter(queue)), serverAdapter: adapter });
-  return adapter.getRouter() as Router;
-}
 
 async function postgresCheck(knex: Knex): Promise<string> {
   try {

@@ -32,7 +32,7 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean; http?: Pick<AppDependencies, 'limits' | 'feedCaps' | 'trustProxy'> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy'> } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
