@@ -1,9 +1,10 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { RateLimits } from '../http/rate-limits.js';
+import { serverOptions } from '../http/server-timeouts.js';
 import { beginShutdown } from '../http/shutdown.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
@@ -42,7 +43,8 @@ async function startApi(services: Services): Promise<RunningRole> {
     limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY,
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
   });
-  const server: Server = app.listen(services.config.PORT);
+  const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
+  const server: Server = createServer(serverOptions(timeouts), app).listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
   services.logger.info('api listening', { port: typeof address === 'object' && address ? address.port : services.config.PORT });

@@ -1,12 +1,15 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import request from 'supertest';
 import { QUEUE_DASHBOARD_PATH } from '../../src/http/app.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { dropTestPrefixes } from '../support/workers.js';
+import { eventually } from '../support/async.js';
+import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
+import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 const LISTED = 'https://app.example.com';
 const basic = (key: string) => `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
@@ -144,6 +147,74 @@ describe('HTTP hardening', function () {
       await request(base).put(`${QUEUE_DASHBOARD_PATH}/api/queues/webhooks/resume`).set({ authorization: own.authorization, origin: base }).expect(200);
       expect(await harness.queues!.webhooks.isPaused()).to.equal(false);
       await harness.queues!.webhooks.obliterate({ force: true });
+    });
+  });
+
+  describe('slow clients (a real API process)', () => {
+    let run: DealstreamProcess;
+    let port: number;
+
+    before(async () => {
+      run = spawnDealstream(['api'], {
+        DATABASE_URL: harness.db.url,
+        QUEUE_PREFIX: testPrefix(),
+        PORT: '0',
+        HTTP_REQUEST_TIMEOUT_MS: '2000',
+        HTTP_HEADERS_TIMEOUT_MS: '1000',
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
+      });
+      await eventually(() => /api listening/.test(run.stderr()) || run.child.exitCode !== null, 60_000, 'the API to listen');
+      const listening = run.stderr().split('\n').find((line) => line.includes('"api listening"'));
+      expect(listening, run.stderr()).to.be.a('string');
+      port = JSON.parse(listening!).port;
+    });
+    after(async () => {
+      run.child.kill('SIGTERM');
+      expect(await run.exit, run.stderr()).to.equal(0);
+    });
+
+    /** A raw connection that sends `head` at once, then one byte of `drip` a second; resolves with what came back and when it closed. */
+    async function dribble(head: string, drip: string): Promise<{ received: string; ms: number }> {
+      const socket = net.connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      const started = Date.now();
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk));
+      socket.on('error', () => undefined);
+      socket.write(head);
+      let sent = 0;
+      const dripping = setInterval(() => socket.writable && sent < drip.length && socket.write(drip[sent++]!), 1000);
+      try {
+        await once(socket, 'close');
+      } finally {
+        clearInterval(dripping);
+      }
+      return { received, ms: Date.now() - started };
+    }
+
+    it('cuts a body sent at one byte a second with 408 within the request timeout', async () => {
+      const { received, ms } = await dribble('POST /health HTTP/1.1\r\nHost: dealstream\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n', `{"a":"${'x'.repeat(90)}"}`);
+      expect(received).to.match(/^HTTP\/1\.1 408 /);
+      expect(ms).to.be.within(1900, 3500);
+    });
+
+    it('cuts headers sent at one byte a second with 408 within the headers timeout', async () => {
+      const { received, ms } = await dribble('GET /health HTTP/1.1\r\nHost: dealstream\r\n', 'X-Slow: aaaaaaaaaaaaaaa\r\n\r\n');
+      expect(received).to.match(/^HTTP\/1\.1 408 /);
+      expect(ms).to.be.within(900, 2500);
+    });
+
+    it('closes an idle keep-alive connection after the keep-alive timeout', async () => {
+      const socket = net.connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk));
+      socket.write('GET /health HTTP/1.1\r\nHost: dealstream\r\n\r\n');
+      await eventually(() => received.includes('{"status":"ok"}'), 10_000, 'the answer');
+      const answered = Date.now();
+      expect(received).to.match(/keep-alive/i);
+      await once(socket, 'close');
+      expect(Date.now() - answered).to.be.within(800, 3000);
     });
   });
 });
