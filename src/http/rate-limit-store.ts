@@ -11,8 +11,9 @@ import type { Logger } from '../platform/logger.js';
  * instead whenever Redis fails, so a request never fails or waits because Redis is away. While
  * that lasts, limits hold per process: looser by the number of processes, never gone.
  *
- * `shared`: the last call Redis answered. `per-process`: Redis is away (or did not answer), and
- * the insurance counts. A change is logged once, not per request, and readiness reports it.
+ * `shared`: Redis answers. `per-process`: Redis is away, or connected but failing calls (a hung
+ * one times out), and the insurance counts. A change is logged once, not per request, and
+ * readiness reports it.
  */
 export type LimitMode = 'shared' | 'per-process';
 
@@ -37,12 +38,16 @@ export interface RateLimitStoreOptions {
   logger: Logger;
   /** A Redis that is connected but does not answer counts as away after this long. */
   commandTimeoutMs?: number;
+  /** After such a failure, how long calls go straight to the insurance before Redis is tried again. */
+  retryMs?: number;
 }
 
 export class RateLimitStore {
   private readonly redis: Redis;
   private current: LimitMode | undefined;
   private closing = false;
+  /** Until when a connected Redis that failed a call is left alone (0: it is asked). */
+  private bypassUntil = 0;
   /** The options objects of calls the insurance answered: how a call learns Redis failed it. */
   private readonly insured = new WeakSet<object>();
 
@@ -57,7 +62,10 @@ export class RateLimitStore {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
     });
     // Without traffic the connection still tells: readiness sees an outage before a request does.
-    this.redis.on('ready', () => this.set('shared'));
+    this.redis.on('ready', () => {
+      this.bypassUntil = 0;
+      this.set('shared');
+    });
     this.redis.on('close', () => this.set('per-process'));
     this.redis.on('error', () => this.set('per-process')); // (ioredis logs nothing, and must not throw)
   }
@@ -80,22 +88,28 @@ export class RateLimitStore {
         return super.get(key, options);
       }
     }
-    const redis = new RateLimiterRedis({ ...common, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new Insurance(common) });
+    const insurance = new Insurance(common);
+    const redis = new RateLimiterRedis({ ...common, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: insurance });
     // Each call passes an options object of its own, which the library hands on to the insurance.
-    const observed = async <T>(call: (options: object) => Promise<T>): Promise<T> => {
+    const observed = async <T>(call: (limiter: RateLimiterRedis | Insurance, options: object) => Promise<T>): Promise<T> => {
+      if (Date.now() < this.bypassUntil) return call(insurance, {});
       const options = {};
       try {
-        return await call(options);
+        return await call(redis, options);
       } finally {
-        // A disconnection is told by the connection itself; this catches a Redis that is connected
-        // but failed the call (it did not answer in time, say), and one that answers again.
-        if (this.redis.status === 'ready') this.set(this.insured.has(options) ? 'per-process' : 'shared');
+        // A disconnection is told by the connection itself. A connected Redis that failed the call
+        // (it did not answer in time, say) is left alone for a while, so that requests do not each
+        // wait out the timeout; the first call it answers afterwards makes the limits shared again.
+        if (this.redis.status === 'ready' && this.insured.has(options)) {
+          this.bypassUntil = Date.now() + (this.options.retryMs ?? 5000);
+          this.set('per-process');
+        } else if (this.redis.status === 'ready') this.set('shared');
       }
     };
     return {
       budget,
-      consume: (key) => observed((options) => redis.consume(key, 1, options)),
-      get: (key) => observed((options) => redis.get(key, options)),
+      consume: (key) => observed((limiter, options) => limiter.consume(key, 1, options)),
+      get: (key) => observed((limiter, options) => limiter.get(key, options)),
     };
   }
 

@@ -123,6 +123,23 @@ describe('rate limits', function () {
     });
   });
 
+  it("counts the socket's address, not what X-Forwarded-For claims, unless TRUST_PROXY names the proxy", async () => {
+    const statuses = async (trustProxy: string | false) => {
+      const limits = new RateLimits({ redisUrl: REDIS_URL, prefix: testPrefix(), logger: silentLogger(), budgets: budgets({ address: { points: 2, seconds: 60 } }) });
+      const harness = await startTestApp({ http: { limits, trustProxy: trustProxy ? [trustProxy] : false } });
+      try {
+        const seen: number[] = [];
+        for (let i = 1; i <= 4; i++) seen.push((await request(harness.app).get('/api/deals').set('x-forwarded-for', `198.51.100.${i}`)).status);
+        return seen;
+      } finally {
+        await harness.close();
+        await limits.close();
+      }
+    };
+    expect(await statuses(false), 'a client cannot escape its limit by naming other addresses').to.deep.equal([401, 401, 429, 429]);
+    expect(await statuses('loopback'), 'behind a trusted proxy each client counts apart').to.deep.equal([401, 401, 401, 401]);
+  });
+
   it('answers an address whose credentials keep failing with 429 before looking any up', async () => {
     const limits = new RateLimits({ redisUrl: REDIS_URL, prefix: testPrefix(), logger: silentLogger(), budgets: budgets({ authentication: { points: 3, seconds: 60 } }) });
     const harness = await startTestApp({ http: { limits } });
@@ -200,6 +217,26 @@ describe('rate limits', function () {
       for (const { lines } of [a, b]) {
         expect(lines).to.deep.equal(['rate limits are counted per process: Redis is unreachable', 'rate limits are shared again: Redis is back']);
       }
+    });
+
+    it('counts per process while Redis is connected but does not answer, and shares again once it does', async () => {
+      const { key } = await createApiKey(harness.knex, 'hung-reader', 'auditor');
+      const [a] = apps as [(typeof apps)[0]];
+      const query = () => request(a.app).get('/api/audit/events').set('authorization', `Bearer ${key}`).then((res) => res.status);
+      await eventually(() => a.limits.mode === 'shared', 30_000, 'Redis to be there');
+      const before = a.lines.length;
+      server.pause();
+      try {
+        const started = Date.now();
+        expect([await query(), await query(), await query(), await query()]).to.deep.equal([200, 200, 200, 429]);
+        expect(Date.now() - started, 'one command timeout, then the insurance answers at once').to.be.below(500 + 3000);
+        expect(a.limits.mode).to.equal('per-process');
+      } finally {
+        server.resume();
+      }
+      // Left alone a while (retryMs), then asked again by the next request.
+      await eventually(async () => (await query()) > 0 && a.limits.mode === 'shared', 20_000, 'Redis to answer again');
+      expect(a.lines.slice(before)).to.deep.equal(['rate limits are counted per process: Redis is unreachable', 'rate limits are shared again: Redis is back']);
     });
 
     it('answers at once when Redis was never there, saying so once', async () => {
@@ -296,6 +333,9 @@ interface PrivateRedis {
   url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (SIGCONT to resume). */
+  pause(): void;
+  resume(): void;
 }
 
 /** A redis-server of the test's own on a free port, to stop and start again (never the shared one). */
@@ -320,6 +360,8 @@ async function startPrivateRedis(): Promise<PrivateRedis> {
         }
       }, 20_000, 'the private redis-server');
     },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async stop() {
       if (!child || child.exitCode !== null) return;
       const exited = once(child, 'exit');
