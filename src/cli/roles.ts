@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
 import { ensureSigningKey } from '../auth/tokens/signing-keys.js';
@@ -6,6 +6,8 @@ import { TokenVerifier } from '../auth/tokens/token-verifier.js';
 import { openSecretBox } from '../platform/secret-box.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
+import { RateLimits } from '../http/rate-limits.js';
+import { serverOptions } from '../http/server-timeouts.js';
 import { beginShutdown } from '../http/shutdown.js';
 import { PROJECTIONS } from '../projections/index.js';
 import { runProjection } from '../projections/runtime/runner.js';
@@ -40,8 +42,14 @@ async function startApi(services: Services): Promise<RunningRole> {
   // For /api/workers, the queue dashboard and readiness; commands never wait on it.
   const redis = createRedis(config.REDIS_URL, 'producer', logger);
   const queues = openQueues(redis, config.QUEUE_PREFIX);
-  const app = createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues });
-  const server: Server = app.listen(services.config.PORT);
+  const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
+  const app = createApp({
+    knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
+    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY,
+    feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
+  });
+  const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
+  const server: Server = createServer(serverOptions(timeouts), app).listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
   services.logger.info('api listening', { port: typeof address === 'object' && address ? address.port : services.config.PORT });
@@ -61,6 +69,7 @@ async function startApi(services: Services): Promise<RunningRole> {
       await readPositions.close();
       await authChanges.close();
       await closeQueues(queues, redis);
+      await limits.close();
     },
   };
 }
@@ -77,6 +86,16 @@ async function ensureOwnSigningKey({ knex, config, logger }: Services): Promise<
     if (!(error instanceof ConfigError)) throw error;
     logger.warn('dealstream issues no tokens of its own until SECRETS_KEY is set', { error: error.message });
   }
+}
+
+export function rateLimitBudgets(config: Config) {
+  return {
+    address: config.RATE_LIMIT_ADDRESS,
+    authentication: config.RATE_LIMIT_AUTH_FAILURES,
+    command: config.RATE_LIMIT_COMMAND,
+    query: config.RATE_LIMIT_QUERY,
+    export: config.RATE_LIMIT_EXPORT,
+  };
 }
 
 /** One runner per projection: active where it holds the projection's lock, standing by elsewhere. */

@@ -1,6 +1,3 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { Router, type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
@@ -16,6 +13,7 @@ import { StreamStates } from '../commands/handle-command.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { EVENT_SCHEMAS_API, eventSchemaRoutes } from '../integrations/event-schemas.js';
 import { FEED_API, integrationFeed } from '../integrations/feed.js';
+import type { FeedCaps } from '../integrations/feed-slots.js';
 import { WEBHOOKS_API, webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
@@ -34,7 +32,12 @@ import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument, type DescribedRoute } from './openapi.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
+import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-dashboard.js';
+import type { RateLimits } from './rate-limits.js';
+import { corsFor, dashboardContentSecurityPolicy, docsContentSecurityPolicy, noStore, securityHeaders } from './security-headers.js';
 import { shutdownSignal } from './shutdown.js';
+
+export { QUEUE_DASHBOARD_PATH };
 
 export interface AppDependencies {
   knex: Knex;
@@ -51,17 +54,33 @@ export interface AppDependencies {
   tokens?: { verifier: TokenVerifier; ownIssuer: string };
   /** The job queues (on a connection that fails fast): for /api/workers, the dashboard and readiness. */
   queues?: Record<QueueName, Queue>;
+  /** Rate limits on /api and the dashboard; without them nothing is limited (tests of other things). */
+  limits?: RateLimits;
+  /** Browser origins that may call /api cross-origin; none: CORS is off. */
+  corsOrigins?: readonly string[];
+  /** Express's 'trust proxy' (TRUST_PROXY): off, the client address is the socket's. */
+  trustProxy?: boolean | number | readonly string[];
+  /** Open integration feeds this process holds at most; without caps, unbounded. */
+  feedCaps?: FeedCaps;
 }
 
-export function createApp({ knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues }: AppDependencies): Express {
+export function createApp(dependencies: AppDependencies): Express {
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
+  app.set('trust proxy', trustProxy);
+  app.use(securityHeaders());
   const shutdown = shutdownSignal(app);
   app.use((_req, res, next) => {
     if (shutdown.aborted) res.set('Connection', 'close'); // shutting down: no keep-alive
     next();
   });
+  app.use(['/api', '/health'], noStore);
+  const crossOrigin = corsFor(corsOrigins);
+  if (crossOrigin) app.use('/api', crossOrigin); // before the limits, so a browser can read their 429
+  // Every request to the API and the dashboard counts per address, before its credential is looked at.
+  if (limits) app.use(['/api', QUEUE_DASHBOARD_PATH], limits.beforeAuthentication);
   app.use(express.json({ limit: '1mb' }));
 
   app.get(['/health', '/health/live'], (_req, res) => {
@@ -71,6 +90,8 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     // Side by side: an outage makes a probe wait for one timeout, not for each in turn.
     const [postgres, eventStoreState, redis] = await Promise.all([postgresCheck(knex), eventStoreCheck(eventStore), queues && redisCheck(queues.actions)]);
     const checks: Record<string, string> = { postgres, eventStore: eventStoreState, ...(redis ? { redis } : {}) };
+    // Limits counted per process while Redis is away are looser by the number of processes.
+    if (limits) checks.rateLimits = limits.mode === 'shared' ? 'ok' : 'per process: Redis is unreachable';
     // Queries need only PostgreSQL: without the event store they still answer (commands do not), and
     // without Redis commands too (jobs wait in the log for the relay). Either being away makes the
     // answer 'degraded', not unavailable: a balancer then keeps every instance serving reads.
@@ -85,21 +106,23 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     ...(authChanges ? { changes: authChanges } : {}),
     ...(tokens ? { tokens: peopleSignIn({ knex, eventStore }, tokens.verifier, tokens.ownIssuer, logger) } : {}),
   });
-  const signedIn = authenticate(authenticator);
+  const onRejected = limits?.authenticationFailed;
+  const signedIn = authenticate(authenticator, { ...(onRejected ? { onRejected } : {}) });
+  const perPrincipal = limits?.afterAuthentication ?? ((_req, _res, next) => next());
 
   const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
   const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi));
+  app.use('/docs', docsContentSecurityPolicy, swaggerUi.serve, swaggerUi.setup(openApi));
   app.use(jwksRoutes(knex)); // GET /.well-known/jwks.json: public keys of dealstream's own tokens, for anyone
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
-  api.use(integrationFeed({ eventStore, logger }), eventSchemaRoutes());
+  api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
   api.use(principalRoutes({ knex, eventStore }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
@@ -111,9 +134,12 @@ export function createApp({ knex, eventStore, logger, readPositions, consistency
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
   });
   // Before /api, so that its requests are authenticated once.
-  app.use('/api/audit', signedIn, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
-  app.use('/api', signedIn, api);
-  if (queues) app.use(QUEUE_DASHBOARD_PATH, authenticate(authenticator, { scheme: 'Basic' }), requireRole('admin'), queueDashboard(queues));
+  app.use('/api/audit', signedIn, perPrincipal, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
+  app.use('/api', signedIn, perPrincipal, api);
+  if (queues) {
+    const admin = [authenticate(authenticator, { scheme: 'Basic', ...(onRejected ? { onRejected } : {}) }), requireRole('admin')];
+    app.use(QUEUE_DASHBOARD_PATH, dashboardContentSecurityPolicy, ...admin, sameOriginOnly, queueDashboard(queues));
+  }
 
   app.use(notFound);
   app.use(problemHandler(logger));
@@ -125,16 +151,6 @@ const ADMIN_READS = [
   { method: 'get', path: '/projections', roles: ['admin'], summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
   { method: 'get', path: '/workers', roles: ['admin'], summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
 ] as const satisfies readonly DescribedRoute[];
-
-/** Where admins see the queues in a browser (bull-board), signing in with an admin key as the password. */
-export const QUEUE_DASHBOARD_PATH = '/admin/queues';
-
-function queueDashboard(queues: Record<QueueName, Queue>): Router {
-  const adapter = new ExpressAdapter();
-  adapter.setBasePath(QUEUE_DASHBOARD_PATH);
-  createBullBoard({ queues: Object.values(queues).map((queue) => new BullMQAdapter(queue)), serverAdapter: adapter });
-  return adapter.getRouter() as Router;
-}
 
 async function postgresCheck(knex: Knex): Promise<string> {
   try {

@@ -1,14 +1,16 @@
 import { once } from 'node:events';
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { isCheckpoint, type EventStore, type Position, type SubscriptionMessage } from '../eventstore/contract.js';
 import { comparePositions } from '../eventstore/position.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../http/auth.js';
 import type { DescribedRoute } from '../http/openapi.js';
+import { sendProblem } from '../http/problem.js';
 import { shutdownSignal } from '../http/shutdown.js';
 import type { Logger } from '../platform/logger.js';
 import { toAuditEvent } from '../audit/audit-event.js';
 import { FeedQuery, feedSubscription } from './event-filter-query.js';
+import { FeedSlots, type FeedCaps } from './feed-slots.js';
 
 /**
  * # The integration feed: `GET /api/integrations/feed` (roles integration, admin)
@@ -34,6 +36,8 @@ import { FeedQuery, feedSubscription } from './event-filter-query.js';
  *   tells EventSource how long to wait before reconnecting.
  * - A client that reads slowly holds the subscription back rather than filling memory: the next event
  *   is taken from the store only once the socket has taken the last one.
+ * - A process holds at most so many feeds, and so many of one principal (FeedCaps); beyond them a
+ *   new one is answered 429, until a feed ends (its client leaves, or the process stops).
  */
 /** For the OpenAPI document. */
 export const FEED_API: readonly DescribedRoute[] = [
@@ -48,10 +52,13 @@ export interface FeedOptions {
   logger: Logger;
   heartbeatMs?: number;
   retryMs?: number;
+  /** Open feeds at most; without caps, as many as clients open. */
+  caps?: FeedCaps;
 }
 
-export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retryMs = 3_000 }: FeedOptions): Router {
+export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retryMs = 3_000, caps }: FeedOptions): Router {
   const router = Router();
+  const slots = caps && new FeedSlots(caps);
   router.get('/integrations/feed', requireRole('integration', 'admin'), async (req, res) => {
     const { from, filter } = feedSubscription(req, res.locals.principal as Principal);
     const gone = new AbortController();
@@ -59,6 +66,9 @@ export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retr
     // An open feed never falls idle for a stopping server to close it: it ends at once instead.
     const ended = AbortSignal.any([gone.signal, shutdownSignal(req.app)]);
     if (res.destroyed) return; // the client left before this listener: 'close' will not come again
+    const slot = slots?.take((res.locals.principal as Principal).id);
+    if (typeof slot === 'string') return tooManyFeeds(res, slot, slots!.caps, retryMs);
+    res.on('close', () => slot?.release());
     res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     res.write(`retry: ${retryMs}\n\n`);
@@ -85,6 +95,17 @@ export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retr
     }
   });
   return router;
+}
+
+function tooManyFeeds(res: Response, cap: 'principal' | 'process', caps: FeedCaps, retryMs: number): void {
+  res.set('Retry-After', String(Math.ceil(retryMs / 1000)));
+  sendProblem(res, {
+    type: '/problems/too-many-feeds',
+    title: 'Too many open feeds',
+    status: 429,
+    code: 'FEED.TOO_MANY',
+    detail: cap === 'principal' ? `This principal holds ${caps.perPrincipal} open feeds, the most one may; close one first` : `This server holds ${caps.perProcess} open feeds, the most it takes; try again later`,
+  });
 }
 
 /** An event as a message; a checkpoint as a bare id, when it moves past the last one sent. */

@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
 import { parseKeyring } from './secret-keyring.js';
@@ -11,6 +12,36 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
 /** What OIDC_ALGORITHMS may name: no HS* (HMAC with a public key as secret) and no `none`. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+/** `<points>/<seconds>`: so many requests per window of so many seconds; `off`: no limit. */
+function budget(fallback: string) {
+  const error = 'must be <points>/<seconds> (e.g. 100/60) or off';
+  return z
+    .string()
+    .default(fallback)
+    .transform((text, context) => {
+      if (text === 'off') return undefined;
+      const match = /^(\d{1,9})\/(\d{1,6})$/.exec(text);
+      const [points, seconds] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+      if (points >= 1 && seconds >= 1 && seconds <= 86_400) return { points, seconds };
+      context.addIssue({ code: 'custom', message: error });
+      return z.NEVER;
+    });
+}
+
+/** A comma list, blanks dropped. */
+function commaList(text: string): string[] {
+  return text.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+/** An address, a subnet (address/bits) or one of express's names for a range. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, extra] = entry.split('/');
+  const family = isIP(address);
+  if (!family || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 /** Every setting dealstream reads from the environment, with defaults that work on one machine. */
 const ConfigSchema = z.object({
@@ -123,6 +154,57 @@ const ConfigSchema = z.object({
   /** Attempts of a job before it is dead-lettered, with exponential backoff from JOB_BACKOFF_MS. */
   JOB_ATTEMPTS: integer(1, 100).default(5),
   JOB_BACKOFF_MS: integer(1, 3_600_000).default(1000),
+  /**
+   * Rate limits, each `<points>/<seconds>` or `off`, counted in Redis (REDIS_URL, keys under
+   * QUEUE_PREFIX) so that every API process of a deployment shares them; while Redis is away each
+   * process counts alone. ADDRESS: every request to /api and /admin/queues per client address,
+   * before authentication. AUTH_FAILURES: refused credentials per client address; once spent, that
+   * address is answered 429 before any credential is looked up. COMMAND, QUERY, EXPORT: per
+   * principal, by route: writes under /api, reads under /api, and the audit export and feed
+   * connections.
+   */
+  RATE_LIMIT_ADDRESS: budget('6000/60'),
+  RATE_LIMIT_AUTH_FAILURES: budget('20/300'),
+  RATE_LIMIT_COMMAND: budget('1200/60'),
+  RATE_LIMIT_QUERY: budget('1800/60'),
+  RATE_LIMIT_EXPORT: budget('60/60'),
+  /**
+   * Express's 'trust proxy': off (the client is the socket's address), a number of proxy hops, or a
+   * comma list of proxy addresses, subnets or loopback/linklocal/uniquelocal whose X-Forwarded-For
+   * names the client. Behind a proxy without it, every client shares the proxy's address limit.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('off')
+    .transform((text, context) => {
+      if (text === 'off' || text === '') return false;
+      if (/^\d{1,2}$/.test(text)) return Number(text);
+      const entries = commaList(text);
+      if (entries.length > 0 && entries.every(isProxyAddress)) return entries;
+      context.addIssue({ code: 'custom', message: 'must be off, a number of hops, or a comma list of addresses, subnets, loopback, linklocal or uniquelocal' });
+      return z.NEVER;
+    }),
+  /** Browser origins (`https://app.example.com`, comma list) that may call /api cross-origin; none: CORS is off. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((text, context) => {
+      const origins = commaList(text);
+      if (origins.every(isOrigin)) return origins;
+      context.addIssue({ code: 'custom', message: 'must be a comma list of origins such as https://app.example.com' });
+      return z.NEVER;
+    }),
+  /** Open integration feeds (SSE) one API process holds at most: in all, and per principal. */
+  FEED_MAX_CONNECTIONS: integer(1, 100_000).default(200),
+  FEED_MAX_CONNECTIONS_PER_PRINCIPAL: integer(1, 100_000).default(5),
+  /**
+   * The API's HTTP server: a request must arrive whole (headers and body) within REQUEST, its headers
+   * within HEADERS (slow clients are cut with 408); an idle keep-alive connection closes after
+   * KEEP_ALIVE (behind a load balancer, longer than its idle timeout).
+   */
+  HTTP_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
+  HTTP_HEADERS_TIMEOUT_MS: integer(1000, 3_600_000).default(10_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: integer(0, 3_600_000).default(5000),
   /** A running agent run silent for this long is failed as timed out. */
   AGENT_RUN_IDLE_MS: integer(1000).default(15 * 60_000),
   /** Action kinds executed by calling an endpoint: a JSON object of kind to URL. */
@@ -152,6 +234,15 @@ function tokenSettingsProblem(config: z.infer<typeof ConfigSchema>): string | un
   return undefined;
 }
 
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return /^https?:$/.test(url.protocol) && url.origin === text;
+  } catch {
+    return false;
+  }
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -178,6 +269,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     const tokens = tokenSettingsProblem(result.data);
     if (tokens) throw new ConfigError(`Invalid configuration: ${tokens}`);
+    if (result.data.HTTP_HEADERS_TIMEOUT_MS > result.data.HTTP_REQUEST_TIMEOUT_MS) {
+      throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (headers are part of the request)');
+    }
     return result.data;
   }
   const problems = result.error.issues.map((issue) => {

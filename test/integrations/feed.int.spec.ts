@@ -319,6 +319,51 @@ describe('integration feed: GET /api/integrations/feed', () => {
     await eventually(() => feed.store.open === 0, 5_000, 'the subscription to end');
   });
 
+  it('holds at most so many feeds per principal and per process, answering 429 beyond, and frees a slot when a feed ends', async () => {
+    const feed = await feedApp({ heartbeatMs: 60_000, caps: { perPrincipal: 2, perProcess: 3 } });
+    const open = async (key: string) => {
+      const raw = await rawFeed(feed.url, key);
+      cleanups.push(raw.close);
+      return raw;
+    };
+    const refusal = async (key: string) => {
+      const res = await fetch(feed.url, { headers: { authorization: `Bearer ${key}` } });
+      return { status: res.status, type: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { code: string; detail: string } };
+    };
+    const [first, second] = [await open(keys.int!), await open(keys.int!)];
+    expect([first.res.statusCode, second.res.statusCode]).to.deep.equal([200, 200]);
+    const third = await refusal(keys.int!);
+    expect(third).to.deep.include({ status: 429, type: 'application/problem+json; charset=utf-8', retryAfter: '3' });
+    expect(third.body.code).to.equal('FEED.TOO_MANY');
+    expect(third.body.detail).to.match(/holds 2 open feeds, the most one may/);
+
+    const other = await open(keys.root!); // another principal, the process's third
+    expect(other.res.statusCode).to.equal(200);
+    expect((await refusal(keys.root!)).body.detail).to.match(/server holds 3 open feeds/);
+    await eventually(() => feed.store.open === 3, 5_000, 'three subscriptions');
+
+    first.close(); // the client leaves: its slot is free again once the server has seen it go
+    await eventually(async () => {
+      const res = await fetch(feed.url, { headers: { authorization: `Bearer ${keys.int}` } });
+      cleanups.push(() => void res.body?.cancel().catch(() => undefined));
+      return res.status === 200;
+    }, 10_000, 'a slot for the integration again');
+    expect((await refusal(keys.int!)).status).to.equal(429);
+  });
+
+  it('frees the slots of the feeds it ends when the process stops', async () => {
+    const feed = await feedApp({ heartbeatMs: 60_000, caps: { perPrincipal: 1, perProcess: 1 } });
+    const raw = await rawFeed(feed.url, keys.int!);
+    cleanups.push(raw.close);
+    expect(raw.res.statusCode).to.equal(200);
+    expect((await fetch(feed.url, { headers: { authorization: `Bearer ${keys.int}` } })).status).to.equal(429);
+    beginShutdown(feed.app);
+    await once(raw.res, 'end');
+    await eventually(() => feed.store.open === 0, 5_000, 'the subscription to end');
+    // A feed opened now ends at once (the process is stopping), but is not refused for want of a slot.
+    await eventually(async () => (await fetch(feed.url, { headers: { authorization: `Bearer ${keys.int}` } })).status === 200, 5_000, 'the slot to be free');
+  });
+
   it('is for integration and admin keys only', async () => {
     const statusOf = async (key?: string) => {
       const res = await fetch(app.url, { headers: key ? { authorization: `Bearer ${key}` } : {} });

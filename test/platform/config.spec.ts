@@ -52,6 +52,18 @@ describe('configuration', () => {
     [{ ...OIDC, OIDC_JWKS_URL: undefined }, /exactly one of OIDC_JWKS_URL and OIDC_PUBLIC_KEY/],
     [{ OIDC_JWKS_URL: 'https://idp.example.com/jwks' }, /OIDC_ISSUER is required with OIDC_JWKS_URL/],
     [{ ...OIDC, OIDC_ISSUER: 'https://dealstream.example.com', AUTH_TOKEN_ISSUER: 'https://dealstream.example.com' }, /OIDC_ISSUER must differ from AUTH_TOKEN_ISSUER/],
+    [{ RATE_LIMIT_QUERY: '100' }, /RATE_LIMIT_QUERY: must be <points>\/<seconds> \(e\.g\. 100\/60\) or off/],
+    [{ RATE_LIMIT_COMMAND: '0/60' }, /RATE_LIMIT_COMMAND: must be <points>\/<seconds>/],
+    [{ RATE_LIMIT_ADDRESS: '10/0' }, /RATE_LIMIT_ADDRESS/],
+    [{ RATE_LIMIT_AUTH_FAILURES: '5/100000' }, /RATE_LIMIT_AUTH_FAILURES/],
+    [{ RATE_LIMIT_EXPORT: '-1/60' }, /RATE_LIMIT_EXPORT/],
+    [{ TRUST_PROXY: 'true' }, /TRUST_PROXY: must be off, a number of hops, or a comma list/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY/],
+    [{ CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS: must be a comma list of origins/],
+    [{ CORS_ORIGINS: '*' }, /CORS_ORIGINS/],
+    [{ FEED_MAX_CONNECTIONS_PER_PRINCIPAL: '0' }, /FEED_MAX_CONNECTIONS_PER_PRINCIPAL: must be an integer from 1/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '10' }, /HTTP_REQUEST_TIMEOUT_MS: must be an integer from 1000/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '5000', HTTP_HEADERS_TIMEOUT_MS: '6000' }, /HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS/],
   ];
   for (const [env, message] of bad) {
     it(`stops on ${JSON.stringify(env)} with a message naming the variable`, () => {
@@ -112,6 +124,35 @@ describe('configuration', () => {
     } catch (error) {
       expect((error as Error).message).to.not.include(KEY_A).and.not.include(KEY_B.slice(0, 20));
     }
+  });
+
+  it('has rate limits, proxy trust, CORS, feed caps and server timeouts that protect one machine', () => {
+    expect(loadConfig({})).to.deep.include({
+      RATE_LIMIT_ADDRESS: { points: 6000, seconds: 60 },
+      RATE_LIMIT_AUTH_FAILURES: { points: 20, seconds: 300 },
+      RATE_LIMIT_COMMAND: { points: 1200, seconds: 60 },
+      RATE_LIMIT_QUERY: { points: 1800, seconds: 60 },
+      RATE_LIMIT_EXPORT: { points: 60, seconds: 60 },
+      TRUST_PROXY: false,
+      CORS_ORIGINS: [],
+      FEED_MAX_CONNECTIONS: 200,
+      FEED_MAX_CONNECTIONS_PER_PRINCIPAL: 5,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
+      HTTP_HEADERS_TIMEOUT_MS: 10_000,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: 5000,
+    });
+  });
+
+  it('reads rate limits as points per seconds, or off', () => {
+    const config = loadConfig({ RATE_LIMIT_QUERY: '50/10', RATE_LIMIT_EXPORT: 'off' });
+    expect(config.RATE_LIMIT_QUERY).to.deep.equal({ points: 50, seconds: 10 });
+    expect(config.RATE_LIMIT_EXPORT).to.equal(undefined);
+  });
+
+  it('reads which proxies to trust and which origins may call cross-origin', () => {
+    expect(loadConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).to.equal(1);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::1' }).TRUST_PROXY).to.deep.equal(['loopback', '10.0.0.0/8', 'fd00::1']);
+    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS).to.deep.equal(['https://app.example.com', 'http://localhost:5173']);
   });
 
   it('names every bad variable in one message', () => {

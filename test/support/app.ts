@@ -1,7 +1,8 @@
+import type { Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Knex } from 'knex';
 import type { EventStore } from '../../src/eventstore/contract.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp, type AppDependencies } from '../../src/http/app.js';
 import { createKnex } from '../../src/platform/database.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
 import { runProjection } from '../../src/projections/runtime/runner.js';
@@ -10,6 +11,7 @@ import { TokenVerifier } from '../../src/auth/tokens/token-verifier.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
+import type { QueueName } from '../../src/workers/jobs.js';
 import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
 import { REDIS_URL, testPrefix } from './workers.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -22,6 +24,8 @@ export interface TestApp {
   /** What a dealstream child process needs in its environment to share the store (see event-store.ts). */
   storeEnv: Record<string, string>;
   app: Express;
+  /** With `queues`, the job queues the app's dashboard shows. */
+  queues?: Record<QueueName, Queue>;
   close(): Promise<void>;
 }
 
@@ -30,7 +34,7 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy'> } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
@@ -42,7 +46,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // the caller's configuration names one, an identity provider's.
   const tokenConfig = loadConfig({ DATABASE_URL: db.url, ...options.tokenSettings });
   const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100 }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, ...(queues ? { queues } : {}) });
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, ...(queues ? { queues } : {}), ...options.http });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];
@@ -52,6 +56,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
     store,
     storeEnv,
     app,
+    ...(queues ? { queues } : {}),
     close: async () => {
       projecting.abort();
       await Promise.all(runs);
