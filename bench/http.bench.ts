@@ -10,8 +10,8 @@ import { dropQueues } from './workers.bench.js';
  * HTTP command throughput: the API in its own process (as deployed), loaded over loopback by
  * autocannon with `connections` concurrent clients adding notes across `deals` deals.
  */
-export async function benchHttpCommands(options: { databaseUrl: string; seconds: number; connections: number; deals: number; log: (line: string) => void }): Promise<Figures> {
-  const { databaseUrl, seconds, connections, deals, log } = options;
+export async function benchHttpCommands(options: { databaseUrl: string; seconds: number; connections: number; deals: number; log: (line: string) => void; env?: Record<string, string> }): Promise<Figures> {
+  const { databaseUrl, seconds, connections, deals, log, env = {} } = options;
   const knex = createKnex(databaseUrl, 2);
   const { key } = await createApiKey(knex, `bench-${Date.now()}`, 'operator');
   await knex.destroy();
@@ -20,7 +20,7 @@ export async function benchHttpCommands(options: { databaseUrl: string; seconds:
   // The API opens the job queues: under a prefix of the bench's own, deleted at the end.
   const queuePrefix = `dsbench-http-${process.pid}`;
   const api = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'api'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', QUEUE_PREFIX: queuePrefix },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', QUEUE_PREFIX: queuePrefix, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
