@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { ConcurrencyError, IllegalStateError } from '../domain/shared/errors.js';
+import { ConcurrencyError, ContentionError } from '../domain/shared/errors.js';
 import type { Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
 import { StreamNotFoundError, WrongExpectedRevisionError } from '../eventstore/errors.js';
@@ -141,7 +141,7 @@ export async function handleCommand<C, E extends DomainEvent, S>(
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (options.expectedRevision !== undefined) throw new ConcurrencyError(options.expectedRevision, error.actual);
       if (attempt >= maxAttempts) {
-        throw new IllegalStateError('STREAM.CONTENDED', `${streamId} changed under ${attempt} attempts in a row; try again`);
+        throw new ContentionError(`${streamId} changed under ${attempt} attempts in a row; try again`);
       }
       // Exponential backoff with full jitter spreads the retries of writers that collided; it starts
       // near one read-decide-append cycle, so a burst of writers on one stream spreads out in time.

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { DomainError } from '../domain/shared/errors.js';
+import { ContentionError, DomainError } from '../domain/shared/errors.js';
 import { EventStoreUnavailableError, InvalidInputError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 
@@ -32,6 +32,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     if (error instanceof HttpProblem) return sendProblem(res, error.problem);
     if (error instanceof DomainError) {
+      if (error instanceof ContentionError) res.set('Retry-After', '1'); // the same request may well pass then
       return sendProblem(res, {
         type: `/problems/${error.code.toLowerCase().replace(/[._]/g, '-')}`,
         title: error.message,

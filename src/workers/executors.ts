@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { dealDecider } from '../domain/deals/deal.decider.js';
 import { DealStage } from '../domain/deals/deal.events.js';
-import { DomainError } from '../domain/shared/errors.js';
+import { ContentionError, DomainError } from '../domain/shared/errors.js';
 import type { JsonObject } from '../eventstore/contract.js';
 import type { JobContext } from './job-context.js';
 import { standardWebhookHeaders } from './signature.js';
@@ -40,7 +40,8 @@ const onDeal = <T>(schema: z.ZodType<T>, run: (payload: T, action: ActionToExecu
     try {
       return await run(payload.data, action, context);
     } catch (error) {
-      if (error instanceof DomainError) throw new PermanentFailure(`${error.code}: ${error.message}`);
+      // A rule's refusal will not change on a retry; a contended stream will (the job tries again).
+      if (error instanceof DomainError && !(error instanceof ContentionError)) throw new PermanentFailure(`${error.code}: ${error.message}`);
       throw error;
     }
   };

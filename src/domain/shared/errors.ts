@@ -17,6 +17,16 @@ export class IllegalStateError extends DomainError {
   }
 }
 
+/**
+ * The stream kept changing under every attempt of the command (409): nothing is wrong with the
+ * command itself, and trying again later may well succeed (unlike a rule's refusal).
+ */
+export class ContentionError extends DomainError {
+  constructor(message: string) {
+    super('STREAM.CONTENDED', 409, message);
+  }
+}
+
 /** The command names something that does not exist (404). */
 export class NotFoundError extends DomainError {
   constructor(code: string, message: string) {
