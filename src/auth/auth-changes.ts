@@ -21,6 +21,7 @@ export class AuthChanges {
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  private readonly awaited = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly databaseUrl: string,
@@ -35,6 +36,28 @@ export class AuthChanges {
   /** Called on every announcement, and when the connection is lost or regained. */
   onChange(listener: () => void): void {
     this.listeners.add(listener);
+  }
+
+  /**
+   * Resolves once the announcement of a change to this principal has come back here (then it has
+   * reached the other processes' listeners as well, give or take their scheduling), or after
+   * `timeoutMs`; at once while not listening. Call it before the change commits.
+   */
+  announced(principalId: string, timeoutMs: number): Promise<void> {
+    if (!this.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.awaited.get(principalId) ?? new Set();
+      this.awaited.set(principalId, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0) this.awaited.delete(principalId);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      waiters.add(done);
+    });
   }
 
   async start(): Promise<void> {
@@ -55,7 +78,10 @@ export class AuthChanges {
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'dealstream-auth-changes' });
-    client.on('notification', () => this.changed());
+    client.on('notification', (message) => {
+      this.changed();
+      for (const resolve of this.awaited.get(message.payload ?? '') ?? []) resolve();
+    });
     client.on('error', (error) => this.logger.warn('auth change listener failed; checking every credential until it is back', { error: error.message }));
     client.on('end', () => {
       if (this.client === client) this.client = undefined;

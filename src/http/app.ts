@@ -124,7 +124,7 @@ export function createApp(dependencies: AppDependencies): Express {
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
-  api.use(principalRoutes({ knex, eventStore }));
+  api.use(principalRoutes({ knex, eventStore, ...(authChanges ? { authChanges } : {}) }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });

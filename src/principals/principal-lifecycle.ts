@@ -97,10 +97,13 @@ async function run(
   await handleCommand(deps.eventStore, streamId, principalDecider, command, eventIdFor ? { eventIdFor } : {});
   const { state } = await loadStream(deps.eventStore, streamId, principalDecider);
   if (state.status === 'none') throw new Error(`principal ${principalId} has no stream after a command on it`);
+  const announced = deps.authChanges?.announced(principalId, 2000);
   await deps.knex.transaction(async (trx) => {
     await writePrincipal(trx, state);
     await extra?.(trx);
     await announceAuthChange(trx, principalId);
   });
+  // Answered once the other API processes have heard it too: their next request refuses what was revoked.
+  await announced;
   return state;
 }

@@ -1,10 +1,13 @@
 import type { Knex } from 'knex';
 import type { PrincipalState } from '../domain/principals/principal.state.js';
+import type { AuthChanges } from '../auth/auth-changes.js';
 import type { EventStore } from '../eventstore/contract.js';
 
 export interface LifecycleDeps {
   knex: Knex;
   eventStore: EventStore;
+  /** This process's listener: a change is answered once its announcement has come back. */
+  authChanges?: AuthChanges;
 }
 
 export type Existing = Exclude<PrincipalState, { status: 'none' }>;

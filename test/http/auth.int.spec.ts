@@ -32,7 +32,7 @@ describe('authentication: API keys of principals', () => {
     changes.push(listener);
     await listener.start();
     const authenticator = new Authenticator({ knex: harness.knex, changes: listener, cacheMs });
-    return express()
+    return Object.assign(express(), { listener })
       .get('/api/who', authenticate(authenticator), (_req, res) => void res.json(res.locals.principal))
       .post('/api/approve', authenticate(authenticator), requireRole('approver', 'admin'), (_req, res) => void res.json({ ok: true }));
   }
@@ -87,12 +87,14 @@ describe('authentication: API keys of principals', () => {
     const [a, b] = [await apiProcess(), await apiProcess()];
     for (const app of [a, b]) for (const k of [key, spare, other]) await request(app).get('/api/who').set('authorization', `Bearer ${k}`).expect(200);
 
+    // The admin's change goes through process a, which answers once the change is announced back to it.
+    const throughA = { ...deps, authChanges: a.listener };
     const { keyId } = (await harness.knex('api_keys').where({ principal_id: 'fay', name: 'laptop' }).first('id as keyId'))!;
-    await revokeApiKey(deps, 'fay', keyId, admin);
+    await revokeApiKey(throughA, 'fay', keyId, admin);
     await request(b).get('/api/who').set('authorization', `Bearer ${key}`).expect(401);
     await request(b).get('/api/who').set('authorization', `Bearer ${spare}`).expect(200); // rotation: the other key goes on
 
-    await disablePrincipal(deps, 'gus', undefined, admin);
+    await disablePrincipal(throughA, 'gus', undefined, admin);
     await request(b).get('/api/who').set('authorization', `Bearer ${other}`).expect(401);
     await request(a).get('/api/who').set('authorization', `Bearer ${other}`).expect(401);
   });
