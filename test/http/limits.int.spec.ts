@@ -1,6 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import request from 'supertest';
@@ -17,6 +14,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createApiKey } from '../support/principals.js';
+import { freePort, startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
 import { REDIS_URL, dropTestPrefixes, testPrefix } from '../support/workers.js';
 
@@ -328,57 +326,3 @@ describe('rate limits', function () {
     });
   });
 });
-
-interface PrivateRedis {
-  url: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** SIGSTOP: connections stay open, nothing is answered (SIGCONT to resume). */
-  pause(): void;
-  resume(): void;
-}
-
-/** A redis-server of the test's own on a free port, to stop and start again (never the shared one). */
-async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const url = `redis://127.0.0.1:${port}`;
-  const server: PrivateRedis = {
-    url,
-    async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      await eventually(async () => {
-        const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          probe.disconnect();
-        }
-      }, 20_000, 'the private redis-server');
-    },
-    pause: () => void child?.kill('SIGSTOP'),
-    resume: () => void child?.kill('SIGCONT'),
-    async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-  await server.start();
-  return server;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}

@@ -1,48 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { createApiKey } from '../support/principals.js';
 import { createRedis, jobLosingSettings } from '../../src/platform/redis.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventsOf, startTestWorkers, testPrefix } from '../support/workers.js';
-
-/** A Redis of the test's own, keeping its data on disk (appendonly), that the test can stop and start. */
-class PrivateRedis {
-  private process: ChildProcess | undefined;
-  readonly port = 20000 + Math.floor(Math.random() * 20000);
-  constructor(private readonly dir: string) {}
-  get url() {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    await eventually(async () => {
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined); // not up yet: the connect below says so
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        probe.disconnect();
-      }
-    }, 10_000, 'redis to start');
-  }
-  async stop(): Promise<void> {
-    if (!this.process || this.process.exitCode !== null) return;
-    this.process.kill('SIGTERM'); // redis saves its appendonly file and exits
-    await once(this.process, 'exit');
-  }
-}
 
 describe('workers: Redis stopped and started again', function () {
   this.timeout(120_000);
@@ -56,8 +24,7 @@ describe('workers: Redis stopped and started again', function () {
     harness = await startTestApp();
     key = (await createApiKey(harness.knex, 'ops', 'operator')).key;
     dir = await mkdtemp(path.join(tmpdir(), 'dealstream-redis-'));
-    redis = new PrivateRedis(dir);
-    await redis.start();
+    redis = await startPrivateRedis({ dir });
   });
   after(async () => {
     await host?.stop();
