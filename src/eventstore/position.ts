@@ -2,15 +2,16 @@ import { InvalidInputError } from './errors.js';
 import type { Position } from './contract.js';
 
 /**
- * Both adapters encode a position as two unsigned 64-bit numbers (PostgreSQL: transaction id and
- * sequence; EventStoreDB: commit and prepare), as 32 fixed-width hex digits, so that string order
- * is position order.
+ * Both adapters encode a position as two numbers (PostgreSQL: transaction id and sequence;
+ * EventStoreDB: commit and prepare), as 32 fixed-width hex digits, so that string order is position
+ * order. Each half is below 2^63: PostgreSQL keeps them as bigint, and a token beyond that could
+ * only overflow a query, so it is no token at all.
  */
-export const POSITION_TOKEN = /^[0-9a-f]{32}$/;
-const MAX_U64 = (1n << 64n) - 1n;
+export const POSITION_TOKEN = /^[0-7][0-9a-f]{15}[0-7][0-9a-f]{15}$/;
+const MAX_HALF = (1n << 63n) - 1n;
 
 export function encodePosition(high: bigint, low: bigint): Position {
-  if (high < 0n || low < 0n || high > MAX_U64 || low > MAX_U64) throw new RangeError('position out of range');
+  if (high < 0n || low < 0n || high > MAX_HALF || low > MAX_HALF) throw new RangeError('position out of range');
   return high.toString(16).padStart(16, '0') + low.toString(16).padStart(16, '0');
 }
 

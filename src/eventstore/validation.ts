@@ -103,46 +103,81 @@ export function prepareEvents(events: unknown, maxBytes: number): PreparedEvent[
 
 function assertJsonObject(value: unknown, field: string): asserts value is JsonObject {
   if (!isPlainObject(value)) throw new InvalidInputError(field, 'must be a JSON object');
-  const problem = findNonJson(value, 0);
+  const problem = findUnstorable(value);
   if (problem) throw new InvalidInputError(field + problem.path, problem.reason);
 }
 
-const MAX_DEPTH = 64;
+/** How deep JSON may nest, here and at the HTTP edge: deep enough for any document, shallow enough for every recursive reader. */
+export const MAX_JSON_DEPTH = 64;
+
+/** A lone UTF-16 surrogate (with the u flag, a paired one is a single code point and does not match). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+interface Visit {
+  value: unknown;
+  depth: number;
+  key: string | number | undefined;
+  parent: Visit | undefined;
+}
 
 /**
- * Only what survives a JSON round trip unchanged: no undefined, functions, NaN, bigints, dates or
- * cycles, and no NUL (PostgreSQL's jsonb refuses it). Paths are built only for the value at fault,
- * since this runs on every event appended.
+ * Finds the first value that would not survive the trip to either store unchanged: undefined,
+ * functions, NaN, bigints, dates, cycles, nesting deeper than MAX_JSON_DEPTH, the NUL character
+ * (PostgreSQL's jsonb refuses it) or a lone surrogate (not Unicode: PostgreSQL refuses it, and the
+ * hash chain could not hash it faithfully), in a value or a key. It walks with a stack of its own,
+ * so no input can overflow the call stack, and builds a path (`.a[2].b`) only for the value at fault.
  */
-function findNonJson(value: unknown, depth: number): { path: string; reason: string } | undefined {
-  if (depth > MAX_DEPTH) return { path: '', reason: `nests deeper than ${MAX_DEPTH} levels` };
-  switch (typeof value) {
-    case 'string':
-      return value.includes('\u0000') ? { path: '', reason: 'must not contain the NUL character' } : undefined;
-    case 'boolean':
-      return undefined;
-    case 'number':
-      return Number.isFinite(value) ? undefined : { path: '', reason: 'must be a finite number' };
-    case 'object': {
-      if (value === null) return undefined;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
-          const problem = findNonJson(value[i], depth + 1);
-          if (problem) return { path: `[${i}]${problem.path}`, reason: problem.reason };
+export function findUnstorable(root: unknown): { path: string; reason: string } | undefined {
+  const stack: Visit[] = [{ value: root, depth: 0, key: undefined, parent: undefined }];
+  for (let visit = stack.pop(); visit; visit = stack.pop()) {
+    const { value, depth } = visit;
+    const fault = (reason: string) => ({ path: pathOf(visit!), reason });
+    if (depth > MAX_JSON_DEPTH) return fault(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+    switch (typeof value) {
+      case 'string': {
+        const reason = textProblem(value);
+        if (reason) return fault(reason);
+        break;
+      }
+      case 'boolean':
+        break;
+      case 'number':
+        if (!Number.isFinite(value)) return fault('must be a finite number');
+        break;
+      case 'object': {
+        if (value === null) break;
+        if (Array.isArray(value)) {
+          for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], depth: depth + 1, key: i, parent: visit });
+          break;
         }
-        return undefined;
+        if (!isPlainObject(value)) return fault('must be JSON (a plain object, array, string, number, boolean or null)');
+        const keys = Object.keys(value);
+        for (let i = keys.length - 1; i >= 0; i--) {
+          const key = keys[i]!;
+          const reason = textProblem(key);
+          if (reason) return fault(`keys ${reason}`);
+          stack.push({ value: value[key], depth: depth + 1, key, parent: visit });
+        }
+        break;
       }
-      if (!isPlainObject(value)) return { path: '', reason: 'must be JSON (a plain object, array, string, number, boolean or null)' };
-      for (const key in value) {
-        if (key.includes('\u0000')) return { path: '', reason: 'keys must not contain the NUL character' };
-        const problem = findNonJson(value[key], depth + 1);
-        if (problem) return { path: `.${key}${problem.path}`, reason: problem.reason };
-      }
-      return undefined;
+      default:
+        return fault(`must be JSON, not ${typeof value}`);
     }
-    default:
-      return { path: '', reason: `must be JSON, not ${typeof value}` };
   }
+  return undefined;
+}
+
+/** Why text cannot be stored as it is, if it cannot: the NUL character or a lone surrogate. */
+export function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain the NUL character';
+  if (LONE_SURROGATE.test(text)) return 'must be valid Unicode (it holds a lone UTF-16 surrogate)';
+  return undefined;
+}
+
+function pathOf(visit: Visit): string {
+  let path = '';
+  for (let at: Visit | undefined = visit; at?.parent; at = at.parent) path = (typeof at.key === 'number' ? `[${at.key}]` : `.${at.key}`) + path;
+  return path;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

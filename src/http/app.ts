@@ -36,6 +36,7 @@ import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-da
 import type { RateLimits } from './rate-limits.js';
 import { corsFor, dashboardContentSecurityPolicy, docsContentSecurityPolicy, noStore, securityHeaders } from './security-headers.js';
 import { shutdownSignal } from './shutdown.js';
+import { refuseUnstorableInput } from './storable-input.js';
 
 export { QUEUE_DASHBOARD_PATH };
 
@@ -82,6 +83,7 @@ export function createApp(dependencies: AppDependencies): Express {
   // Every request to the API and the dashboard counts per address, before its credential is looked at.
   if (limits) app.use(['/api', QUEUE_DASHBOARD_PATH], limits.beforeAuthentication);
   app.use(express.json({ limit: '1mb' }));
+  app.use(refuseUnstorableInput);
 
   app.get(['/health', '/health/live'], (_req, res) => {
     res.json({ status: 'ok' });

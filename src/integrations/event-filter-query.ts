@@ -35,22 +35,26 @@ export function feedSubscription(req: Request, principal: Principal): FeedSubscr
   return { from: lastEventId, filter };
 }
 
-/** Who may do what is for admins and auditors: an integration's feed or webhook leaves principals' history out. */
-const PRIVATE_CATEGORY = 'principal';
+/**
+ * Who may do what, and how each integration's webhooks fare, is for admins and auditors: an
+ * integration's feed or webhook leaves those categories out.
+ */
+const PRIVATE_CATEGORIES: readonly string[] = ['principal', 'webhook'];
 
 /**
- * The filter as this caller may have it: for anyone but an admin or auditor, a filter naming the
- * principal category (by category, type or stream) is a 400 naming the field, and one that names no
+ * The filter as this caller may have it: for anyone but an admin or auditor, a filter naming a
+ * private category (by category, type or stream) is a 400 naming the field, and one that names no
  * category gets every other category.
  */
 export function visibleFilter(filter: EventFilter, principal: Principal, fields: Record<keyof EventFilter, string>): EventFilter {
   if (hasRole(principal, ['admin', 'auditor'])) return filter;
-  const named: [keyof EventFilter, boolean][] = [
-    ['categories', filter.categories?.includes(PRIVATE_CATEGORY) ?? false],
-    ['eventTypes', filter.eventTypes?.some((type) => EVENT_TYPES.get(type)?.category === PRIVATE_CATEGORY) ?? false],
-    ['streamIds', filter.streamIds?.some((streamId) => categoryOf(streamId) === PRIVATE_CATEGORY) ?? false],
+  const isPrivate = (category: string | undefined) => category !== undefined && PRIVATE_CATEGORIES.includes(category);
+  const named: [keyof EventFilter, string | undefined][] = [
+    ['categories', filter.categories?.find(isPrivate)],
+    ['eventTypes', filter.eventTypes?.map((type) => EVENT_TYPES.get(type)?.category).find(isPrivate)],
+    ['streamIds', filter.streamIds?.map(categoryOf).find(isPrivate)],
   ];
-  const [field] = named.find(([, hit]) => hit) ?? [];
-  if (field) throw new InvalidInputError(fields[field], `the ${PRIVATE_CATEGORY} category is for admins and auditors`);
-  return filter.categories ? filter : { ...filter, categories: EVENT_CATEGORIES.filter((category) => category !== PRIVATE_CATEGORY) };
+  const [field, category] = named.find(([, hit]) => hit) ?? [];
+  if (field) throw new InvalidInputError(fields[field], `the ${category} category is for admins and auditors`);
+  return filter.categories ? filter : { ...filter, categories: EVENT_CATEGORIES.filter((each) => !isPrivate(each)) };
 }

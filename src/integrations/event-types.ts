@@ -3,6 +3,7 @@ import { ActionEventSchemas } from '../domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../domain/agents/agent.events.js';
 import { DealEventSchemas } from '../domain/deals/deal.events.js';
 import { PrincipalEventSchemas } from '../domain/principals/principal.events.js';
+import { WebhookEventSchemas } from '../domain/webhooks/webhook.events.js';
 import { WorkerEventSchemas } from '../domain/workers/worker.events.js';
 import { categoryOf } from '../eventstore/filter.js';
 
@@ -23,6 +24,7 @@ const STREAMS = [
   { category: 'agent', stream: 'agent-<agentId>-run-<runId>', schemas: AgentRunEventSchemas },
   { category: 'worker', stream: 'worker-<workerId>', schemas: WorkerEventSchemas },
   { category: 'principal', stream: 'principal-<principalId>', schemas: PrincipalEventSchemas },
+  { category: 'webhook', stream: 'webhook-<subscriptionId>', schemas: WebhookEventSchemas },
 ];
 
 /** Every event type the domain defines, taken from its schema maps so that a new type is not forgotten. */

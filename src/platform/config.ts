@@ -34,6 +34,23 @@ function commaList(text: string): string[] {
   return text.split(',').map((item) => item.trim()).filter(Boolean);
 }
 
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A comma list of durations (`5s,30s,2m,1h`): milliseconds, each from 1 ms to 7 days. */
+function durations(fallback: string) {
+  const error = 'must be a comma list of durations such as 5s,30s,2m,1h (units ms, s, m, h, d; each at most 7d)';
+  return z
+    .string()
+    .default(fallback)
+    .transform((text, context) => {
+      const items = commaList(text).map((item) => /^(\d{1,9})(ms|s|m|h|d)$/.exec(item));
+      const values = items.map((match) => (match ? Number(match[1]) * DURATION_UNITS[match[2] as keyof typeof DURATION_UNITS] : 0));
+      if (values.length >= 1 && values.length <= 50 && values.every((ms) => ms >= 1 && ms <= 7 * DURATION_UNITS.d)) return values;
+      context.addIssue({ code: 'custom', message: error });
+      return z.NEVER;
+    });
+}
+
 /** An address, a subnet (address/bits) or one of express's names for a range. */
 function isProxyAddress(entry: string): boolean {
   if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
@@ -220,6 +237,12 @@ const ConfigSchema = z.object({
   /** Signs the calls of the http executor (HMAC-SHA256); empty: unsigned. */
   ACTION_HTTP_SECRET: z.string().default(''),
   ACTION_HTTP_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  /**
+   * The waits before each retry of a webhook event that was not delivered; once they are spent the
+   * subscription is suspended at that event (never skipped past). The default spans about 35 hours,
+   * so a receiver may be down for a day and still get everything, as Stripe's and Svix's do.
+   */
+  WEBHOOK_RETRY_SCHEDULE: durations('5s,30s,2m,10m,30m,1h,3h,6h,12h,12h'),
 });
 
 /** The token settings that only make sense together. */

@@ -125,12 +125,13 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
     }
   };
 
+  // Recorded whatever the job carries: a webhook run's job has no event of its own.
   const deadLetter = async (job: Job<JobBase>, error: Error) => {
     logger.error('job dead-lettered', { queue: job.queueName, jobId: job.id, job: job.name, attempts: job.attemptsMade + 1, error: error.message });
     await record(
       {
         type: 'RecordJobDeadLettered',
-        data: { queue: job.queueName, jobId: job.id!, jobName: job.name, data: job.data as unknown as Record<string, unknown>, attempts: job.attemptsMade + 1, error: error.message, eventId: job.data.eventId },
+        data: { queue: job.queueName, jobId: job.id!, jobName: job.name, data: job.data as unknown as Record<string, unknown>, attempts: job.attemptsMade + 1, error: error.message, ...(job.data.eventId ? { eventId: job.data.eventId } : {}) },
       },
       'dead-letter',
       job.id!,

@@ -15,12 +15,17 @@ describe('EventStoreDB positions as tokens', () => {
       { commit: 2_000n, prepare: 1_500n },
       { commit: 2_000n, prepare: 1_700n },
       { commit: 2n ** 40n, prepare: 3n },
-      { commit: 2n ** 64n - 1n, prepare: 2n ** 64n - 1n },
+      // The server's positions are byte offsets in its log: both stay below 2^63, as every token's halves must.
+      { commit: 2n ** 63n - 1n, prepare: 2n ** 63n - 1n },
     ];
     const tokens = positions.map(toToken);
     expect(new Set(tokens).size).to.equal(positions.length);
     for (let i = 1; i < tokens.length; i++) expect(comparePositions(tokens[i - 1]!, tokens[i]!)).to.equal(-1);
     expect(tokens.map((token) => fromToken(token, 'from'))).to.deep.equal(positions);
+  });
+
+  it('refuses a position beyond 2^63 - 1, which no token can hold', () => {
+    expect(() => toToken({ commit: 2n ** 63n, prepare: 0n })).to.throw(RangeError);
   });
 
   it('reads the start token as the start of the log', () => {

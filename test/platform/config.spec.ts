@@ -23,6 +23,13 @@ describe('configuration', () => {
     expect(config).to.include({ PORT: 8080, DATABASE_POOL_MAX: 20, LOG_LEVEL: 'debug' });
   });
 
+  it('reads the webhook retry schedule; by default it spans more than a day', () => {
+    expect(loadConfig({ WEBHOOK_RETRY_SCHEDULE: '250ms, 2s,1m,1h,1d' }).WEBHOOK_RETRY_SCHEDULE).to.deep.equal([250, 2000, 60_000, 3_600_000, 86_400_000]);
+    const schedule = loadConfig({}).WEBHOOK_RETRY_SCHEDULE;
+    expect(schedule[0]).to.equal(5000);
+    expect(schedule.reduce((sum, ms) => sum + ms, 0)).to.be.above(24 * 3_600_000);
+  });
+
   const bad: [Record<string, string | undefined>, RegExp][] = [
     [{ PORT: 'abc' }, /PORT: must be an integer from 0 to 65535 \(got "abc"\)/],
     [{ PORT: '70000' }, /PORT/],
@@ -35,6 +42,9 @@ describe('configuration', () => {
     [{ ACTION_HTTP_EXECUTORS: '{"send_email": ' }, /ACTION_HTTP_EXECUTORS: must be a JSON object of action kind to http\(s\) URL/],
     [{ ACTION_HTTP_EXECUTORS: '{"send_email": "ftp://mailer"}' }, /ACTION_HTTP_EXECUTORS/],
     [{ JOB_ATTEMPTS: '0' }, /JOB_ATTEMPTS: must be an integer from 1 to 100/],
+    [{ WEBHOOK_RETRY_SCHEDULE: '5s,soon' }, /WEBHOOK_RETRY_SCHEDULE: must be a comma list of durations/],
+    [{ WEBHOOK_RETRY_SCHEDULE: '8d' }, /WEBHOOK_RETRY_SCHEDULE/],
+    [{ WEBHOOK_RETRY_SCHEDULE: ' ' }, /WEBHOOK_RETRY_SCHEDULE/],
     [{ SECRETS_KEY: 'k1:c2hvcnQ=' }, /SECRETS_KEY: key "k1" must be 32 bytes in base64/],
     [{ SECRETS_KEY: `k.1:${KEY_A}` }, /SECRETS_KEY: each entry must be <keyId>:<base64 of 32 bytes>/],
     [{ AUTH_CLOCK_TOLERANCE_S: '301' }, /AUTH_CLOCK_TOLERANCE_S: must be an integer from 0 to 300/],

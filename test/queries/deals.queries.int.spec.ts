@@ -170,7 +170,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
   });
 
   it('says when it could not wait long enough: X-Stale', async () => {
-    const ahead = 'ffffffffffffffff0000000000000000';
+    const ahead = '7fffffffffffffff0000000000000000';
     const res = await request(app).get('/api/pipeline').query({ position: ahead }).set(as('audit')).expect(200);
     expect(res.headers['x-stale']).to.equal('true');
   });
