@@ -82,7 +82,7 @@ export async function benchWorkers(options: { databaseUrl: string; seconds: numb
       backoffMs: 100,
       lockMs: 30_000,
       shutdownMs: 5000,
-      settings: { agentRunIdleMs: 15 * 60_000, http: { executors: {}, secret: '', timeoutMs: 5000 } },
+      settings: { agentRunIdleMs: 15 * 60_000, http: { executors: {}, secret: '', timeoutMs: 5000 }, webhookRetrySchedule: [5000] },
     });
     const queue = host.queues.actions;
     const decider = actionDecider();

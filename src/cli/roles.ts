@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
 import { ensureSigningKey } from '../auth/tokens/signing-keys.js';
 import { TokenVerifier } from '../auth/tokens/token-verifier.js';
-import { openSecretBox } from '../platform/secret-box.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { RateLimits } from '../http/rate-limits.js';
@@ -14,7 +13,7 @@ import { runProjection } from '../projections/runtime/runner.js';
 import { ReadPositions } from '../queries/read-positions.js';
 import { closeQueues, openQueues, startWorkerHost } from '../workers/worker-host.js';
 import { createRedis } from '../platform/redis.js';
-import { ConfigError, type Config } from '../platform/config.js';
+import type { Config } from '../platform/config.js';
 import type { Services } from './services.js';
 
 /** A running part of the process that can be stopped gracefully. */
@@ -45,7 +44,7 @@ async function startApi(services: Services): Promise<RunningRole> {
   const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
   const app = createApp({
     knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
-    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY,
+    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY, ...(services.box ? { box: services.box } : {}),
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
   });
   const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
@@ -77,15 +76,10 @@ async function startApi(services: Services): Promise<RunningRole> {
 /**
  * dealstream signs people's tokens with a key pair of its own, made on first start and kept (its
  * private half encrypted) in the database. Without the key to encrypt it (SECRETS_KEY, required in
- * production) the API still serves keys and an identity provider's tokens, and says so.
+ * production) the API still serves keys and an identity provider's tokens (openServices says so).
  */
-async function ensureOwnSigningKey({ knex, config, logger }: Services): Promise<void> {
-  try {
-    await ensureSigningKey(knex, await openSecretBox(config));
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    logger.warn('dealstream issues no tokens of its own until SECRETS_KEY is set', { error: error.message });
-  }
+async function ensureOwnSigningKey({ knex, box }: Services): Promise<void> {
+  if (box) await ensureSigningKey(knex, box);
 }
 
 export function rateLimitBudgets(config: Config) {
@@ -129,6 +123,7 @@ async function startWorker(services: Services): Promise<RunningRole> {
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
     settings: workerSettings(config),
+    ...(services.box ? { box: services.box } : {}),
   });
   return { name: 'worker', stop: () => host.stop('the process is stopping') };
 }
@@ -137,5 +132,6 @@ export function workerSettings(config: Config) {
   return {
     agentRunIdleMs: config.AGENT_RUN_IDLE_MS,
     http: { executors: config.ACTION_HTTP_EXECUTORS, secret: config.ACTION_HTTP_SECRET, timeoutMs: config.ACTION_HTTP_TIMEOUT_MS },
+    webhookRetrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
   };
 }

@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import { createEventStore, type EventStore } from '../eventstore/index.js';
-import type { Config } from '../platform/config.js';
+import { sealPlaintextSecrets } from '../integrations/webhooks/webhook-subscriptions.js';
+import { ConfigError, type Config } from '../platform/config.js';
 import { createKnex, ensureDatabase, migrateLatest } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import { openSecretBox, type SecretBox } from '../platform/secret-box.js';
 import { recordMigratedPrincipals } from '../principals/record-migrated.js';
 import { ensureProjections } from '../projections/index.js';
 
@@ -12,6 +14,8 @@ export interface Services {
   logger: Logger;
   knex: Knex;
   eventStore: EventStore;
+  /** Encryption at rest for secrets; absent only in production without SECRETS_KEY. */
+  box: SecretBox | undefined;
   close(): Promise<void>;
 }
 
@@ -20,11 +24,15 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const knex = await migrate(config, logger);
   const eventStore = createEventStore(config, logger);
   await recordMigratedPrincipals({ knex, eventStore }, logger);
+  const box = await secretBox(config, logger);
+  const sealed = box ? await sealPlaintextSecrets(knex, box) : 0;
+  if (sealed > 0) logger.info('sealed webhook secrets kept in plain text by an older version', { sealed });
   return {
     config,
     logger,
     knex,
     eventStore,
+    box,
     close: async () => {
       await eventStore.close();
       await knex.destroy();
@@ -44,5 +52,19 @@ export async function migrate(config: Config, logger: Logger): Promise<Knex> {
   } catch (error) {
     await knex.destroy();
     throw error;
+  }
+}
+
+/**
+ * The secret box, or none in production without SECRETS_KEY: the process still serves, without what
+ * needs it (its own tokens, webhooks), and says so.
+ */
+async function secretBox(config: Config, logger: Logger): Promise<SecretBox | undefined> {
+  try {
+    return await openSecretBox(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.warn('secrets cannot be encrypted: dealstream issues no tokens of its own and delivers no webhooks until SECRETS_KEY is set', { error: error.message });
+    return undefined;
   }
 }

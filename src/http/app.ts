@@ -4,6 +4,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { Knex } from 'knex';
 import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import type { SecretBox } from '../platform/secret-box.js';
 import { packageVersion } from '../platform/package-info.js';
 import { AUDIT_API, auditRouter } from '../audit/audit.routes.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
@@ -63,10 +64,12 @@ export interface AppDependencies {
   trustProxy?: boolean | number | readonly string[];
   /** Open integration feeds this process holds at most; without caps, unbounded. */
   feedCaps?: FeedCaps;
+  /** Seals webhook signing secrets; without it (no SECRETS_KEY in production) no webhook can be created. */
+  box?: SecretBox;
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -125,7 +128,7 @@ export function createApp(dependencies: AppDependencies): Express {
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
-  api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore }));
+  api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, ...(box ? { box } : {}) }));
   api.use(principalRoutes({ knex, eventStore, ...(authChanges ? { authChanges } : {}) }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });

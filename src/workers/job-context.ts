@@ -9,6 +9,8 @@ import type { JobBase } from './jobs.js';
 export interface WorkerSettings {
   agentRunIdleMs: number;
   http: { executors: Record<string, string>; secret: string; timeoutMs: number };
+  /** The waits before each retry of an undelivered webhook event (WEBHOOK_RETRY_SCHEDULE). */
+  webhookRetrySchedule: readonly number[];
 }
 
 /** What processors share in one worker process. */
@@ -36,8 +38,9 @@ export class JobContext {
     return {
       actor: { kind: 'worker', id: this.deps.workerId },
       now: new Date().toISOString(),
-      correlationId: this.job.data.correlationId,
-      causationId: this.job.data.eventId,
+      // A job the relay made carries its event; a webhook delivery run is its own cause.
+      correlationId: this.job.data.correlationId ?? this.job.id!,
+      causationId: this.job.data.eventId ?? this.job.id!,
     };
   }
 

@@ -10,9 +10,10 @@ import { workerDecider, type WorkerCommand } from '../domain/workers/worker.deci
 import { workerStreamId } from '../domain/workers/worker.events.js';
 import type { EventStore, JsonObject } from '../eventstore/contract.js';
 import { deliverWebhooks } from '../integrations/webhooks/deliver-webhooks.worker.js';
-import { wakeSubscriptions } from '../integrations/webhooks/webhook-jobs.js';
+import { deliveryJobOptions, scheduledBackoff, wakeSubscriptions } from '../integrations/webhooks/webhook-jobs.js';
 import { runWebhookWaker } from '../integrations/webhooks/webhook-waker.js';
 import type { Logger } from '../platform/logger.js';
+import type { SecretBox } from '../platform/secret-box.js';
 import { createRedis, jobLosingSettings } from '../platform/redis.js';
 import { packageVersion } from '../platform/package-info.js';
 import { executors } from './executors.js';
@@ -38,6 +39,8 @@ export interface WorkerHostOptions {
   attempts: number;
   backoffMs: number;
   settings: WorkerSettings;
+  /** Opens webhook signing secrets; without it (no SECRETS_KEY in production) webhooks wait undelivered. */
+  box?: SecretBox;
 }
 
 export interface WorkerHost {
@@ -100,14 +103,16 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   }
   const queues = openQueues(producer, prefix);
   const retried = jobOptions(options.attempts, options.backoffMs);
-  const wakeWebhooks = (subscriptionIds: readonly string[]) => wakeSubscriptions(queues.webhooks, retried, subscriptionIds);
+  const deliveryRuns = deliveryJobOptions(retried, options.settings.webhookRetrySchedule);
+  const wakeWebhooks = (subscriptionIds: readonly string[]) => wakeSubscriptions(queues.webhooks, deliveryRuns, subscriptionIds);
+  const { box } = options;
 
   const processors: Record<JobName, (context: JobContext) => Promise<JsonObject>> = {
     'execute-action': (context) => executeAction(context, registry),
     'expire-approval': expireApproval,
     'watch-run': watchRun,
     'settle-run-cost': settleCost,
-    'deliver-webhooks': (context) => deliverWebhooks(context, { knex: options.knex, queue: queues.webhooks, wake: wakeWebhooks }),
+    'deliver-webhooks': async (context) => (box ? deliverWebhooks(context, { knex: options.knex, queue: queues.webhooks, wake: wakeWebhooks, box }) : { delivered: 0 }),
   };
 
   const processJob = async (job: Job<JobBase>, token?: string, signal?: AbortSignal): Promise<JsonObject> => {
@@ -150,6 +155,8 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       stalledInterval: options.lockMs,
       // A job whose worker died counts that as an attempt: it runs again up to the attempts allowed.
       maxStalledCount: options.attempts,
+      // Delivery runs retry on the webhook schedule; other jobs back off exponentially (BullMQ's own).
+      settings: { backoffStrategy: scheduledBackoff(options.settings.webhookRetrySchedule) },
     });
     worker.on('error', (error) => logger.warn('worker error', { queue: name, error: error.message }));
     return worker;
@@ -171,7 +178,8 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
     },
     stopRelay.signal,
   );
-  const webhookWaker = runWebhookWaker({ knex: options.knex, eventStore, logger, databaseUrl: options.databaseUrl, wake: wakeWebhooks }, stopRelay.signal);
+  if (!box) logger.warn('webhooks are not delivered until SECRETS_KEY is set: their signing secrets cannot be opened');
+  const webhookWaker = box ? runWebhookWaker({ knex: options.knex, eventStore, logger, databaseUrl: options.databaseUrl, wake: wakeWebhooks }, stopRelay.signal) : Promise.resolve();
 
   return {
     workerId,

@@ -5,6 +5,7 @@ import { ActionEventSchemas } from '../../src/domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas } from '../../src/domain/agents/agent.events.js';
 import { DealEventSchemas } from '../../src/domain/deals/deal.events.js';
 import { PrincipalEventSchemas } from '../../src/domain/principals/principal.events.js';
+import { WebhookEventSchemas } from '../../src/domain/webhooks/webhook.events.js';
 import { WorkerEventSchemas } from '../../src/domain/workers/worker.events.js';
 import { ROLES } from '../../src/auth/principal.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
@@ -32,7 +33,7 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
   after(() => harness.close());
 
   it('lists every event type the domain defines, each with its category, streams and a 2020-12 schema of its data', () => {
-    const domainTypes = [DealEventSchemas, ActionEventSchemas, AgentEventSchemas, AgentRunEventSchemas, WorkerEventSchemas, PrincipalEventSchemas].flatMap((schemas) => Object.keys(schemas));
+    const domainTypes = [DealEventSchemas, ActionEventSchemas, AgentEventSchemas, AgentRunEventSchemas, WorkerEventSchemas, PrincipalEventSchemas, WebhookEventSchemas].flatMap((schemas) => Object.keys(schemas));
     expect(Object.keys(eventTypes)).to.have.members(domainTypes);
     for (const [type, { category, stream, schema }] of Object.entries(eventTypes)) {
       expect(stream, type).to.match(new RegExp(`^${category}-<\\w+>`));

@@ -81,7 +81,8 @@ class Receiver {
 
 describe('integrations: webhook subscriptions and their delivery', function () {
   this.timeout(60_000);
-  const ATTEMPTS = 6; // backoff 50 ms, doubling: the last attempt comes about 1.5 s after the first
+  const SCHEDULE = [50, 100, 200, 400, 800]; // a shortened retry schedule: the last attempt comes about 1.5 s after the first
+  const ATTEMPTS = SCHEDULE.length + 1;
   let harness: TestApp;
   let host: WorkerHost;
   let keys: Record<string, string>;
@@ -90,7 +91,7 @@ describe('integrations: webhook subscriptions and their delivery', function () {
   before(async () => {
     harness = await startTestApp();
     keys = await createKeys(harness.knex, { root: 'admin', hook: 'integration', ops: 'operator' });
-    host = await startTestWorkers({ knex: harness.knex, store: harness.store, databaseUrl: harness.db.url, prefix: testPrefix() }, { attempts: ATTEMPTS });
+    host = await startTestWorkers({ knex: harness.knex, store: harness.store, databaseUrl: harness.db.url, prefix: testPrefix() }, { settings: { webhookRetrySchedule: SCHEDULE } });
   });
   after(async () => {
     await host?.stop();
@@ -211,28 +212,43 @@ describe('integrations: webhook subscriptions and their delivery', function () {
     expect((await subscription(created.id)).failures).to.deep.equal({ consecutive: 0, deadLettered: 0 });
   });
 
-  it('dead-letters an event after its last attempt and moves on to the next, which arrives once the receiver recovers', async () => {
+  it('suspends a subscription at the first event its schedule could not deliver, skipping nothing; resuming delivers from it, once each, in order', async () => {
     const deal = stream('deal');
     const to = await receiver();
     to.status = 503;
     const created = await subscribe(to, { filter: { streamIds: [deal] } });
-    const [lost, next] = await append(deal, 'DealCreated', 'DealNoteAdded');
+    const events = await append(deal, 'DealCreated', 'DealNoteAdded', 'DealStageChanged');
 
-    await eventually(async () => (await deliveries(created.id)).some((delivery) => delivery.status === 'dead-lettered'), 10_000, 'the dead letter');
-    to.status = 200;
-    await eventually(() => to.events.length === 1, 10_000, 'the next event');
-    expect(ids(to.events)).to.deep.equal([next!.id]);
-    await storedPast(created.id, next!);
-
+    await eventually(async () => (await subscription(created.id)).state === 'failing', 20_000, 'the subscription failing');
+    const failing = await subscription(created.id);
+    expect(failing.position, 'nothing passed').to.equal(created.position);
+    expect(failing.lastDelivery).to.deep.include({ eventId: events[0]!.id, attempt: ATTEMPTS, status: 'failed', httpStatus: 503 });
     const history = (await deliveries(created.id)).reverse();
-    const forLost = history.filter((delivery) => delivery.eventId === lost!.id);
-    expect(forLost.map((delivery) => [delivery.attempt, delivery.status])).to.deep.equal(
-      Array.from({ length: ATTEMPTS }, (_, index) => [index + 1, index + 1 === ATTEMPTS ? 'dead-lettered' : 'failed']),
+    expect(history.map((delivery) => [delivery.eventId, delivery.attempt, delivery.status])).to.deep.equal(
+      Array.from({ length: ATTEMPTS }, (_, index) => [events[0]!.id, index + 1, 'failed']),
     );
-    const forNext = history.filter((delivery) => delivery.eventId === next!.id);
-    expect(forNext.at(-1)).to.deep.include({ status: 'delivered', attempt: forNext.length });
-    const state = await subscription(created.id);
-    expect(state).to.deep.include({ position: next!.position, failures: { consecutive: 0, deadLettered: 1 } });
+    // In the log, for admins and auditors; and in the list of failing subscriptions.
+    const [suspended] = await eventsOf(harness.store, `webhook-${created.id}`);
+    expect(suspended).to.deep.include({ type: 'WebhookDeliverySuspended' });
+    expect(suspended!.data).to.deep.equal({ subscriptionId: created.id, eventId: events[0]!.id, position: events[0]!.position, attempts: ATTEMPTS, error: 'answered 503' });
+    expect((await api('root').get('?state=failing').expect(200)).body.items.map((item: SubscriptionView) => item.id)).to.include(created.id);
+    expect((await api().get('?state=active').expect(200)).body.items.map((item: SubscriptionView) => item.id)).to.not.include(created.id);
+
+    // More events wait behind the one not delivered: the wake they cause does not move a failing subscription.
+    events.push(...(await append(deal, 'DealNoteAdded')));
+    to.status = 200;
+    expect((await subscription(created.id)).state).to.equal('failing');
+
+    const resumed = await api().post(`/${created.id}/resume`).expect(200);
+    expect(resumed.body).to.deep.include({ state: 'active', failures: { consecutive: 0, deadLettered: 0 } });
+    await eventually(() => to.events.length >= events.length, 10_000, 'every event after resuming');
+    expect(ids(to.events)).to.deep.equal(ids(events));
+    expect(to.refused).to.deep.equal([]);
+    await storedPast(created.id, events.at(-1)!);
+    const log = await eventsOf(harness.store, `webhook-${created.id}`);
+    expect(log.map((event) => event.type)).to.deep.equal(['WebhookDeliverySuspended', 'WebhookDeliveryResumed']);
+    expect(log[1]!.data).to.deep.equal({ subscriptionId: created.id, eventId: events[0]!.id });
+    expect(log[1]!.metadata.actor).to.deep.equal({ kind: 'integration', id: 'hook' });
   });
 
   it('delivers nothing while paused and everything after resuming; nothing after deletion', async () => {

@@ -4,7 +4,9 @@ import type { Knex } from 'knex';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
 import { StreamNotFoundError } from '../../src/eventstore/errors.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import type { WorkerSettings } from '../../src/workers/job-context.js';
 import { startWorkerHost, type WorkerHost, type WorkerHostOptions } from '../../src/workers/worker-host.js';
+import { testSecretBox } from './secrets.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -35,7 +37,7 @@ export async function dropTestPrefixes(url = REDIS_URL): Promise<void> {
 /** A worker host (processors and relay) on the test's database and its own Redis prefix, with quick retries. */
 export function startTestWorkers(
   context: { knex: Knex; store: EventStore; databaseUrl: string; prefix: string },
-  options: Partial<WorkerHostOptions> = {},
+  { settings, ...options }: Partial<Omit<WorkerHostOptions, 'settings'>> & { settings?: Partial<WorkerSettings> } = {},
 ): Promise<WorkerHost> {
   return startWorkerHost({
     eventStore: context.store,
@@ -49,7 +51,8 @@ export function startTestWorkers(
     shutdownMs: 2000,
     attempts: 3,
     backoffMs: 50,
-    settings: { agentRunIdleMs: 60_000, http: { executors: {}, secret: '', timeoutMs: 2000 } },
+    settings: { agentRunIdleMs: 60_000, http: { executors: {}, secret: '', timeoutMs: 2000 }, webhookRetrySchedule: [50, 100], ...settings },
+    box: testSecretBox,
     ...options,
   });
 }

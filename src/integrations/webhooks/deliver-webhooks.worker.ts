@@ -1,6 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { Knex } from 'knex';
+import { webhookDecider } from '../../domain/webhooks/webhook.decider.js';
+import { webhookStreamId } from '../../domain/webhooks/webhook.events.js';
 import type { JsonObject, RecordedEvent } from '../../eventstore/contract.js';
+import type { SecretBox } from '../../platform/secret-box.js';
 import type { JobContext } from '../../workers/job-context.js';
 import { isLastAttempt, type JobData } from '../../workers/jobs.js';
 import { standardWebhookHeaders } from '../../workers/signature.js';
@@ -16,16 +19,19 @@ export interface WebhookWorkerDependencies {
   knex: Knex;
   queue: Queue;
   wake: (subscriptionIds: readonly string[]) => Promise<void>;
+  /** Opens the subscriptions' signing secrets. */
+  box: SecretBox;
 }
 
 /**
  * One delivery run of a subscription: reads the matching events after its position and POSTs them
- * one by one, in order, storing the position after each event delivered or dead-lettered (a crash
- * sends again at most the event in flight; receivers dedupe by webhook-id). A failed attempt is
- * recorded and the job fails, so BullMQ tries it again after its backoff from the same position;
- * on the job's last attempt the event is dead-lettered instead and delivery moves on. A job that
- * retried its event delivers only that one and hands over to a fresh job, so that every event gets
- * all the attempts.
+ * one by one, in order, storing the position after each event delivered (a crash sends again at
+ * most the event in flight; receivers dedupe by webhook-id). A failed attempt is recorded and the
+ * job fails, so BullMQ tries it again from the same position after the retry schedule's next wait
+ * (see deliveryJobOptions). When the schedule is spent the subscription is suspended at that event
+ * (state `failing`, and WebhookDeliverySuspended in its stream): no event is ever skipped, and
+ * resuming delivers it again. A job that retried its event delivers only that one and hands over
+ * to a fresh job, so that every event gets the whole schedule.
  */
 export async function deliverWebhooks(context: JobContext, deps: WebhookWorkerDependencies): Promise<JsonObject> {
   const { job } = context;
@@ -37,7 +43,7 @@ export async function deliverWebhooks(context: JobContext, deps: WebhookWorkerDe
     await deps.wake([subscriptionId]);
     return { handedOver: true };
   }
-  const subscription = await subscriptionToDeliver(deps.knex, subscriptionId);
+  const subscription = await subscriptionToDeliver(deps.knex, deps.box, subscriptionId);
   if (subscription?.state !== 'active') return { delivered: 0 };
 
   const limit = job.attemptsMade > 0 ? 1 : EVENTS_PER_RUN;
@@ -48,10 +54,17 @@ export async function deliverWebhooks(context: JobContext, deps: WebhookWorkerDe
   for (const event of events) {
     context.signal.throwIfAborted(); // the worker is stopping: the job goes back to the queue
     const answer = await post(subscription, event, context);
-    const status = answer.error === null ? 'delivered' : isLastAttempt(job, answer.error) ? 'dead-lettered' : 'failed';
-    const state = await recordDelivery(deps.knex, { ...subscription, position }, event, { ...answer, status, attempt: job.attemptsMade + 1 });
-    if (!state) return { stopped: 'the subscription was reset or deleted' }; // a reset wakes it again
-    if (status === 'failed') throw new Error(`${subscription.url} ${answer.error}`);
+    const delivered = answer.error === null;
+    const suspend = !delivered && isLastAttempt(job, answer.error);
+    const attempt = job.attemptsMade + 1;
+    const state = await recordDelivery(deps.knex, { ...subscription, position }, event, { ...answer, status: delivered ? 'delivered' : 'failed', attempt }, suspend);
+    if (!state) return { stopped: 'the subscription was reset, paused or deleted' }; // resuming or a reset wakes it again
+    if (suspend) {
+      const data = { subscriptionId, eventId: event.id, position: event.position, attempts: attempt, error: answer.error! };
+      await context.send(webhookStreamId(subscriptionId), webhookDecider, { type: 'SuspendWebhookDelivery', data }, `suspend-${subscription.generation}-${event.id}`);
+      return { suspended: event.id };
+    }
+    if (!delivered) throw new Error(`${subscription.url} ${answer.error}`);
     position = event.position;
     if (state === 'paused') return { paused: true };
   }

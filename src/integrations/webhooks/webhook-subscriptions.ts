@@ -1,17 +1,21 @@
 import type { Knex } from 'knex';
 import type { EventFilter, Position, RecordedEvent } from '../../eventstore/contract.js';
+import type { SecretBox } from '../../platform/secret-box.js';
 import { iso, keysetPage, type Page } from '../../queries/pagination.js';
 import { deliveryView, type DeliveryAttempt, type DeliveryRow, type DeliveryView } from './webhook-deliveries.js';
 
 /** Every change to a subscription is announced here (NOTIFY, sent on commit) with its id: the waker listens. */
 export const SUBSCRIPTION_CHANGES = 'ds_webhook_subscriptions';
 
-export type SubscriptionState = 'active' | 'paused';
+/** `failing`: an event used up the retry schedule; delivery waits at it until the owner resumes. */
+export type SubscriptionState = 'active' | 'paused' | 'failing';
+export const SUBSCRIPTION_STATES: readonly SubscriptionState[] = ['active', 'paused', 'failing'];
 
 export interface NewSubscription {
   id: string;
   url: string;
-  secret: string;
+  /** Sealed by the secret box: the database never holds it in plain text. */
+  sealedSecret: string;
   filter: EventFilter;
   /** Exclusive, like every `from`; null: from the first event. */
   position: Position | null;
@@ -31,7 +35,7 @@ export interface SubscriptionView {
   url: string;
   filter: EventFilter;
   state: SubscriptionState;
-  /** The last event delivered or dead-lettered; null: none yet. */
+  /** The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered. */
   position: Position | null;
   lastDelivery: DeliveryView | null;
   failures: { consecutive: number; deadLettered: number };
@@ -40,7 +44,7 @@ export interface SubscriptionView {
   updatedAt: string;
 }
 
-/** What a delivery run needs. */
+/** What a delivery run needs, its secret opened. */
 export interface SubscriptionToDeliver {
   id: string;
   url: string;
@@ -58,7 +62,7 @@ export async function insertSubscription(knex: Knex, subscription: NewSubscripti
     await trx(TABLE).insert({
       id: subscription.id,
       url: subscription.url,
-      secret: subscription.secret,
+      sealed_secret: subscription.sealedSecret,
       filter: subscription.filter,
       state: 'active',
       position: subscription.position,
@@ -74,9 +78,11 @@ export async function findSubscription(knex: Knex, id: string, visible: Visibili
   return row && subscriptionView(row);
 }
 
-/** Oldest first, by creation. */
-export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }, visible: Visibility): Promise<Page<SubscriptionView>> {
-  const rows = await keysetPage<SubscriptionRow>(visibleTo(views(knex), visible, 's.'), {
+/** Oldest first, by creation; only those in `state`, if given. */
+export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }, visible: Visibility, state?: SubscriptionState): Promise<Page<SubscriptionView>> {
+  const query = visibleTo(views(knex), visible, 's.');
+  if (state) query.where('s.state', state);
+  const rows = await keysetPage<SubscriptionRow>(query, {
     sort: 's.created_at',
     tiebreak: 's.id',
     direction: 'asc',
@@ -87,9 +93,9 @@ export async function listSubscriptions(knex: Knex, page: { limit: number; curso
   return { items: rows.items.map(subscriptionView), nextCursor: rows.nextCursor };
 }
 
-/** Pauses or resumes; false when there is no such subscription. */
-export function setSubscriptionState(knex: Knex, id: string, visible: Visibility, state: SubscriptionState): Promise<boolean> {
-  return change(knex, id, visible, { state });
+/** Pauses, or resumes (from paused or failing, where it stopped, with the retry schedule afresh); false when there is no such subscription. */
+export function setSubscriptionState(knex: Knex, id: string, visible: Visibility, state: 'active' | 'paused'): Promise<boolean> {
+  return change(knex, id, visible, state === 'active' ? { state, consecutive_failures: 0 } : { state });
 }
 
 /** Moves the subscription to `position` (exclusive; null: the start): delivery goes on from there. */
@@ -105,8 +111,19 @@ export async function deleteSubscription(knex: Knex, id: string, visible: Visibi
   });
 }
 
-export async function subscriptionToDeliver(knex: Knex, id: string): Promise<SubscriptionToDeliver | undefined> {
-  return knex(TABLE).where({ id }).first('id', 'url', 'secret', 'filter', 'state', 'position', 'generation');
+export async function subscriptionToDeliver(knex: Knex, box: SecretBox, id: string): Promise<SubscriptionToDeliver | undefined> {
+  const row = await knex(TABLE).where({ id }).first('id', 'url', 'secret', 'sealed_secret', 'filter', 'state', 'position', 'generation');
+  if (!row) return undefined;
+  const { secret, sealed_secret: sealed, ...rest } = row as SubscriptionToDeliver & { sealed_secret: string | null; secret: string | null };
+  // A row an older process wrote is sealed by the next start (sealPlaintextSecrets); until then its secret is plain.
+  return { ...rest, secret: sealed ? box.decrypt(sealed) : secret! };
+}
+
+/** Seals every secret still in plain text (written before secrets were encrypted), and clears it; returns how many. */
+export async function sealPlaintextSecrets(knex: Knex, box: SecretBox): Promise<number> {
+  const rows: { id: string; secret: string }[] = await knex(TABLE).whereNotNull('secret').select('id', 'secret');
+  for (const row of rows) await knex(TABLE).where({ id: row.id, secret: row.secret }).update({ sealed_secret: box.encrypt(row.secret), secret: null });
+  return rows.length;
 }
 
 /** The active subscriptions and their filters, for the waker to match events against. */
@@ -115,25 +132,29 @@ export function activeSubscriptions(knex: Knex): Promise<{ id: string; filter: E
 }
 
 /**
- * Records an attempt at `event` and, once it is delivered or dead-lettered, moves the subscription's
- * position past it, in one statement. Only while the subscription is where the run read it (same
- * generation and position): after a reset, a deletion or another run's progress nothing is stored
- * and undefined comes back, and the run stops. Otherwise the subscription's state comes back.
+ * Records an attempt at `event`, in one statement: delivered, it moves the subscription's position
+ * past it; failed, it counts the failure and, with `suspend` (the retry schedule is spent), stops
+ * the subscription there (state `failing`), never past it. Only while the subscription is where
+ * the run read it (same generation and position, and delivering): after a reset, a pause, a
+ * deletion or another run's progress nothing is stored and undefined comes back, and the run stops.
+ * Otherwise the subscription's state comes back.
  */
 export async function recordDelivery(
   knex: Knex,
   subscription: Pick<SubscriptionToDeliver, 'id' | 'generation' | 'position'>,
   event: RecordedEvent,
   delivery: DeliveryAttempt,
+  suspend = false,
 ): Promise<SubscriptionState | undefined> {
-  const passed = delivery.status !== 'failed';
+  const passed = delivery.status === 'delivered';
   const { rows } = await knex.raw<{ rows: { state: SubscriptionState }[] }>(
     `WITH moved AS (
        UPDATE webhook_subscriptions
           SET position = CASE WHEN :passed THEN :eventPosition ELSE position END,
               consecutive_failures = CASE WHEN :passed THEN 0 ELSE consecutive_failures + 1 END,
-              dead_lettered = dead_lettered + CASE WHEN :deadLettered THEN 1 ELSE 0 END
-        WHERE id = :id AND generation = :generation AND position IS NOT DISTINCT FROM :position
+              state = CASE WHEN :suspend THEN 'failing' ELSE state END,
+              updated_at = CASE WHEN :suspend THEN now() ELSE updated_at END
+        WHERE id = :id AND generation = :generation AND position IS NOT DISTINCT FROM :position AND state <> 'failing'
         RETURNING id, state
      ), recorded AS (
        INSERT INTO webhook_deliveries (subscription_id, event_id, position, attempt, status, http_status, error, duration_ms)
@@ -142,7 +163,7 @@ export async function recordDelivery(
      SELECT state FROM moved`,
     {
       passed,
-      deadLettered: delivery.status === 'dead-lettered',
+      suspend,
       id: subscription.id,
       generation: subscription.generation,
       position: subscription.position,

@@ -4,9 +4,14 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { isCheckpoint, type EventStore, type Position } from '../../eventstore/contract.js';
 import { isAdmin, type Principal } from '../../auth/principal.js';
+import { handleCommand } from '../../commands/handle-command.js';
+import { webhookDecider } from '../../domain/webhooks/webhook.decider.js';
+import { webhookStreamId } from '../../domain/webhooks/webhook.events.js';
 import { requireRole } from '../../http/auth.js';
+import { commandMetadata } from '../../http/command-route.js';
 import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
+import type { SecretBox } from '../../platform/secret-box.js';
 import { Limit, cursorOf } from '../../queries/pagination.js';
 import { LogPosition } from '../../queries/query-params.js';
 import { visibleFilter } from '../event-filter-query.js';
@@ -19,6 +24,7 @@ import {
   listSubscriptions,
   resetSubscription,
   setSubscriptionState,
+  SUBSCRIPTION_STATES,
   type Visibility,
 } from './webhook-subscriptions.js';
 
@@ -43,7 +49,7 @@ export const CreateWebhookBody = z.strictObject({
 
 const ResetWebhookBody = z.strictObject({ position: LogPosition });
 
-const ListQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.iso.datetime(), z.uuid()])).optional() });
+const ListQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.iso.datetime(), z.uuid()])).optional(), state: z.enum(SUBSCRIPTION_STATES).optional() });
 const DeliveriesQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.string().regex(/^\d{1,19}$/), z.string().regex(/^\d{1,19}$/)])).optional() });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -61,16 +67,16 @@ const WEBHOOKS = '/integrations/webhooks';
 /** For the OpenAPI document. */
 export const WEBHOOKS_API: readonly DescribedRoute[] = [
   { method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody, success: { status: 201, description: 'Created' }, unavailable: STORE_UNREACHABLE },
-  { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets', roles: INTEGRATORS, query: ListQuery },
+  { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets; `state=failing` lists those suspended at an event', roles: INTEGRATORS, query: ListQuery },
   { method: 'get', path: `${WEBHOOKS}/:id`, summary: 'One subscription: state, position, last delivery, failures', roles: INTEGRATORS },
   { method: 'post', path: `${WEBHOOKS}/:id/pause`, summary: 'Stop delivering until resumed', roles: INTEGRATORS },
-  { method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped', roles: INTEGRATORS },
+  { method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped: a failing subscription starts with the event it could not deliver, with the retry schedule afresh', roles: INTEGRATORS },
   { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody, unavailable: STORE_UNREACHABLE },
   { method: 'delete', path: `${WEBHOOKS}/:id`, summary: 'End the subscription', roles: INTEGRATORS },
   { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery },
 ];
 
-export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: EventStore }): Router {
+export function webhookRoutes({ knex, eventStore, box }: { knex: Knex; eventStore: EventStore; box?: SecretBox }): Router {
   const router = Router();
   router.use(requireRole('integration', 'admin'));
   router.param('id', (_req, _res, next, id: string) => next(UUID.test(id) ? undefined : notFound(id)));
@@ -78,27 +84,38 @@ export function webhookRoutes({ knex, eventStore }: { knex: Knex; eventStore: Ev
   router.post('/', async (req, res) => {
     const body = CreateWebhookBody.parse(req.body ?? {});
     const filter = visibleFilter(body.filter, res.locals.principal as Principal, { categories: 'filter.categories', eventTypes: 'filter.eventTypes', streamIds: 'filter.streamIds' });
+    if (!box) throw new HttpProblem({ type: '/problems/secrets-unavailable', title: 'Webhook secrets cannot be kept', status: 503, detail: 'This deployment has no SECRETS_KEY to encrypt signing secrets with' });
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const position = await startingPoint(eventStore, body.from, res);
-    await insertSubscription(knex, { id, url: body.url, secret, filter, position, ownerId: (res.locals.principal as Principal).id });
+    await insertSubscription(knex, { id, url: body.url, sealedSecret: box.encrypt(secret), filter, position, ownerId: (res.locals.principal as Principal).id });
     res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id, visibility(res))), secret });
   });
 
   router.get('/', async (req, res) => {
-    res.json(await listSubscriptions(knex, ListQuery.parse(req.query), visibility(res)));
+    const { state, ...page } = ListQuery.parse(req.query);
+    res.json(await listSubscriptions(knex, page, visibility(res), state));
   });
 
   router.get('/:id', async (req, res) => {
     res.json(await found(knex, req.params.id, visibility(res)));
   });
 
-  for (const [action, state] of [['pause', 'paused'], ['resume', 'active']] as const) {
-    router.post(`/:id/${action}`, async (req, res) => {
-      if (!(await setSubscriptionState(knex, req.params.id, visibility(res), state))) throw notFound(req.params.id);
-      res.json(await found(knex, req.params.id, visibility(res)));
-    });
-  }
+  router.post('/:id/pause', async (req, res) => {
+    if (!(await setSubscriptionState(knex, req.params.id, visibility(res), 'paused'))) throw notFound(req.params.id);
+    res.json(await found(knex, req.params.id, visibility(res)));
+  });
+
+  router.post('/:id/resume', async (req, res) => {
+    const subscription = await found(knex, req.params.id, visibility(res));
+    // The log says who resumed a suspended delivery (the decider records nothing for one that was not).
+    if (subscription.state === 'failing') {
+      const command = { type: 'ResumeWebhookDelivery' as const, data: { subscriptionId: subscription.id }, metadata: commandMetadata(req, res.locals.principal as Principal) };
+      await handleCommand(eventStore, webhookStreamId(subscription.id), webhookDecider, command);
+    }
+    if (!(await setSubscriptionState(knex, req.params.id, visibility(res), 'active'))) throw notFound(req.params.id);
+    res.json(await found(knex, req.params.id, visibility(res)));
+  });
 
   router.post('/:id/reset', async (req, res) => {
     const { position } = ResetWebhookBody.parse(req.body ?? {});
