@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -141,6 +142,21 @@ describe('outbound guard', () => {
         expect(guard().refusal(url)).to.equal(undefined);
       });
     }
+
+    it('gives every spelling of an IPv4 address the verdict of its dotted form', () => {
+      const spellings = (n: number) => {
+        const dotted = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+        const hex = n.toString(16).padStart(8, '0');
+        return [dotted, String(n), `0x${hex}`, `${dotted.split('.').slice(0, 2).join('.')}.${n & 0xffff}`, `[::ffff:${dotted}]`, `[::ffff:${hex.slice(0, 4)}:${hex.slice(4)}]`, `[64:ff9b::${dotted}]`];
+      };
+      const judging = guard();
+      fc.assert(
+        fc.property(fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0x7f000001, 0x0a000001, 0xa9fea9fe, 0x64400001, 0xc0a80101)), (n) => {
+          const [dotted, ...others] = spellings(n).map((host) => judging.refusal(`http://${host}/`) === undefined);
+          expect(others, spellings(n).join(' ')).to.deep.equal(others.map(() => dotted));
+        }),
+      );
+    });
 
     it('says why in words, never repeating the credentials', () => {
       expect(guard().refusal('https://user:hunter2@example.com/')).to.equal('credentials in the URL are not allowed');
