@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
+import { parseCidrList } from './outbound-guard.js';
 import { parseKeyring } from './secret-keyring.js';
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -243,6 +244,22 @@ const ConfigSchema = z.object({
    * so a receiver may be down for a day and still get everything, as Stripe's and Svix's do.
    */
   WEBHOOK_RETRY_SCHEDULE: durations('5s,30s,2m,10m,30m,1h,3h,6h,12h,12h'),
+  /**
+   * Outbound calls (webhooks, the http executor, OIDC_JWKS_URL) refuse loopback, private, link-local
+   * and other internal addresses; this comma list of CIDRs or addresses (`10.20.0.0/16,fd00::/8`)
+   * may be reached all the same: tests and on-premises receivers. Metadata services stay refused.
+   */
+  OUTBOUND_ALLOW_PRIVATE: z
+    .string()
+    .default('')
+    .transform((text, context) => {
+      try {
+        return parseCidrList(text);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: `must be a comma list of CIDRs: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    }),
 });
 
 /** The token settings that only make sense together. */

@@ -74,6 +74,8 @@ describe('configuration', () => {
     [{ FEED_MAX_CONNECTIONS_PER_PRINCIPAL: '0' }, /FEED_MAX_CONNECTIONS_PER_PRINCIPAL: must be an integer from 1/],
     [{ HTTP_REQUEST_TIMEOUT_MS: '10' }, /HTTP_REQUEST_TIMEOUT_MS: must be an integer from 1000/],
     [{ HTTP_REQUEST_TIMEOUT_MS: '5000', HTTP_HEADERS_TIMEOUT_MS: '6000' }, /HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS/],
+    [{ OUTBOUND_ALLOW_PRIVATE: '10.0.0.0/33' }, /OUTBOUND_ALLOW_PRIVATE: must be a comma list of CIDRs: "10\.0\.0\.0\/33" is not an address or CIDR/],
+    [{ OUTBOUND_ALLOW_PRIVATE: '127.0.0.1/32,localhost' }, /OUTBOUND_ALLOW_PRIVATE: .*"localhost"/],
   ];
   for (const [env, message] of bad) {
     it(`stops on ${JSON.stringify(env)} with a message naming the variable`, () => {
@@ -163,6 +165,11 @@ describe('configuration', () => {
     expect(loadConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).to.equal(1);
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::1' }).TRUST_PROXY).to.deep.equal(['loopback', '10.0.0.0/8', 'fd00::1']);
     expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS).to.deep.equal(['https://app.example.com', 'http://localhost:5173']);
+  });
+
+  it('reads the private networks outbound calls may reach, none by default', () => {
+    expect(loadConfig({}).OUTBOUND_ALLOW_PRIVATE).to.deep.equal([]);
+    expect(loadConfig({ OUTBOUND_ALLOW_PRIVATE: '127.0.0.1/32, fd00::/8,10.1.2.3' }).OUTBOUND_ALLOW_PRIVATE).to.deep.equal(['127.0.0.1/32', 'fd00::/8', '10.1.2.3/32']);
   });
 
   it('names every bad variable in one message', () => {
