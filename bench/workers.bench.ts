@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { OutboundGuard } from '../src/platform/outbound-guard.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleCommand, loadStream } from '../src/commands/handle-command.js';
 import { actionDecider } from '../src/domain/actions/action.decider.js';
@@ -83,6 +84,7 @@ export async function benchWorkers(options: { databaseUrl: string; seconds: numb
       lockMs: 30_000,
       shutdownMs: 5000,
       settings: { agentRunIdleMs: 15 * 60_000, http: { executors: {}, secret: '', timeoutMs: 5000 }, webhookRetrySchedule: [5000] },
+      outbound: new OutboundGuard(),
     });
     const queue = host.queues.actions;
     const decider = actionDecider();

@@ -37,14 +37,14 @@ async function startApi(services: Services): Promise<RunningRole> {
   const authChanges = new AuthChanges(config.DATABASE_URL, logger);
   await authChanges.start();
   await ensureOwnSigningKey(services);
-  const tokens = { verifier: new TokenVerifier(knex, config), ownIssuer: config.AUTH_TOKEN_ISSUER };
+  const tokens = { verifier: new TokenVerifier(knex, config, { outbound: services.outbound }), ownIssuer: config.AUTH_TOKEN_ISSUER };
   // For /api/workers, the queue dashboard and readiness; commands never wait on it.
   const redis = createRedis(config.REDIS_URL, 'producer', logger);
   const queues = openQueues(redis, config.QUEUE_PREFIX);
   const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
   const app = createApp({
     knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
-    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY, ...(services.box ? { box: services.box } : {}),
+    limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY, ...(services.box ? { box: services.box } : {}), outbound: services.outbound,
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
   });
   const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
@@ -124,6 +124,7 @@ async function startWorker(services: Services): Promise<RunningRole> {
     backoffMs: config.JOB_BACKOFF_MS,
     settings: workerSettings(config),
     ...(services.box ? { box: services.box } : {}),
+    outbound: services.outbound,
   });
   return { name: 'worker', stop: () => host.stop('the process is stopping') };
 }

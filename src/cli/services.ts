@@ -4,6 +4,7 @@ import { sealPlaintextSecrets } from '../integrations/webhooks/webhook-subscript
 import { ConfigError, type Config } from '../platform/config.js';
 import { createKnex, ensureDatabase, migrateLatest } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import { OutboundGuard } from '../platform/outbound-guard.js';
 import { openSecretBox, type SecretBox } from '../platform/secret-box.js';
 import { recordMigratedPrincipals } from '../principals/record-migrated.js';
 import { ensureProjections } from '../projections/index.js';
@@ -16,6 +17,8 @@ export interface Services {
   eventStore: EventStore;
   /** Encryption at rest for secrets; absent only in production without SECRETS_KEY. */
   box: SecretBox | undefined;
+  /** Every call out of the process goes through it. */
+  outbound: OutboundGuard;
   close(): Promise<void>;
 }
 
@@ -27,13 +30,16 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const box = await secretBox(config, logger);
   const sealed = box ? await sealPlaintextSecrets(knex, box) : 0;
   if (sealed > 0) logger.info('sealed webhook secrets kept in plain text by an older version', { sealed });
+  const outbound = new OutboundGuard({ allowPrivate: config.OUTBOUND_ALLOW_PRIVATE });
   return {
     config,
     logger,
     knex,
     eventStore,
     box,
+    outbound,
     close: async () => {
+      await outbound.close();
       await eventStore.close();
       await knex.destroy();
     },

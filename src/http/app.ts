@@ -4,6 +4,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { Knex } from 'knex';
 import { pendingMigrations } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
+import { OutboundGuard } from '../platform/outbound-guard.js';
 import type { SecretBox } from '../platform/secret-box.js';
 import { packageVersion } from '../platform/package-info.js';
 import { AUDIT_API, auditRouter } from '../audit/audit.routes.js';
@@ -66,10 +67,12 @@ export interface AppDependencies {
   feedCaps?: FeedCaps;
   /** Seals webhook signing secrets; without it (no SECRETS_KEY in production) no webhook can be created. */
   box?: SecretBox;
+  /** Vets webhook URLs as they are given; by default nothing private may be reached. */
+  outbound?: OutboundGuard;
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard() } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -128,7 +131,7 @@ export function createApp(dependencies: AppDependencies): Express {
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
-  api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, ...(box ? { box } : {}) }));
+  api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, outbound, ...(box ? { box } : {}) }));
   api.use(principalRoutes({ knex, eventStore, ...(authChanges ? { authChanges } : {}) }));
   api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });

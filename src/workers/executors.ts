@@ -4,6 +4,7 @@ import { dealDecider } from '../domain/deals/deal.decider.js';
 import { DealStage } from '../domain/deals/deal.events.js';
 import { ContentionError, DomainError } from '../domain/shared/errors.js';
 import type { JsonObject } from '../eventstore/contract.js';
+import { OutboundRefusedError, describeOutboundFailure } from '../platform/outbound-guard.js';
 import type { JobContext } from './job-context.js';
 import { standardWebhookHeaders } from './signature.js';
 
@@ -65,24 +66,33 @@ const INTERNAL: Record<string, Executor> = {
 };
 
 /**
- * POSTs the action to `url`, signed the Standard Webhooks way, with the action id as the
- * Idempotency-Key (the receiver makes a repeat harmless) and a timeout. A 2xx answer is the result;
- * 408, 429 and 5xx are tried again later; any other 4xx is final.
+ * POSTs the action to `url` through the outbound guard, signed the Standard Webhooks way, with the
+ * action id as the Idempotency-Key (the receiver makes a repeat harmless) and a timeout. A 2xx
+ * answer is the result; 408, 429, 5xx and no answer are tried again later; a redirect, any other
+ * 4xx and an address the guard refuses are final.
  */
 function httpExecutor(url: string): Executor {
   return async (action, context) => {
     const { secret, timeoutMs } = context.deps.settings.http;
     const body = JSON.stringify({ actionId: action.actionId, dealId: action.dealId, kind: action.kind, payload: action.payload, attempt: action.attempt });
-    const response = await fetch(url, {
-      method: 'POST',
-      body,
-      headers: { 'content-type': 'application/json', 'idempotency-key': action.actionId, ...(secret ? standardWebhookHeaders(secret, action.actionId, body) : {}) },
-      signal: AbortSignal.any([context.signal, AbortSignal.timeout(timeoutMs)]),
-    });
+    let response;
+    try {
+      response = await context.deps.outbound.fetch(url, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', 'idempotency-key': action.actionId, ...(secret ? standardWebhookHeaders(secret, action.actionId, body) : {}) },
+        signal: AbortSignal.any([context.signal, AbortSignal.timeout(timeoutMs)]),
+      });
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      const message = `${url}: ${describeOutboundFailure(error, timeoutMs)}`;
+      throw error instanceof OutboundRefusedError ? new PermanentFailure(message) : new Error(message);
+    }
     const text = await response.text();
     if (response.ok) return { status: response.status, body: parseJson(text) };
     const message = `${url} answered ${response.status}: ${text.slice(0, 500)}`;
-    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) throw new PermanentFailure(message);
+    const final = (response.status >= 300 && response.status < 400) || (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429);
+    if (final) throw new PermanentFailure(message);
     throw new Error(message);
   };
 }

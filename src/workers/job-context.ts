@@ -4,6 +4,7 @@ import { handleCommand, type CommandResult } from '../commands/handle-command.js
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore } from '../eventstore/contract.js';
 import type { Logger } from '../platform/logger.js';
+import type { OutboundGuard } from '../platform/outbound-guard.js';
 import type { JobBase } from './jobs.js';
 
 export interface WorkerSettings {
@@ -19,6 +20,8 @@ export interface WorkerDependencies {
   logger: Logger;
   workerId: string;
   settings: WorkerSettings;
+  /** Every call out (webhooks, the http executor) goes through it. */
+  outbound: OutboundGuard;
 }
 
 /**

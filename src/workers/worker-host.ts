@@ -13,6 +13,7 @@ import { deliverWebhooks } from '../integrations/webhooks/deliver-webhooks.worke
 import { deliveryJobOptions, scheduledBackoff, wakeSubscriptions } from '../integrations/webhooks/webhook-jobs.js';
 import { runWebhookWaker } from '../integrations/webhooks/webhook-waker.js';
 import type { Logger } from '../platform/logger.js';
+import type { OutboundGuard } from '../platform/outbound-guard.js';
 import type { SecretBox } from '../platform/secret-box.js';
 import { createRedis, jobLosingSettings } from '../platform/redis.js';
 import { packageVersion } from '../platform/package-info.js';
@@ -41,6 +42,7 @@ export interface WorkerHostOptions {
   settings: WorkerSettings;
   /** Opens webhook signing secrets; without it (no SECRETS_KEY in production) webhooks wait undelivered. */
   box?: SecretBox;
+  outbound: OutboundGuard;
 }
 
 export interface WorkerHost {
@@ -89,7 +91,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   const { logger, eventStore } = options;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings };
+  const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings, outbound: options.outbound };
   const registry = executors(options.settings.http.executors);
   const record = (command: Omit<WorkerCommand, 'metadata'>, ...idParts: string[]) =>
     handleCommand(eventStore, workerStreamId(workerId), workerDecider, { ...command, metadata: { actor: { kind: 'worker', id: workerId }, now: new Date().toISOString(), correlationId: workerId, causationId: workerId } } as WorkerCommand, {

@@ -181,6 +181,7 @@ describe('token verifier', function () {
         OIDC_AUDIENCE: 'dealstream,account',
         OIDC_ROLES_CLAIM: 'realm_access.roles',
         OIDC_ROLE_MAP: '{"deal-approver": "approver", "deal-admin": "admin"}',
+        OUTBOUND_ALLOW_PRIVATE: '127.0.0.1/32', // the provider of the test listens on loopback
       });
     });
     after(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -206,6 +207,13 @@ describe('token verifier', function () {
       expect(jwksRequests, 'over real HTTP').to.be.above(requestsBefore);
       const named = await new TokenVerifier(knex, providerConfig).verify(await providerToken({ name: 'Bob Builder' }));
       expect(named.name).to.equal('Bob Builder');
+    });
+
+    it('fetches the JWKS through the outbound guard: a provider on loopback, not allowlisted, is never called', async () => {
+      const requestsBefore = jwksRequests;
+      const strict = new TokenVerifier(knex, { ...providerConfig, OUTBOUND_ALLOW_PRIVATE: [] });
+      await expectRejected(strict, await providerToken(), 'signing keys unavailable');
+      expect(jwksRequests).to.equal(requestsBefore);
     });
 
     it("still verifies dealstream's own tokens beside the provider's", async () => {

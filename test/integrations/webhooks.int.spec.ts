@@ -203,7 +203,7 @@ describe('integrations: webhook subscriptions and their delivery', function () {
     expect(forFirst.map((delivery) => delivery.status)).to.deep.equal([...Array<string>(forFirst.length - 1).fill('failed'), 'delivered']);
     expect(forFirst.map((delivery) => delivery.attempt)).to.deep.equal(forFirst.map((_, index) => index + 1));
     expect(forFirst[0]).to.deep.include({ httpStatus: null, position: events[0]!.position });
-    expect(forFirst[0]!.error).to.match(/ECONNREFUSED/);
+    expect(forFirst[0]!.error, 'what happened, not where').to.equal('connection refused');
     expect(forFirst.at(-2)).to.deep.include({ httpStatus: 503, error: 'answered 503' });
     expect(history.slice(forFirst.length).map((delivery) => [delivery.eventId, delivery.status])).to.deep.equal([
       [events[1]!.id, 'delivered'],

@@ -16,7 +16,7 @@ import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
 import { REDIS_URL, testPrefix } from './workers.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { startTestEventStore } from './event-store.js';
-import { testSecretBox } from './secrets.js';
+import { testOutbound, testSecretBox } from './secrets.js';
 
 export interface TestApp {
   db: TestDatabase;
@@ -35,7 +35,7 @@ export interface TestApp {
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
  * role; queries given a command's position read their write.
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy'> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy' | 'outbound'> } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
@@ -47,7 +47,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // the caller's configuration names one, an identity provider's.
   const tokenConfig = loadConfig({ DATABASE_URL: db.url, ...options.tokenSettings });
   const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100 }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, box: testSecretBox, ...(queues ? { queues } : {}), ...options.http });
+  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, box: testSecretBox, outbound: testOutbound, ...(queues ? { queues } : {}), ...options.http });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { TEST_ALLOW_PRIVATE } from './secrets.js';
 import { once } from 'node:events';
 
 export interface DealstreamProcess {
@@ -11,7 +12,8 @@ export interface DealstreamProcess {
 /** Runs the real CLI (`dealstream <args>`) from the sources in a child process. */
 export function spawnDealstream(args: string[], env: Record<string, string>): DealstreamProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // Tests' receivers listen on loopback: allowlisted, as an on-premises install allowlists its own.
+    env: { ...process.env, LOG_LEVEL: 'info', OUTBOUND_ALLOW_PRIVATE: TEST_ALLOW_PRIVATE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

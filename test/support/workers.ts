@@ -6,7 +6,7 @@ import { StreamNotFoundError } from '../../src/eventstore/errors.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import type { WorkerSettings } from '../../src/workers/job-context.js';
 import { startWorkerHost, type WorkerHost, type WorkerHostOptions } from '../../src/workers/worker-host.js';
-import { testSecretBox } from './secrets.js';
+import { testOutbound, testSecretBox } from './secrets.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -53,6 +53,7 @@ export function startTestWorkers(
     backoffMs: 50,
     settings: { agentRunIdleMs: 60_000, http: { executors: {}, secret: '', timeoutMs: 2000 }, webhookRetrySchedule: [50, 100], ...settings },
     box: testSecretBox,
+    outbound: testOutbound,
     ...options,
   });
 }

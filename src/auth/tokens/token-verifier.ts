@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Knex } from 'knex';
 import type { Config } from '../../platform/config.js';
+import { OutboundGuard } from '../../platform/outbound-guard.js';
 import { ROLES, type Role } from '../principal.js';
 import { SIGNING_ALGORITHM, publicJwks } from './signing-keys.js';
 
@@ -30,6 +31,7 @@ export type TokenVerifierConfig = Pick<
   | 'AUTH_CLOCK_TOLERANCE_S'
   | 'OIDC_ISSUER'
   | 'OIDC_JWKS_URL'
+  | 'OUTBOUND_ALLOW_PRIVATE'
   | 'OIDC_PUBLIC_KEY'
   | 'OIDC_AUDIENCE'
   | 'OIDC_ROLES_CLAIM'
@@ -44,6 +46,8 @@ export interface TokenVerifierOptions {
    * elsewhere), at most once per this interval (default 5 s); such a token waits for that load.
    */
   keyReloadIntervalMs?: number;
+  /** Fetches the provider's JWKS; by default a guard of the process's own (OUTBOUND_ALLOW_PRIVATE). */
+  outbound?: OutboundGuard;
 }
 
 /** Three base64url parts (the last empty for an unsigned token, which verify refuses): a JWT, not a `ds_` key. */
@@ -84,7 +88,8 @@ export class TokenVerifier {
       roles: (payload) => rolesIn(payload.roles, {}),
       name: (payload) => nameIn(payload.name),
     };
-    this.sources = [own, ...(config.OIDC_ISSUER ? [providerSource(config as ProviderConfig)] : [])];
+    const outbound = () => options.outbound ?? new OutboundGuard({ allowPrivate: config.OUTBOUND_ALLOW_PRIVATE });
+    this.sources = [own, ...(config.OIDC_ISSUER ? [providerSource(config as ProviderConfig, outbound())] : [])];
   }
 
   async verify(token: string): Promise<VerifiedIdentity> {
@@ -124,14 +129,17 @@ export class TokenVerifier {
 
 type ProviderConfig = TokenVerifierConfig & { OIDC_ISSUER: string; OIDC_AUDIENCE: string[] };
 
-function providerSource(config: ProviderConfig): TrustSource {
+function providerSource(config: ProviderConfig, outbound: OutboundGuard): TrustSource {
   return {
     issuer: config.OIDC_ISSUER,
     audience: config.OIDC_AUDIENCE,
     algorithms: config.OIDC_ALGORITHMS,
     // jose fetches the provider's JWKS when it first needs it, caches it, and fetches again for an
-    // unknown kid (at most every 30 s): a provider's rotation is picked up by itself.
-    key: config.OIDC_JWKS_URL ? createRemoteJWKSet(new URL(config.OIDC_JWKS_URL)) : pemKey(config.OIDC_PUBLIC_KEY!),
+    // unknown kid (at most every 30 s): a provider's rotation is picked up by itself. Through the
+    // outbound guard, as every call dealstream makes: a provider inside the network must be allowlisted.
+    key: config.OIDC_JWKS_URL
+      ? createRemoteJWKSet(new URL(config.OIDC_JWKS_URL), { [customFetch]: (url, { headers, method, signal }) => outbound.fetch(url, { headers: Object.fromEntries(headers), method, signal }) as unknown as Promise<Response> })
+      : pemKey(config.OIDC_PUBLIC_KEY!),
     roles: (payload) => rolesIn(claimAt(payload, config.OIDC_ROLES_CLAIM), config.OIDC_ROLE_MAP),
     name: (payload) => nameIn(claimAt(payload, config.OIDC_NAME_CLAIM)) ?? nameIn(payload.preferred_username),
   };

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { webhookDecider } from '../../domain/webhooks/webhook.decider.js';
 import { webhookStreamId } from '../../domain/webhooks/webhook.events.js';
 import type { JsonObject, RecordedEvent } from '../../eventstore/contract.js';
+import { describeOutboundFailure } from '../../platform/outbound-guard.js';
 import type { SecretBox } from '../../platform/secret-box.js';
 import type { JobContext } from '../../workers/job-context.js';
 import { isLastAttempt, type JobData } from '../../workers/jobs.js';
@@ -82,19 +83,19 @@ async function post(subscription: SubscriptionToDeliver, event: RecordedEvent, c
   const started = performance.now();
   const duration = () => Math.round(performance.now() - started);
   try {
-    const response = await fetch(subscription.url, {
+    // Through the outbound guard, which never follows a redirect: the subscription names the exact
+    // URL, so a 3xx is a failure like any other non-2xx answer.
+    const response = await context.deps.outbound.fetch(subscription.url, {
       method: 'POST',
       body,
       headers: { 'content-type': CLOUD_EVENTS_CONTENT_TYPE, ...standardWebhookHeaders(subscription.secret, event.id, body) },
-      // A redirect is a failure: the subscription names the exact URL, and a POST must not turn into a GET.
-      redirect: 'manual',
       signal: AbortSignal.any([context.signal, AbortSignal.timeout(timeoutMs)]),
     });
     await response.body?.cancel();
     return { httpStatus: response.status, error: response.ok ? null : `answered ${response.status}`, durationMs: duration() };
   } catch (error) {
     if (context.signal.aborted) throw error;
-    const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
-    return { httpStatus: null, error: reason, durationMs: duration() };
+    // What happened to the owner's request, never what lives on the network (addresses, ports).
+    return { httpStatus: null, error: describeOutboundFailure(error, timeoutMs), durationMs: duration() };
   }
 }

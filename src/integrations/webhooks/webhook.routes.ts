@@ -11,6 +11,8 @@ import { requireRole } from '../../http/auth.js';
 import { commandMetadata } from '../../http/command-route.js';
 import type { DescribedRoute } from '../../http/openapi.js';
 import { HttpProblem } from '../../http/problem.js';
+import { InvalidInputError } from '../../eventstore/errors.js';
+import type { OutboundGuard } from '../../platform/outbound-guard.js';
 import type { SecretBox } from '../../platform/secret-box.js';
 import { Limit, cursorOf } from '../../queries/pagination.js';
 import { LogPosition } from '../../queries/query-params.js';
@@ -76,13 +78,16 @@ export const WEBHOOKS_API: readonly DescribedRoute[] = [
   { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery },
 ];
 
-export function webhookRoutes({ knex, eventStore, box }: { knex: Knex; eventStore: EventStore; box?: SecretBox }): Router {
+export function webhookRoutes({ knex, eventStore, box, outbound }: { knex: Knex; eventStore: EventStore; box?: SecretBox; outbound: OutboundGuard }): Router {
   const router = Router();
   router.use(requireRole('integration', 'admin'));
   router.param('id', (_req, _res, next, id: string) => next(UUID.test(id) ? undefined : notFound(id)));
 
   router.post('/', async (req, res) => {
     const body = CreateWebhookBody.parse(req.body ?? {});
+    // Refused now when it can be told now; the guard checks again at each connection (DNS may change).
+    const refusal = await outbound.vet(body.url);
+    if (refusal) throw new InvalidInputError('url', refusal);
     const filter = visibleFilter(body.filter, res.locals.principal as Principal, { categories: 'filter.categories', eventTypes: 'filter.eventTypes', streamIds: 'filter.streamIds' });
     if (!box) throw new HttpProblem({ type: '/problems/secrets-unavailable', title: 'Webhook secrets cannot be kept', status: 503, detail: 'This deployment has no SECRETS_KEY to encrypt signing secrets with' });
     const id = randomUUID();
