@@ -1,4 +1,7 @@
 import { Command, Option } from 'commander';
+import { reencryptSigningKeys } from '../auth/tokens/signing-keys.js';
+import { reencryptSecrets } from '../integrations/webhooks/webhook-subscriptions.js';
+import { openSecretBox } from '../platform/secret-box.js';
 import { exportWithProgress, verifyWithProgress } from '../audit/audit-cli.js';
 import { ExportQuery } from '../audit/log-selection.js';
 import type { Knex } from 'knex';
@@ -260,6 +263,19 @@ tokens
     withKnex(async (knex) => {
       const { kid, retired } = await rotateKeyFromCli(knex, loadConfig());
       process.stderr.write(`dealstream: signing with key ${kid}${retired.length ? `; retired ${retired.join(', ')}` : ''}\n`);
+    }),
+  );
+
+program
+  .command('secrets')
+  .description('encryption at rest')
+  .command('reencrypt')
+  .description('after putting a new key first in SECRETS_KEY: re-encrypt every secret (webhook signing secrets, token signing keys) under it; then the old key can go')
+  .action(() =>
+    withKnex(async (knex) => {
+      const box = await openSecretBox(loadConfig());
+      const [webhooks, signingKeys] = [await reencryptSecrets(knex, box), await reencryptSigningKeys(knex, box)];
+      process.stderr.write(`dealstream: re-encrypted under key ${box.currentKeyId}: ${webhooks} webhook secret(s), ${signingKeys} signing key(s)\n`);
     }),
   );
 

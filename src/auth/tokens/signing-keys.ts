@@ -76,6 +76,16 @@ export async function activeSigningKey(knex: Knex, box: SecretBox): Promise<Sign
   return { ...infoOf(row), privateKey };
 }
 
+/** Re-encrypts, under the box's current key, every private key sealed under an older one; returns how many. */
+export async function reencryptSigningKeys(knex: Knex, box: SecretBox): Promise<number> {
+  const rows: { kid: string; private_key: string }[] = await knex('signing_keys').select('kid', 'private_key');
+  let changed = 0;
+  for (const row of rows.filter((each) => box.isStale(each.private_key))) {
+    changed += await knex('signing_keys').where(row).update({ private_key: box.encrypt(box.decrypt(row.private_key)) });
+  }
+  return changed;
+}
+
 /** The keys tokens may be verified with: the active one and those retired recently enough. Newest first. */
 export async function publicJwks(knex: Knex): Promise<{ keys: PublicJwk[] }> {
   const rows: SigningKeyRow[] = await knex('signing_keys')

@@ -119,6 +119,20 @@ export async function subscriptionToDeliver(knex: Knex, box: SecretBox, id: stri
   return { ...rest, secret: sealed ? box.decrypt(sealed) : secret! };
 }
 
+/**
+ * Re-encrypts, under the box's current key, every secret sealed under an older one (and seals any
+ * left in plain text), one row at a time: a rotation of SECRETS_KEY puts the new key first, runs
+ * this, and then drops the old key. Returns how many it changed.
+ */
+export async function reencryptSecrets(knex: Knex, box: SecretBox): Promise<number> {
+  let changed = await sealPlaintextSecrets(knex, box);
+  const rows: { id: string; sealed_secret: string }[] = await knex(TABLE).whereNotNull('sealed_secret').select('id', 'sealed_secret');
+  for (const row of rows.filter((each) => box.isStale(each.sealed_secret))) {
+    changed += await knex(TABLE).where(row).update({ sealed_secret: box.encrypt(box.decrypt(row.sealed_secret)) });
+  }
+  return changed;
+}
+
 /** Seals every secret still in plain text (written before secrets were encrypted), and clears it; returns how many. */
 export async function sealPlaintextSecrets(knex: Knex, box: SecretBox): Promise<number> {
   const rows: { id: string; secret: string }[] = await knex(TABLE).whereNotNull('secret').select('id', 'secret');
