@@ -137,6 +137,25 @@ describe('workers: relay and processors', function () {
     }
   });
 
+  it('calls the http executor through the outbound guard: an address it refuses, or a redirect, fails the action for good at once', async () => {
+    const server: Server = createServer((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:6379/' }).end());
+    server.listen(0);
+    await once(server, 'listening');
+    const redirecting = `http://127.0.0.1:${(server.address() as { port: number }).port}/moved`;
+    try {
+      host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: 'http://10.1.2.3/send', send_fax: redirecting }, secret: '', timeoutMs: 2000 } } });
+      for (const [kind, error] of [['send_email', 'http://10.1.2.3/send: refused by the outbound guard: the host is a private address'], ['send_fax', `${redirecting} answered 302: `]]) {
+        const actionId = await propose(await deal(), kind!, { to: 'cfo@acme.test' });
+        await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+        await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, `${kind} failed`);
+        const failures = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
+        expect(failures.map((event) => [event.data.attempt, event.data.final, event.data.error])).to.deep.equal([[1, true, error]]);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   it('stops gracefully: finishes a job in hand within the deadline, gives back one that outlasts it, and another worker finishes that', async () => {
     let delayMs = 300;
     const server: Server = createServer((req, res) => {
