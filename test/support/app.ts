@@ -46,7 +46,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // People's tokens: dealstream's own (sign them with issueToken and a box of the test's) and, when
   // the caller's configuration names one, an identity provider's.
   const tokenConfig = loadConfig({ DATABASE_URL: db.url, ...options.tokenSettings });
-  const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100 }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
+  const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100, outbound: testOutbound }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
   const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, box: testSecretBox, outbound: testOutbound, ...(queues ? { queues } : {}), ...options.http });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
