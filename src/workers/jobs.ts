@@ -70,7 +70,7 @@ const settle: Reaction = (event, data) =>
 
 /**
  * What the workers do about each event:
- * - an approved action is executed;
+ * - an approved action is executed, and one an operator retries is executed again;
  * - a pending approval gets a job at its deadline that expires it if it is still pending;
  * - each sign of life of an agent run gets a watchdog job, `agentRunIdleMs` later, that fails the
  *   run if it has been silent since;
@@ -79,6 +79,7 @@ const settle: Reaction = (event, data) =>
  */
 const REACTIONS: Record<string, Reaction> = {
   ActionApproved: (event, data) => [job('execute-action', event, { actionId: data.actionId! })],
+  ActionExecutionRetried: (event, data) => [job('execute-action', event, { actionId: data.actionId! })],
   ActionApprovalRequested: (event, data, settings) => [
     job('expire-approval', event, { actionId: data.actionId!, expiresAt: data.expiresAt! }, Date.parse(data.expiresAt!) - settings.now),
   ],

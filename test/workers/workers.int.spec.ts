@@ -156,6 +156,36 @@ describe('workers: relay and processors', function () {
     }
   });
 
+  it('executes a failed action again when an operator retries it; every attempt stays in its history', async () => {
+    let status = 400;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"sent":true}' : '{"error":"bad address"}'));
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/send`;
+      host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: url }, secret: '', timeoutMs: 2000 } } });
+      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+      await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, 'a final failure (400)');
+      status = 200;
+      await post(`/api/actions/${actionId}/retry`, { reason: 'address fixed' }, 'ops');
+      await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecuted', 10_000, 'executed on the retry');
+      const events = await eventsOf(harness.store, `action-${actionId}`);
+      expect(events.filter((event) => event.type.startsWith('ActionExecution')).map((event) => [event.type, event.data.attempt ?? null])).to.deep.equal([
+        ['ActionExecutionStarted', 1],
+        ['ActionExecutionFailed', 1],
+        ['ActionExecutionRetried', null],
+        ['ActionExecutionStarted', 2],
+      ]);
+      expect(events.find((event) => event.type === 'ActionExecutionRetried')!.data).to.deep.equal({ actionId, retriedBy: 'ops', reason: 'address fixed' });
+    } finally {
+      server.close();
+    }
+  });
+
   it('stops gracefully: finishes a job in hand within the deadline, gives back one that outlasts it, and another worker finishes that', async () => {
     let delayMs = 300;
     const server: Server = createServer((req, res) => {

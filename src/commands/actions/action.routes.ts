@@ -15,6 +15,7 @@ export const ProposeActionBody = z.strictObject({
 export const ApproveActionBody = z.strictObject({ note: z.string().trim().max(2000).optional() });
 export const RejectActionBody = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
 export const CancelActionBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
+export const RetryActionBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
 
 /** The action commands under /api: proposals, human approval, cancellation. */
 export function actionCommands(policy: RiskPolicy = defaultRiskPolicy) {
@@ -59,6 +60,15 @@ export function actionCommands(policy: RiskPolicy = defaultRiskPolicy) {
       roles: ['admin', 'operator', 'agent'],
       body: CancelActionBody,
       command: (data, { metadata, principal }) => ({ type: 'CancelAction' as const, data: { ...data, byAdmin: isAdmin(principal) }, metadata }),
+    }),
+    commandRoute({
+      ...action,
+      method: 'post',
+      path: '/actions/:id/retry',
+      summary: 'Execute an action whose execution failed for good once more (its attempts and errors stay in its history)',
+      roles: ['admin', 'operator'],
+      body: RetryActionBody,
+      command: (data, { metadata }) => ({ type: 'RetryActionExecution' as const, data, metadata }),
     }),
   ];
 }

@@ -22,7 +22,9 @@ export type ActionCommand =
   /** `retryFailed`: an operator replays an execution that failed for good (a dead-lettered job). */
   | { type: 'StartActionExecution'; data: { retryFailed?: boolean }; metadata: CommandMetadata }
   | { type: 'RecordActionExecuted'; data: { result: Json }; metadata: CommandMetadata }
-  | { type: 'RecordActionExecutionFailed'; data: { error: string; final: boolean }; metadata: CommandMetadata };
+  | { type: 'RecordActionExecutionFailed'; data: { error: string; final: boolean }; metadata: CommandMetadata }
+  /** An operator's decision to execute a failed action again (after the receiver was fixed, say). */
+  | { type: 'RetryActionExecution'; data: { reason?: string }; metadata: CommandMetadata };
 
 type Existing = Exclude<ActionState, { status: 'None' }>;
 
@@ -85,6 +87,11 @@ export function decideAction(policy: RiskPolicy, command: ActionCommand, state: 
       if (state.status === 'Executed' || state.status === 'Failed') return [];
       assertExecuting(state);
       return [{ type: 'ActionExecutionFailed', data: { actionId, attempt: state.attempts, error: command.data.error, final: command.data.final }, metadata }];
+    case 'RetryActionExecution': {
+      if (state.status !== 'Failed') throw new IllegalStateError('ACTION.NOT_FAILED', `Only a failed execution is tried again; the action is ${state.status}`);
+      const reason = command.data.reason?.trim();
+      return [{ type: 'ActionExecutionRetried', data: { actionId, retriedBy: actor.id, ...(reason ? { reason } : {}) }, metadata }];
+    }
     default: {
       const _exhaustive: never = command;
       throw new Error(`unknown command ${(_exhaustive as { type: string }).type}`);

@@ -31,6 +31,8 @@ export const ActionEventSchemas = {
   ActionExecutionStarted: z.object({ actionId: z.string(), attempt: z.number().int().min(1) }),
   ActionExecuted: z.object({ actionId: z.string(), attempt: z.number().int().min(1), result: JsonObject }),
   ActionExecutionFailed: z.object({ actionId: z.string(), attempt: z.number().int().min(1), error: z.string(), final: z.boolean() }),
+  /** An operator tries a failed execution again: the action is approved again, and executed anew. */
+  ActionExecutionRetried: z.object({ actionId: z.string(), retriedBy: z.string(), reason: z.string().optional() }),
 } as const;
 
 type Schemas = typeof ActionEventSchemas;

@@ -58,6 +58,8 @@ export function evolveAction(state: ActionState, event: ActionEvent): ActionStat
     case 'ActionExecutionFailed':
       // A failure that is not final leaves the action approved, for the next attempt.
       return { ...state, status: event.data.final ? 'Failed' : 'Approved' };
+    case 'ActionExecutionRetried':
+      return { ...state, status: 'Approved' };
     default: {
       const _exhaustive: never = event;
       return state;

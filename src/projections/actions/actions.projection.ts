@@ -162,6 +162,9 @@ function evolveRow(row: ActionRow | undefined, event: ActionEvent, recorded: Rec
     case 'ActionExecutionFailed':
       // A failure that is not final leaves the action approved, for the next attempt.
       return { ...row, ...touched, status: event.data.final ? 'Failed' : 'Approved', attempts: event.data.attempt, error: event.data.error };
+    case 'ActionExecutionRetried':
+      // The last error stays until an attempt succeeds.
+      return { ...row, ...touched, status: 'Approved' };
     default: {
       const _exhaustive: never = event;
       return row;

@@ -62,6 +62,7 @@ const SUMMARIES: { [Type in EventType]: (data: DataOf<Type>, context: SummaryCon
   ActionExecuted: (d, { actor, label }) => `${actor} executed ${quote(label())} (attempt ${d.attempt})`,
   ActionExecutionFailed: (d, { actor, label }) =>
     `${actor} failed to execute ${quote(label())} (attempt ${d.attempt}${d.final ? ', final' : ''}): ${clip(d.error)}`,
+  ActionExecutionRetried: (d, { label }) => `${d.retriedBy} had ${quote(label())} executed again${d.reason ? `: ${clip(d.reason)}` : ''}`,
   AgentRegistered: (d, { actor }) => `${actor} registered agent ${d.name} (${d.model})`,
   AgentBudgetSet: (d, { actor, label }) => (d.budget ? `${actor} set the budget of ${label()} to ${money(d.budget)}` : `${actor} removed the budget of ${label()}`),
   AgentSpendRecorded: (d, { label }) =>

@@ -160,6 +160,14 @@ describe('Action decider', () => {
       given([...approved, started(1), failedForGood]).when(cmd('StartActionExecution', { retryFailed: true }, worker)).then([started(2)]);
       given(awaitingOne).when(cmd('StartActionExecution', { retryFailed: true }, worker)).thenThrows('ACTION.NOT_APPROVED', 409);
     });
+    it('lets an operator retry a failed execution: approved again, then its next attempt', () => {
+      const failedForGood: ActionEvent = { type: 'ActionExecutionFailed', data: { actionId, attempt: 1, error: 'SMTP 550', final: true }, metadata: meta(worker) };
+      const retried: ActionEvent = { type: 'ActionExecutionRetried', data: { actionId, retriedBy: bo.id, reason: 'mailbox fixed' }, metadata: meta(bo) };
+      given([...approved, started(1), failedForGood]).when(cmd('RetryActionExecution', { reason: ' mailbox fixed ' }, bo)).then([retried]);
+      given([...approved, started(1), failedForGood, retried]).when(cmd('StartActionExecution', {}, worker)).then([started(2)]);
+      given([...approved, started(1), failedForGood, retried]).when(cmd('RetryActionExecution', {}, bo)).thenThrows('ACTION.NOT_FAILED', 409);
+      given(approved).when(cmd('RetryActionExecution', {}, bo)).thenThrows('ACTION.NOT_FAILED', 409);
+    });
     it('refuses a result for an action not executing', () =>
       given(approved).when(cmd('RecordActionExecuted', { result: {} }, worker)).thenThrows('ACTION.NOT_EXECUTING', 409));
   });
