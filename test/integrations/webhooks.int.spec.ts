@@ -10,6 +10,8 @@ import type { DeliveryView } from '../../src/integrations/webhooks/webhook-deliv
 import type { SubscriptionView } from '../../src/integrations/webhooks/webhook-subscriptions.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { workersStatus } from '../../src/workers/worker-status.js';
+import { deliveryJobOptions, wakeSubscriptions } from '../../src/integrations/webhooks/webhook-jobs.js';
+import { jobOptions } from '../../src/workers/worker-host.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
@@ -249,6 +251,14 @@ describe('integrations: webhook subscriptions and their delivery', function () {
     expect(log.map((event) => event.type)).to.deep.equal(['WebhookDeliverySuspended', 'WebhookDeliveryResumed']);
     expect(log[1]!.data).to.deep.equal({ subscriptionId: created.id, eventId: events[0]!.id });
     expect(log[1]!.metadata.actor).to.deep.equal({ kind: 'integration', id: 'hook' });
+  });
+
+  it('records a dead letter for a delivery run that fails on its last attempt, although such a job carries no event', async () => {
+    await wakeSubscriptions(host.queues.webhooks, deliveryJobOptions(jobOptions(1, 50), [50]), ['not-a-subscription-id']);
+    await eventually(async () => (await eventsOf(harness.store, `worker-${host.workerId}`)).some((event) => event.type === 'JobDeadLettered'), 20_000, 'the dead letter');
+    const deadLetter = (await eventsOf(harness.store, `worker-${host.workerId}`)).find((event) => event.type === 'JobDeadLettered')!;
+    expect(deadLetter.data).to.deep.include({ queue: 'webhooks', jobName: 'deliver-webhooks', attempts: 2, data: { subscriptionId: 'not-a-subscription-id' } });
+    expect(deadLetter.data).to.not.have.property('eventId');
   });
 
   it('delivers nothing while paused and everything after resuming; nothing after deletion', async () => {
