@@ -121,6 +121,8 @@ describe('hostile input', function () {
       await refused(() => request(app).get('/api/integrations/feed').query({ from: token }).set(as('int')), 'from');
       await refused(() => request(app).get('/api/integrations/feed').set(as('int')).set('Last-Event-ID', token), 'Last-Event-ID');
       await refused(() => request(app).post('/api/integrations/webhooks').set(as('int')).send({ url: 'https://receiver.example/hook', from: token }), 'from');
+      const subscription = await request(app).post('/api/integrations/webhooks').set(as('int')).send({ url: 'https://93.184.216.34/hook' }).expect(201);
+      await refused(() => request(app).post(`/api/integrations/webhooks/${subscription.body.id}/reset`).set(as('int')).send({ position: token }), 'position');
     });
   });
 });
