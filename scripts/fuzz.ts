@@ -9,6 +9,6 @@ import { runFuzz } from '../test/fuzz/fuzz-run.js';
 const requests = Number(process.env.FUZZ_REQUESTS ?? 20_000);
 const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 process.stderr.write(`fuzz: ${requests} requests, FUZZ_SEED=${seed}\n`);
-const report = await runFuzz({ requests, seed, log: (line) => process.stderr.write(`fuzz: ${line}\n`) });
+const report = await runFuzz({ requests, seed, shrunkClasses: 100, log: (line) => process.stderr.write(`fuzz: ${line}\n`) });
 console.log(formatReport(report));
 process.exit(passed(report) ? 0 : 1);

@@ -37,14 +37,15 @@ export function formatReport(report: FuzzReport): string {
 
 function describeClass(failure: FailureClass, seed: number): string[] {
   const ingredients = [...failure.ingredients].sort(([, a], [, b]) => b - a).slice(0, 6).map(([name, count]) => `${name} ×${count}`).join(', ');
-  const { reproduced, requests } = failure.shrunk;
+  const { tried, reproduced, requests } = failure.shrunk;
+  const shrinking = !tried ? 'not shrunk (past the classes that are); as first sent:' : reproduced ? `shrunk in ${requests} requests to:` : `not reproduced on replay (${requests} requests); as first sent:`;
   return [
     '',
     `✗ ${failure.label} → ${failure.status}: ${failure.reason} (×${failure.count})`,
     `    detail: ${failure.detail}`,
     ...(failure.serverError ? [`    server log: ${failure.serverError.slice(0, 300)}`] : []),
     `    in the failing requests: ${ingredients || 'nothing hostile'}`,
-    `    first at run ${failure.run} of seed ${seed}; ${reproduced ? `shrunk in ${requests} requests to:` : `not reproduced on replay (${requests} requests); as first sent:`}`,
+    `    first at run ${failure.run} of seed ${seed}; ${shrinking}`,
     ...reproduction(failure.example).map((line) => `      ${line}`),
   ];
 }

@@ -21,6 +21,8 @@ export interface FuzzOptions {
   log?: (line: string) => void;
   /** Requests each failure class may spend on shrinking its example. */
   shrinkBudget?: number;
+  /** Failure classes shrunk (the first found); the others show their first example. */
+  shrunkClasses?: number;
 }
 
 /** One request and its answer. */
@@ -49,7 +51,7 @@ export interface FailureClass {
   runs: number[];
   /** The first example, shrunk when the replay failed the same way. */
   example: Exchange;
-  shrunk: { requests: number; reproduced: boolean };
+  shrunk: { tried: boolean; requests: number; reproduced: boolean };
   /** What the failing requests got wrong, and how often. */
   ingredients: Map<string, number>;
 }
@@ -68,7 +70,6 @@ export interface FuzzReport {
   shrinkRequests: number;
 }
 
-const MAX_SHRUNK_CLASSES = 40;
 const STREAMING_SHRINK_BUDGET = 10;
 /** Examples of a class replayed until one fails again (the objects have moved on since the first). */
 const REPLAYS = 5;
@@ -78,7 +79,7 @@ const REPLAYS = 5;
  * request is drawn by fast-check, sent, and judged (see verdict.ts); then each failure class is
  * shrunk by replaying its run, the app's health is asked, and the log is checked against the answers.
  */
-export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 100 }: FuzzOptions): Promise<FuzzReport> {
+export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 100, shrunkClasses = 40 }: FuzzOptions): Promise<FuzzReport> {
   const serverLog: Logged[] = [];
   const harness = await startTestApp({ projections: true, queues: true, logger: capturing(serverLog), http: { consistencyWaitMs: 100 } });
   const server = createServer(harness.app).listen(0, '127.0.0.1');
@@ -130,7 +131,7 @@ export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 1
     const healthy = (await request(server).get('/health')).status === 200;
 
     const before = seq;
-    for (const failure of [...classes.values()].slice(0, MAX_SHRUNK_CLASSES)) {
+    for (const failure of [...classes.values()].slice(0, shrunkClasses)) {
       // A feed is read for up to two seconds: its class gets a few replays only.
       await shrink(failure, arbitrary, seed, failure.example.fuzz.operation.streaming ? STREAMING_SHRINK_BUDGET : shrinkBudget, exchange);
     }
@@ -156,12 +157,14 @@ export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 1
 
 function classKey(done: Exchange): string {
   const { status, body } = done.outcome;
-  return [label(done.fuzz.operation), status, firstLine(body), done.verdict, normalised(done.serverError)].join(' | ');
+  // A problem without a detail is grouped by its code: its title may carry data ("cost in EUR").
+  const code = typeof body === 'object' && body !== null && !('detail' in body) ? (body as { code?: unknown }).code : undefined;
+  return [label(done.fuzz.operation), status, typeof code === 'string' ? code : normalised(firstLine(body)), done.verdict, normalised(done.serverError)].join(' | ');
 }
 
-/** The server's error without what differs between requests: ids, numbers, quoted values, knex's SQL before " - ". */
-function normalised(error: string): string {
-  const first = error.split(' | ')[0]!;
+/** A message without what differs between requests: ids, numbers, quoted values, knex's SQL before " - ". */
+function normalised(message: string): string {
+  const first = message.split(' | ')[0]!;
   const sql = first.lastIndexOf(' - ');
   return first.slice(sql < 0 ? 0 : sql + 3).replace(/"[^"]*"|'[^']*'/g, '"…"').replace(/\d+/g, 'N').slice(0, 160);
 }
@@ -180,7 +183,7 @@ function addFailure(classes: Map<string, FailureClass>, done: Exchange, run: num
     run,
     runs: [],
     example: done,
-    shrunk: { requests: 0, reproduced: false },
+    shrunk: { tried: false, requests: 0, reproduced: false },
     ingredients: new Map(),
   };
   failure.count++;
@@ -196,6 +199,7 @@ function addFailure(classes: Map<string, FailureClass>, done: Exchange, run: num
  */
 async function shrink(failure: FailureClass, arbitrary: fc.Arbitrary<FuzzRequest>, seed: number, budget: number, exchange: (fuzz: FuzzRequest) => Promise<Exchange>): Promise<void> {
   let left = budget;
+  failure.shrunk.tried = true;
   for (const run of failure.runs) {
     if (failure.shrunk.reproduced || left <= 0) break;
     await fc.check(

@@ -14,7 +14,7 @@ const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2_000);
  * describe, is left out. FUZZ_SEED and FUZZ_REQUESTS change the run; `npm run fuzz` runs a longer one.
  */
 describe('fuzz: the whole HTTP API', function () {
-  // Here 2,000 requests take about 30 s, and the whole test about 65 s with its failures shrunk:
+  // Here 2,000 requests take about 25 s, and the whole test about 55 s with its failures shrunk:
   // five times that, for a slow and shared machine.
   this.timeout(Math.max(300_000, REQUESTS * 170));
 

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { Ref, jsonText, percentEncode, preview, shortString } from './fuzz-values.js';
 import { decodable, encoded } from './mutations.js';
-import type { FuzzRequest, QueryValue } from './request-arbitrary.js';
+import type { QueryValue } from './query-arbitrary.js';
+import type { FuzzRequest } from './request-arbitrary.js';
 import type { World } from './seed-world.js';
 
 /** A request as it goes over the wire. */
