@@ -9,7 +9,7 @@ import { runProjection } from '../../src/projections/runtime/runner.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { TokenVerifier } from '../../src/auth/tokens/token-verifier.js';
 import { loadConfig } from '../../src/platform/config.js';
-import { silentLogger } from '../../src/platform/logger.js';
+import { silentLogger, type Logger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
 import type { QueueName } from '../../src/workers/jobs.js';
 import { closeQueues, openQueues } from '../../src/workers/worker-host.js';
@@ -33,12 +33,13 @@ export interface TestApp {
 /**
  * The HTTP app on a fresh, migrated database of its own, over the test event store (see
  * event-store.ts). With `projections`, every projection runs in the background as in the projector
- * role; queries given a command's position read their write.
+ * role; queries given a command's position read their write. `logger` hears the app and the store
+ * (silent without it).
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy' | 'outbound'> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy' | 'consistencyWaitMs' | 'outbound'>; logger?: Logger } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
-  const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url);
+  const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url, options.logger);
   const readPositions = new ReadPositions(knex, db.url, silentLogger());
   // With `queues`, the job queues (under a prefix of the test's own) for /api/workers and the queue dashboard.
   const redis = options.queues ? createRedis(REDIS_URL, 'producer', silentLogger()) : undefined;
@@ -47,7 +48,7 @@ export async function startTestApp(options: { projections?: boolean; queues?: bo
   // the caller's configuration names one, an identity provider's.
   const tokenConfig = loadConfig({ DATABASE_URL: db.url, ...options.tokenSettings });
   const tokens = { verifier: new TokenVerifier(knex, tokenConfig, { keyReloadIntervalMs: 100, outbound: testOutbound }), ownIssuer: tokenConfig.AUTH_TOKEN_ISSUER };
-  const app = createApp({ knex, eventStore: store, logger: silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, box: testSecretBox, outbound: testOutbound, ...(queues ? { queues } : {}), ...options.http });
+  const app = createApp({ knex, eventStore: store, logger: options.logger ?? silentLogger(), readPositions, consistencyWaitMs: 5000, tokens, box: testSecretBox, outbound: testOutbound, ...(queues ? { queues } : {}), ...options.http });
   const projecting = new AbortController();
   const deps = { knex, eventStore: store, logger: silentLogger(), databaseUrl: db.url };
   const runs = options.projections ? PROJECTIONS.map((projection) => runProjection(projection, deps, projecting.signal)) : [];

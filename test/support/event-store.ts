@@ -18,8 +18,7 @@ export interface TestEventStore {
 }
 
 /** A store for one test database (the double holds its events for as long as the test's database lives). */
-export async function startTestEventStore(databaseUrl: string): Promise<TestEventStore> {
-  const logger = silentLogger();
+export async function startTestEventStore(databaseUrl: string, logger = silentLogger()): Promise<TestEventStore> {
   if (TEST_EVENT_STORE === 'postgres') {
     const store = createEventStore(loadConfig({ DATABASE_URL: databaseUrl }), logger);
     return { store, env: {}, close: () => store.close() };

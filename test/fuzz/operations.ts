@@ -1,0 +1,86 @@
+import type { Role } from '../../src/auth/principal.js';
+import type { JsonSchema } from './openapi-arbitraries.js';
+
+export type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
+
+/** One operation of the OpenAPI description, as the fuzzer drives it. */
+export interface Operation {
+  method: Method;
+  /** As the document writes it: `/api/deals/{id}`. */
+  template: string;
+  roles: readonly Role[] | 'every';
+  /** Path parameters in order, each with the pool its real values come from (and which part of a `parent/child` entry). */
+  pathParams: { name: string; pool: string; part?: 0 | 1 }[];
+  query: { name: string; required: boolean; schema: JsonSchema }[];
+  body?: JsonSchema;
+  /** An endless answer (server-sent events): read briefly, never to its end. */
+  streaming: boolean;
+  /** A command: it answers `{revision, position}`, the position of what it appended. */
+  command: boolean;
+}
+
+interface OpenApiOperation {
+  'x-roles': readonly Role[] | 'every';
+  parameters?: { name: string; in: string; required?: boolean; schema: JsonSchema }[];
+  requestBody?: { content: Record<string, { schema: JsonSchema }> };
+  responses: Record<string, { content?: Record<string, { schema?: JsonSchema }> }>;
+}
+
+export interface OpenApiDocument {
+  paths: Record<string, Record<string, OpenApiOperation>>;
+  components?: { schemas?: Record<string, JsonSchema> };
+}
+
+/** The segment before a path parameter names what it is: `/deals/{id}` is a deal. */
+const POOL_OF_SEGMENT: Record<string, string> = {
+  deals: 'deal',
+  actions: 'action',
+  agents: 'agent',
+  runs: 'run',
+  principals: 'principal',
+  keys: 'key',
+  webhooks: 'webhook',
+  streams: 'stream',
+  'event-types': 'type',
+};
+
+/** Every operation the document describes. */
+export function operationsOf(document: OpenApiDocument): Operation[] {
+  return Object.entries(document.paths).flatMap(([template, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({
+      method: method as Method,
+      template,
+      roles: operation['x-roles'],
+      pathParams: pathParamsOf(template, method),
+      // Headers (If-Match, X-Position, ...) are the mutations' business.
+      query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map(({ name, required, schema }) => ({ name, required: required ?? false, schema })),
+      ...(operation.requestBody ? { body: operation.requestBody.content['application/json']!.schema } : {}),
+      streaming: Object.values(operation.responses).some((response) => Object.keys(response.content ?? {}).includes('text/event-stream')),
+      command: Object.values(operation.responses).some((response) => response.content?.['application/json']?.schema?.$ref === '#/components/schemas/CommandResult'),
+    })),
+  );
+}
+
+/** Objects that live under another: their pools hold `parent/child` (`<agentId>/<runId>`). */
+const NESTED = new Set(['run', 'key']);
+
+/**
+ * A deletion draws from a pool of its own (`doomed-webhook`), so that the other operations keep
+ * their objects. A nested object names its parent too: `/agents/{agentId}/runs/{id}` takes both
+ * from one run.
+ */
+function pathParamsOf(template: string, method: string): Operation['pathParams'] {
+  const segments = template.split('/');
+  const params = segments.flatMap((segment, i) => {
+    const name = /^\{(\w+)\}$/.exec(segment)?.[1];
+    if (!name) return [];
+    const pool = POOL_OF_SEGMENT[segments[i - 1]!];
+    if (!pool) throw new Error(`no pool for the parameter ${name} of ${template}`);
+    return [{ name, pool: method === 'delete' ? `doomed-${pool}` : pool }];
+  });
+  const [parent, child] = params;
+  if (parent && child && NESTED.has(child.pool)) return [{ ...parent, pool: child.pool, part: 0 }, { ...child, part: 1 }];
+  return params;
+}
+
+export const label = (operation: Pick<Operation, 'method' | 'template'>) => `${operation.method.toUpperCase()} ${operation.template}`;
