@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { ContentionError, DomainError } from '../domain/shared/errors.js';
+import { ContentionError, DomainError, ValidationError } from '../domain/shared/errors.js';
 import { EventStoreUnavailableError, InvalidInputError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 
@@ -38,6 +38,8 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         title: error.message,
         status: error.status,
         code: error.code,
+        // Refused input names its field, as every other 400 does.
+        ...(error instanceof ValidationError ? { detail: `${error.field}: ${error.message}`, errors: [{ field: error.field, message: error.message }] } : {}),
       });
     }
     if (error instanceof ZodError) return sendProblem(res, invalidRequest(error));

@@ -1,3 +1,4 @@
+import { findUnstorable } from '../eventstore/validation.js';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
@@ -18,9 +19,11 @@ export function cursorOf<T>(shape: z.ZodType<T>) {
     });
 }
 
+/** A cursor's keys, or undefined when it is not one we could have made (unreadable, or text no column holds). */
 function decode(cursor: string): unknown {
   try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const keys: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return findUnstorable(keys) ? undefined : keys;
   } catch {
     return undefined;
   }

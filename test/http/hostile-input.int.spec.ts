@@ -79,8 +79,29 @@ describe('hostile input', function () {
       });
     }
 
+    it('inside a forged page cursor is refused, naming cursor', async () => {
+      const forged = Buffer.from(JSON.stringify(['0', '\u0000'])).toString('base64url');
+      await refused(() => request(app).get('/api/agents').query({ cursor: forged }).set(as('ops')), 'cursor');
+      await refused(() => request(app).get('/api/principals').query({ cursor: forged }).set(as('root')), 'cursor');
+    });
+
     it('in a body field is refused', async () => {
       await refused(() => request(app).post(`/api/deals/${dealId}/notes`).set(as('ops')).send({ text: 'a\u0000b' }), 'text');
+    });
+  });
+
+  describe('numbers and rules', () => {
+    it('a number beyond a double (1e400) is refused, naming where it sits', async () => {
+      const body = `{"dealId":"${dealId}","kind":"add_note","title":"t","payload":{"x":1e400}}`;
+      await refused(() => request(app).post('/api/actions').set(as('scout')).set(json(body)).send(body), 'payload.x');
+    });
+
+    it("a domain rule's refusal names its field too", async () => {
+      await refused(() => request(app).post(`/api/deals/${dealId}/stage`).set(as('ops')).send({ to: 'lost' }), 'reason');
+      // The first change to a principal written before principals were events records its history first.
+      const pastExpiry = () => request(app).post('/api/principals/ops/keys').set(as('root')).send({ name: 'k', expiresAt: '1970-01-01T00:00:00.000Z' });
+      await pastExpiry().expect(400);
+      await refused(pastExpiry, 'expiresAt');
     });
   });
 

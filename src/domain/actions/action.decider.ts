@@ -54,7 +54,7 @@ export function decideAction(policy: RiskPolicy, command: ActionCommand, state: 
     case 'RejectAction': {
       assertAwaitingApproval(state);
       const reason = command.data.reason.trim();
-      if (!reason) throw new ValidationError('ACTION.REASON_REQUIRED', 'A rejection needs a reason');
+      if (!reason) throw new ValidationError('ACTION.REASON_REQUIRED', 'A rejection needs a reason', 'reason');
       return [{ type: 'ActionRejected', data: { actionId, rejectedBy: actor.id, reason }, metadata }];
     }
     case 'ExpireAction':

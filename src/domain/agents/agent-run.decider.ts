@@ -80,7 +80,7 @@ function assertRunning(state: Run): void {
 /** A budgeted agent's costs count against the budget only in its currency. */
 function assertCurrency(state: Run, cost: Money): void {
   if (state.budgetCurrency && cost.currency !== state.budgetCurrency && compareDecimals(cost.amount, '0') !== 0) {
-    throw new ValidationError('AGENT.COST_CURRENCY', `Report this run's cost in ${state.budgetCurrency}, the currency of the agent's budget`);
+    throw new ValidationError('AGENT.COST_CURRENCY', `Report this run's cost in ${state.budgetCurrency}, the currency of the agent's budget`, 'cost.currency');
   }
 }
 

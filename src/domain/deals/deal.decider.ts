@@ -36,7 +36,7 @@ export function decideDeal(command: DealCommand, state: DealState): DealEvent[] 
     case 'AddDealNote': {
       // Notes stay welcome after a deal closes: a post-mortem is a note too.
       const text = command.data.text.trim();
-      if (!text) throw new ValidationError('DEAL.NOTE_EMPTY', 'A note needs text');
+      if (!text) throw new ValidationError('DEAL.NOTE_EMPTY', 'A note needs text', 'text');
       return [{ type: 'DealNoteAdded', data: { dealId, noteId: command.data.noteId, text, authorId: command.metadata.actor.id }, metadata }];
     }
     case 'ChangeDealStage':
@@ -80,7 +80,7 @@ function assertOpen(state: OpenDeal): void {
 
 function requireReason(reason: string | undefined, message: string): string {
   const trimmed = reason?.trim();
-  if (!trimmed) throw new ValidationError('DEAL.REASON_REQUIRED', message);
+  if (!trimmed) throw new ValidationError('DEAL.REASON_REQUIRED', message, 'reason');
   return trimmed;
 }
 

@@ -35,7 +35,7 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
       if (data.subject && state.subject === data.subject && state.issuer === (data.issuer ?? null)) return [];
       throw new IllegalStateError('PRINCIPAL.ALREADY_EXISTS', `A principal ${data.principalId} exists already`);
     }
-    if (data.agentId && data.kind !== 'agent') throw new ValidationError('PRINCIPAL.AGENT_FOR_NON_AGENT', 'Only an agent principal acts for an agent');
+    if (data.agentId && data.kind !== 'agent') throw new ValidationError('PRINCIPAL.AGENT_FOR_NON_AGENT', 'Only an agent principal acts for an agent', 'agentId');
     return [{ type: 'PrincipalCreated', data: { ...data, roles: unique(data.roles) }, metadata }];
   }
   if (state.status === 'none') throw new NotFoundError('PRINCIPAL.NOT_FOUND', 'No such principal');
@@ -64,7 +64,7 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
       const { keyId, name, expiresAt } = command.data;
       if (state.keys[keyId]) return []; // issued already: a repeated command
       if (state.status === 'disabled') throw new IllegalStateError('PRINCIPAL.DISABLED', 'A disabled principal gets no new keys');
-      if (expiresAt !== null && expiresAt <= command.metadata.now) throw new ValidationError('PRINCIPAL.KEY_EXPIRY_PAST', 'A key expires in the future');
+      if (expiresAt !== null && expiresAt <= command.metadata.now) throw new ValidationError('PRINCIPAL.KEY_EXPIRY_PAST', "A key's expiry must lie in the future", 'expiresAt');
       const live = Object.values(state.keys).some((key) => key.name === name && !key.revoked && !expired(key.expiresAt, command.metadata.now));
       if (live) throw new IllegalStateError('PRINCIPAL.KEY_NAME_TAKEN', `An active key named "${name}" exists already`);
       return [{ type: 'ApiKeyIssued', data: { principalId, keyId, name, expiresAt }, metadata }];

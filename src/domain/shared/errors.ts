@@ -35,8 +35,13 @@ export class NotFoundError extends DomainError {
 }
 
 /** The command's data breaks a rule that needs no state, such as a missing reason (400). */
+/** Input the domain refuses (400), naming the field at fault as the request spells it. */
 export class ValidationError extends DomainError {
-  constructor(code: string, message: string) {
+  constructor(
+    code: string,
+    message: string,
+    readonly field: string,
+  ) {
     super(code, 400, message);
   }
 }
