@@ -65,17 +65,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         detail: 'The event store did not answer; try again with the same Idempotency-Key',
       });
     }
-    // express.json() reports unreadable bodies with a status and a type.
+    // express.json() reports unreadable bodies with a status (and mostly a type).
     const status = (error as { status?: number }).status;
-    if (status && status >= 400 && status < 500) {
-      const tooLarge = (error as { type?: string }).type === 'entity.too.large';
-      return sendProblem(res, {
-        type: tooLarge ? '/problems/payload-too-large' : '/problems/malformed-request',
-        title: tooLarge ? 'Payload too large' : 'Malformed request body',
-        status,
-        detail: (error as Error).message,
-      });
-    }
+    if (status && status >= 400 && status < 500) return sendProblem(res, unreadableBody(error as BodyError, status));
     logger.error('request failed', { method: req.method, path: req.path, error: error instanceof Error ? { message: error.message, stack: error.stack } : error });
     sendProblem(res, { type: '/problems/internal', title: 'Internal server error', status: 500, detail: 'The request failed; it has been logged.' });
   };
@@ -95,5 +87,30 @@ export function invalidRequest(error: ZodError): Problem {
     status: 400,
     detail: errors.map((e) => `${e.field || '(body)'}: ${e.message}`).join('; '),
     errors,
+  };
+}
+
+type BodyError = Error & { type?: string; code?: string };
+
+/**
+ * A body express.json() could not read, naming what to fix: the Content-Encoding it could not undo
+ * (a decompression error has a zlib or brotli code and no type), the Content-Type's charset, or the
+ * body itself (not JSON, too large).
+ */
+function unreadableBody(error: BodyError, status: number): Problem {
+  const tooLarge = error.type === 'entity.too.large';
+  const field =
+    error.type === 'encoding.unsupported' || (!error.type && /^(Z_|ERR__)/.test(error.code ?? ''))
+      ? 'Content-Encoding'
+      : error.type === 'charset.unsupported'
+        ? 'Content-Type'
+        : '(body)';
+  const message = field === 'Content-Encoding' ? `the body could not be decoded: ${error.message}` : tooLarge ? error.message : `must be JSON: ${error.message}`;
+  return {
+    type: tooLarge ? '/problems/payload-too-large' : '/problems/malformed-request',
+    title: tooLarge ? 'Payload too large' : 'Malformed request body',
+    status,
+    detail: `${field}: ${message}`,
+    errors: [{ field, message }],
   };
 }

@@ -156,5 +156,15 @@ describe('HTTP app', () => {
       .expect(400);
     expect(res.type).to.equal('application/problem+json');
     expect(res.body).to.include({ status: 400, type: '/problems/malformed-request' });
+    expect(res.body.errors.map((error: { field: string }) => error.field)).to.deep.equal(['(body)']);
+  });
+
+  it('names the header to fix when a body cannot be decoded or its encoding is not supported', async () => {
+    const app = createApp({ knex, eventStore, logger: silentLogger(), readPositions });
+    for (const [encoding, status] of [['gzip', 400], ['br', 400], ['compress', 415]] as const) {
+      const res = await request(app).post('/anything').set({ 'content-type': 'application/json', 'content-encoding': encoding }).send('{"a":1}').expect(status);
+      expect(res.type).to.equal('application/problem+json');
+      expect(res.body.errors.map((error: { field: string }) => error.field), encoding).to.deep.equal(['Content-Encoding']);
+    }
   });
 });
