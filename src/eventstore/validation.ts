@@ -110,11 +110,9 @@ function assertJsonObject(value: unknown, field: string): asserts value is JsonO
 /** How deep JSON may nest, here and at the HTTP edge: deep enough for any document, shallow enough for every recursive reader. */
 export const MAX_JSON_DEPTH = 64;
 
-/** A lone UTF-16 surrogate (with the u flag, a paired one is a single code point and does not match). */
-const LONE_SURROGATE = /\p{Cs}/u;
-
+/** A container on the walk's stack, with how it was reached (for the path of a fault). */
 interface Visit {
-  value: unknown;
+  value: object;
   depth: number;
   key: string | number | undefined;
   parent: Visit | undefined;
@@ -125,52 +123,56 @@ interface Visit {
  * functions, NaN, bigints, dates, cycles, nesting deeper than MAX_JSON_DEPTH, the NUL character
  * (PostgreSQL's jsonb refuses it) or a lone surrogate (not Unicode: PostgreSQL refuses it, and the
  * hash chain could not hash it faithfully), in a value or a key. It walks with a stack of its own,
- * so no input can overflow the call stack, and builds a path (`.a[2].b`) only for the value at fault.
+ * so no input can overflow the call stack; it runs on every request and append, so only
+ * containers are stacked and a path (`.a[2].b`) is built only for the value at fault.
  */
 export function findUnstorable(root: unknown): { path: string; reason: string } | undefined {
-  const stack: Visit[] = [{ value: root, depth: 0, key: undefined, parent: undefined }];
+  const rootProblem = leafProblem(root);
+  if (rootProblem !== null) return rootProblem === undefined ? undefined : { path: '', reason: rootProblem };
+  const stack: Visit[] = [{ value: root as object, depth: 0, key: undefined, parent: undefined }];
   for (let visit = stack.pop(); visit; visit = stack.pop()) {
     const { value, depth } = visit;
-    const fault = (reason: string) => ({ path: pathOf(visit!), reason });
-    if (depth > MAX_JSON_DEPTH) return fault(`nests deeper than ${MAX_JSON_DEPTH} levels`);
-    switch (typeof value) {
-      case 'string': {
-        const reason = textProblem(value);
-        if (reason) return fault(reason);
-        break;
+    if (depth >= MAX_JSON_DEPTH) return { path: pathOf(visit), reason: `nests deeper than ${MAX_JSON_DEPTH} levels` };
+    const array = Array.isArray(value);
+    if (!array && !isPlainObject(value)) return { path: pathOf(visit), reason: 'must be JSON (a plain object, array, string, number, boolean or null)' };
+    const keys = array ? undefined : Object.keys(value);
+    const count = keys ? keys.length : (value as unknown[]).length;
+    for (let i = count - 1; i >= 0; i--) {
+      const key = keys ? keys[i]! : i;
+      if (keys) {
+        const keyProblem = textProblem(key as string);
+        if (keyProblem) return { path: pathOf(visit), reason: `keys ${keyProblem}` };
       }
-      case 'boolean':
-        break;
-      case 'number':
-        if (!Number.isFinite(value)) return fault('must be a finite number');
-        break;
-      case 'object': {
-        if (value === null) break;
-        if (Array.isArray(value)) {
-          for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], depth: depth + 1, key: i, parent: visit });
-          break;
-        }
-        if (!isPlainObject(value)) return fault('must be JSON (a plain object, array, string, number, boolean or null)');
-        const keys = Object.keys(value);
-        for (let i = keys.length - 1; i >= 0; i--) {
-          const key = keys[i]!;
-          const reason = textProblem(key);
-          if (reason) return fault(`keys ${reason}`);
-          stack.push({ value: value[key], depth: depth + 1, key, parent: visit });
-        }
-        break;
-      }
-      default:
-        return fault(`must be JSON, not ${typeof value}`);
+      const child = (value as Record<string | number, unknown>)[key];
+      const problem = leafProblem(child);
+      if (problem === null) stack.push({ value: child as object, depth: depth + 1, key, parent: visit });
+      else if (problem !== undefined) return { path: pathOf({ value, depth: depth + 1, key, parent: visit }), reason: problem };
     }
   }
   return undefined;
 }
 
+/** Why a value that holds nothing cannot be stored; undefined when it can; null when it is a container to walk. */
+function leafProblem(value: unknown): string | undefined | null {
+  switch (typeof value) {
+    case 'string':
+      return textProblem(value);
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : 'must be a finite number';
+    case 'object':
+      return value === null ? undefined : null;
+    default:
+      return `must be JSON, not ${typeof value}`;
+  }
+}
+
 /** Why text cannot be stored as it is, if it cannot: the NUL character or a lone surrogate. */
 export function textProblem(text: string): string | undefined {
   if (text.includes('\u0000')) return 'must not contain the NUL character';
-  if (LONE_SURROGATE.test(text)) return 'must be valid Unicode (it holds a lone UTF-16 surrogate)';
+  // A lone surrogate is not Unicode; isWellFormed (ES2024, in Node 20) tells in native code.
+  if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) return 'must be valid Unicode (it holds a lone UTF-16 surrogate)';
   return undefined;
 }
 
