@@ -183,7 +183,10 @@ describe('principals: the admin API, their history, and what each may touch', ()
       const feed = await api('hookA').get('/integrations/feed?category=deal,principal').expect(400);
       expect(feed.body.errors[0].field).to.equal('category');
       const everything = await api('hookA').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook' }).expect(201);
-      expect(everything.body.filter.categories).to.include('deal').and.not.include('principal');
+      expect(everything.body.filter.categories).to.include('deal').and.not.include('principal').and.not.include('webhook');
+      // How other integrations' webhooks fare is private too.
+      const webhooks = await api('hookA').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook', filter: { eventTypes: ['WebhookDeliverySuspended'] } }).expect(400);
+      expect(webhooks.body.errors[0]).to.deep.equal({ field: 'filter.eventTypes', message: 'the webhook category is for admins and auditors' });
       const audited = await api('root').post('/integrations/webhooks', { url: 'http://127.0.0.1:9/hook', filter: { categories: ['principal'] } }).expect(201);
       expect(audited.body.filter).to.deep.equal({ categories: ['principal'] });
     });
