@@ -43,13 +43,15 @@ export interface Known<S> {
 }
 
 /**
- * The state of the streams this process has written, as its appends left them. A command on such a
- * stream decides on it and appends at once, without reading the stream; if another process wrote
- * meanwhile, the append conflicts and the command is decided again on the stream as stored. A
- * refusal or a no-op decided on a remembered state is checked against the stored stream too.
+ * The state of the streams this process has written, as its appends left them, and a queue per
+ * stream. Commands on one stream in this process run one after another, each deciding on the state
+ * the last one left, so they never conflict with each other. If another process wrote meanwhile,
+ * the append conflicts, and the state catches up by reading only the events after its revision.
+ * A refusal or a no-op decided on a remembered state is checked the same way.
  */
 export class StreamStates {
   private readonly states: LRUCache<string, Known<unknown>>;
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(max = 10_000) {
     this.states = new LRUCache({ max });
@@ -66,56 +68,82 @@ export class StreamStates {
   forget(streamId: string): void {
     this.states.delete(streamId);
   }
+
+  /** Runs `work` after every earlier work on the stream has settled; the queue goes when it empties. */
+  inTurn<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const before = this.queues.get(streamId) ?? Promise.resolve();
+    const turn = before.then(work, work);
+    const tail = turn.catch(() => undefined);
+    this.queues.set(streamId, tail);
+    void tail.then(() => {
+      if (this.queues.get(streamId) === tail) this.queues.delete(streamId);
+    });
+    return turn;
+  }
 }
 
 /**
  * Load the stream, fold `evolve`, `decide`, append at the loaded revision with the hash chain.
- * On a conflict the command is decided again on the fresh state, a bounded number of times.
+ * With `known`, commands on one stream take turns in this process, and a remembered state is used
+ * and brought up to date by reading only what it missed. On a conflict the command is decided
+ * again on the state caught up, a bounded number of times.
  */
-export async function handleCommand<C, E extends DomainEvent, S>(
+export function handleCommand<C, E extends DomainEvent, S>(
   store: EventStore,
   streamId: string,
   decider: Decider<C, E, S>,
   command: C,
   options: CommandOptions = {},
 ): Promise<CommandResult<E>> {
+  const { known } = options;
+  const run = () => decideAndAppend(store, streamId, decider, command, options);
+  return known ? known.inTurn(streamId, run) : run();
+}
+
+async function decideAndAppend<C, E extends DomainEvent, S>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<C, E, S>,
+  command: C,
+  options: CommandOptions,
+): Promise<CommandResult<E>> {
   const maxAttempts = options.maxAttempts ?? 10;
   const { known } = options;
-  // A repeated command is recognised in the stream's history, so it always reads the stream.
-  let read = Boolean(options.eventIdFor);
+  // A repeated command is recognised in the stream's whole history, so it reads the stream.
+  let loaded: Known<S> | undefined = options.eventIdFor ? undefined : known?.get<S>(streamId);
+  /** Whether `loaded` is the stream as stored a moment ago, not as this process last left it. */
+  let fresh = false;
+  const refresh = async () => {
+    loaded = await catchUp(store, streamId, decider, loaded!);
+    fresh = true;
+  };
   for (let attempt = 1; ; attempt++) {
-    const remembered = read ? undefined : known?.get<S>(streamId);
-    const loaded: Known<S> = remembered ?? (await loadStream(store, streamId, decider));
-    const replayed = options.eventIdFor && replay<E>((loaded as Loaded<S>).history, options.eventIdFor);
-    if (replayed) return replayed;
-    /** The remembered state may be behind: decide once more on the stream as stored. */
-    const stale = () => {
-      known!.forget(streamId);
-      read = true;
-      attempt--; // reading the stream is no conflict
-    };
-    if (options.expectedRevision !== undefined && options.expectedRevision !== loaded.revision) {
-      if (remembered) {
-        stale();
-        continue;
+    if (!loaded) {
+      const history = await loadStream(store, streamId, decider);
+      const replayed = options.eventIdFor && replay<E>(history.history, options.eventIdFor);
+      if (replayed) return replayed;
+      loaded = history;
+      fresh = true;
+    }
+    // Decided on a remembered state, a pinned revision that differs, a refusal or a no-op may only
+    // mean the state is behind: read what it missed and decide once more (no conflict, no attempt).
+    let decided: E[] | undefined;
+    let refused: unknown;
+    if (options.expectedRevision === undefined || options.expectedRevision === loaded.revision) {
+      try {
+        decided = decider.decide(command, loaded.state);
+      } catch (error) {
+        refused = error;
       }
-      throw new ConcurrencyError(options.expectedRevision, loaded.revision);
     }
-
-    let decided: E[];
-    try {
-      decided = decider.decide(command, loaded.state);
-    } catch (error) {
-      if (!remembered) throw error;
-      stale();
+    if (!fresh && (decided === undefined || decided.length === 0)) {
+      await refresh();
+      attempt--;
       continue;
     }
-    const revision = loaded.revision === 'no_stream' ? null : loaded.revision;
-    if (decided.length === 0) {
-      if (!remembered) return { revision, position: loaded.position, events: [] };
-      stale();
-      continue;
-    }
+    if (refused !== undefined) throw refused;
+    if (decided === undefined) throw new ConcurrencyError(options.expectedRevision!, loaded.revision);
+    if (decided.length === 0) return { revision: loaded.revision === 'no_stream' ? null : loaded.revision, position: loaded.position, events: [] };
 
     const events = chainEvents(
       streamId,
@@ -136,18 +164,37 @@ export async function handleCommand<C, E extends DomainEvent, S>(
       });
       return { revision: result.nextRevision, position: result.position, events };
     } catch (error) {
-      known?.forget(streamId);
-      read = true;
-      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (!(error instanceof WrongExpectedRevisionError)) {
+        known?.forget(streamId); // whether the append was stored is unknown: read the stream next time
+        throw error;
+      }
       if (options.expectedRevision !== undefined) throw new ConcurrencyError(options.expectedRevision, error.actual);
       if (attempt >= maxAttempts) {
+        known?.forget(streamId);
         throw new ContentionError(`${streamId} changed under ${attempt} attempts in a row; try again`);
       }
-      // Exponential backoff with full jitter spreads the retries of writers that collided; it starts
-      // near one read-decide-append cycle, so a burst of writers on one stream spreads out in time.
+      // Another process wrote: catch up with what it wrote (only that) and decide again, after a
+      // backoff with full jitter that spreads writers colliding across processes.
       await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt));
+      await refresh();
     }
   }
+}
+
+/** A known state brought up to date: the events after its revision folded in (none read when it is current). */
+export async function catchUp<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>, known: Known<S>): Promise<Known<S>> {
+  let { state, revision, lastHash, position } = known;
+  try {
+    for await (const event of store.readStream(streamId, { fromRevision: revision === 'no_stream' ? 'start' : revision + 1n })) {
+      state = decider.evolve(state, event as unknown as E);
+      revision = event.revision;
+      lastHash = (event.metadata.hash as string | undefined) ?? lastHash;
+      position = event.position;
+    }
+  } catch (error) {
+    if (!(error instanceof StreamNotFoundError)) throw error;
+  }
+  return { state, revision, lastHash, position };
 }
 
 /** A stream's state and where it stands, folded with the decider's `evolve`. */

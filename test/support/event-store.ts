@@ -38,14 +38,21 @@ export async function startTestEventStore(databaseUrl: string, logger = silentLo
   };
 }
 
-/** The store, noting in `reads` the stream of every readStream (clear it between tests). */
-export function countingStreamReads(store: EventStore): { store: EventStore; reads: string[] } {
+/**
+ * The store, noting in `reads` the stream of every readStream and in `eventsRead.count` how many
+ * events those reads yielded (clear both between tests).
+ */
+export function countingStreamReads(store: EventStore): { store: EventStore; reads: string[]; eventsRead: { count: number } } {
   const reads: string[] = [];
+  const eventsRead = { count: 0 };
   const counted = Object.assign(Object.create(store) as EventStore, {
-    readStream: (streamId: string, options?: ReadStreamOptions) => {
+    readStream: async function* (streamId: string, options?: ReadStreamOptions) {
       reads.push(streamId);
-      return store.readStream(streamId, options);
+      for await (const event of store.readStream(streamId, options)) {
+        eventsRead.count++;
+        yield event;
+      }
     },
   });
-  return { store: counted, reads };
+  return { store: counted, reads, eventsRead };
 }

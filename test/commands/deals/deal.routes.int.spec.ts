@@ -137,4 +137,12 @@ describe('deal command routes', () => {
     // Each change starts from the stage the one before it ended in: nothing was decided on stale state.
     for (let i = 2; i < events.length; i++) expect(events[i]!.data.from).to.equal(events[i - 1]!.data.to);
   });
+
+  it('takes every one of 50 concurrent notes on one deal: commands on a stream take turns in a process', async () => {
+    const { id } = await create();
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => request(app).post(`/api/deals/${id}/notes`).set(as(operator)).send({ text: `note ${i}` })));
+    expect(responses.map((r) => r.status)).to.deep.equal(Array<number>(50).fill(200));
+    expect(new Set(responses.map((r) => r.body.revision)).size).to.equal(50);
+    expect(await collect(store.readStream(`deal-${id}`))).to.have.length(51);
+  });
 });
