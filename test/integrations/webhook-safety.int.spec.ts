@@ -1,10 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
-import { Webhook } from 'standardwebhooks';
-import type { CloudEvent } from '../../src/integrations/webhooks/cloud-event.js';
 import { reencryptSecrets } from '../../src/integrations/webhooks/webhook-subscriptions.js';
 import { OutboundGuard } from '../../src/platform/outbound-guard.js';
 import { SecretBox } from '../../src/platform/secret-box.js';
@@ -14,43 +10,8 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/async.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { testKeyring } from '../support/secrets.js';
+import { Receiver } from '../support/webhook-receiver.js';
 import { dropTestPrefixes, startTestWorkers, testPrefix } from '../support/workers.js';
-
-/** Records the events it verifies with `secret`; `up` false: connections are refused. */
-class Receiver {
-  readonly events: CloudEvent[] = [];
-  requests = 0;
-  secret = '';
-  private server: Server | undefined;
-  port = 0;
-
-  async open(host = '127.0.0.1'): Promise<this> {
-    this.server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        this.requests++;
-        try {
-          this.events.push(new Webhook(this.secret).verify(body, req.headers as Record<string, string>) as CloudEvent);
-          res.writeHead(204).end();
-        } catch {
-          res.writeHead(400).end();
-        }
-      });
-    });
-    this.server.listen(this.port, host);
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as { port: number }).port;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    server?.closeAllConnections();
-    if (server?.listening) await new Promise((resolve) => server.close(resolve));
-  }
-}
 
 /** Issue 14: webhooks reach no private network, keep no plaintext secret, and outlast a receiver's restart. */
 describe('webhooks: outbound safety, sealed secrets and the default retry schedule', function () {
