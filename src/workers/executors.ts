@@ -4,6 +4,7 @@ import { dealDecider } from '../domain/deals/deal.decider.js';
 import { DealStage } from '../domain/deals/deal.events.js';
 import { ContentionError, DomainError } from '../domain/shared/errors.js';
 import type { JsonObject } from '../eventstore/contract.js';
+import { findUnstorable } from '../eventstore/validation.js';
 import { OutboundRefusedError, describeOutboundFailure } from '../platform/outbound-guard.js';
 import type { JobContext } from './job-context.js';
 import { standardWebhookHeaders } from './signature.js';
@@ -97,11 +98,25 @@ function httpExecutor(url: string): Executor {
   };
 }
 
+/** Answers up to this size are kept as JSON; anything else as clipped text. */
+const MAX_RESULT_CHARS = 100_000;
+
+/**
+ * The receiver's answer as the result to record: its JSON when the log can keep it as it is, else
+ * its text, clipped, NULs replaced and well-formed, so that no answer can make the record fail
+ * (and the action be sent again).
+ */
 function parseJson(text: string): JsonObject | string | null {
   if (text === '') return null;
-  try {
-    return JSON.parse(text) as JsonObject;
-  } catch {
-    return text.slice(0, 10_000);
+  if (text.length <= MAX_RESULT_CHARS) {
+    try {
+      const parsed = JSON.parse(text) as JsonObject;
+      if (!findUnstorable(parsed)) return parsed;
+    } catch {
+      // not JSON: kept as text
+    }
   }
+  const clipped = text.slice(0, 10_000).replaceAll('\u0000', '\uFFFD');
+  // Clipping may split a surrogate pair: toWellFormed (ES2024, in Node 20) replaces the half left.
+  return (clipped as string & { toWellFormed(): string }).toWellFormed();
 }

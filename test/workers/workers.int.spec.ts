@@ -137,6 +137,31 @@ describe('workers: relay and processors', function () {
     }
   });
 
+  it("records an answer the log could not keep as JSON (nested 5,000 deep, NUL escapes) as clipped text: executed once, not sent again", async () => {
+    const answers = ['['.repeat(5000) + ']'.repeat(5000), '{"note":"a\\u0000b"}'];
+    let calls = 0;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(answers[calls++ % 2]));
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/send`;
+      host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: url }, secret: '', timeoutMs: 2000 } } });
+      for (const answer of answers) {
+        const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+        await post(`/api/actions/${actionId}/approve`, {}, 'ana');
+        await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecuted', 10_000, 'executed');
+        const executed = (await eventsOf(harness.store, `action-${actionId}`)).find((event) => event.type === 'ActionExecuted')!;
+        expect(executed.data.result).to.deep.equal({ status: 200, body: answer.slice(0, 10_000) });
+      }
+      expect(calls, 'each action sent once').to.equal(2);
+    } finally {
+      server.close();
+    }
+  });
+
   it('calls the http executor through the outbound guard: an address it refuses, or a redirect, fails the action for good at once', async () => {
     const server: Server = createServer((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:6379/' }).end());
     server.listen(0);
