@@ -43,7 +43,7 @@ async function startApi(services: Services): Promise<RunningRole> {
   const queues = openQueues(redis, config.QUEUE_PREFIX);
   const limits = new RateLimits({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, budgets: rateLimitBudgets(config), logger });
   const app = createApp({
-    knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
+    knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, snapshotEvery: config.SNAPSHOT_EVERY, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
     limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY, ...(services.box ? { box: services.box } : {}), outbound: services.outbound,
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
   });
@@ -134,5 +134,6 @@ export function workerSettings(config: Config) {
     agentRunIdleMs: config.AGENT_RUN_IDLE_MS,
     http: { executors: config.ACTION_HTTP_EXECUTORS, secret: config.ACTION_HTTP_SECRET, timeoutMs: config.ACTION_HTTP_TIMEOUT_MS },
     webhookRetrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
+    snapshotEvery: config.SNAPSHOT_EVERY,
   };
 }

@@ -6,6 +6,7 @@ import type { Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
 import { StreamNotFoundError, WrongExpectedRevisionError } from '../eventstore/errors.js';
 import { GENESIS_HASH, chainEvents } from './hash-chain.js';
+import { fromSnapshot, type Known, type SnapshotWriter } from './snapshots.js';
 
 export interface CommandOptions {
   /** The revision the client saw (If-Match); any other is a ConcurrencyError (412), never a retry. */
@@ -30,30 +31,24 @@ export interface CommandResult<E> {
   events: (E & { id: string })[];
 }
 
-export interface Loaded<S> extends Known<S> {
-  history: RecordedEvent[];
-}
-
-/** Where a stream stands: its folded state, revision, last hash and position. */
-export interface Known<S> {
-  state: S;
-  revision: bigint | 'no_stream';
-  lastHash: string;
-  position: Position | null;
-}
 
 /**
  * The state of the streams this process has written, as its appends left them, and a queue per
  * stream. Commands on one stream in this process run one after another, each deciding on the state
  * the last one left, so they never conflict with each other. If another process wrote meanwhile,
  * the append conflicts, and the state catches up by reading only the events after its revision.
- * A refusal or a no-op decided on a remembered state is checked the same way.
+ * A refusal or a no-op decided on a remembered state is checked the same way. A stream this process
+ * has not seen starts from its latest snapshot, which `snapshots` keeps writing.
  */
 export class StreamStates {
   private readonly states: LRUCache<string, Known<unknown>>;
   private readonly queues = new Map<string, Promise<unknown>>();
 
-  constructor(max = 10_000) {
+  constructor(
+    /** Writes snapshots of the states this process folds; without it, this process only reads them. */
+    readonly snapshots?: SnapshotWriter,
+    max = 10_000,
+  ) {
     this.states = new LRUCache({ max });
   }
 
@@ -108,22 +103,29 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
   options: CommandOptions,
 ): Promise<CommandResult<E>> {
   const maxAttempts = options.maxAttempts ?? 10;
-  const { known } = options;
-  // A repeated command is recognised in the stream's whole history, so it reads the stream.
-  let loaded: Known<S> | undefined = options.eventIdFor ? undefined : known?.get<S>(streamId);
+  const { known, eventIdFor } = options;
+  let loaded: Known<S> | undefined = known?.get<S>(streamId);
   /** Whether `loaded` is the stream as stored a moment ago, not as this process last left it. */
   let fresh = false;
+  /** Whether the command may have been stored since it was last looked for (by another try of it). */
+  let lookForRepeat = eventIdFor !== undefined;
   const refresh = async () => {
-    loaded = await catchUp(store, streamId, decider, loaded!);
+    loaded = await catchUp(store, streamId, decider, loaded!, known);
     fresh = true;
+    lookForRepeat = eventIdFor !== undefined; // what it missed may be another try of this command
   };
   for (let attempt = 1; ; attempt++) {
     if (!loaded) {
-      const history = await loadStream(store, streamId, decider);
-      const replayed = options.eventIdFor && replay<E>(history.history, options.eventIdFor);
-      if (replayed) return replayed;
-      loaded = history;
+      loaded = await loadStream(store, streamId, decider, known);
       fresh = true;
+    }
+    // A repeated command is found by its first event's id, wherever it sits in the stream. Looked
+    // for after the load: a twin stored before it is found here, one stored after makes the append
+    // conflict, and the catch-up then looks again.
+    if (lookForRepeat) {
+      const replayed = await findRepeat<E>(store, streamId, eventIdFor!);
+      if (replayed) return replayed;
+      lookForRepeat = false;
     }
     // Decided on a remembered state, a pinned revision that differs, a refusal or a no-op may only
     // mean the state is behind: read what it missed and decide once more (no conflict, no attempt).
@@ -156,12 +158,14 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
         events.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })),
         { expectedRevision: loaded.revision },
       );
-      known?.set<S>(streamId, {
+      const after: Known<S> = {
         state: decided.reduce(decider.evolve, loaded.state),
         revision: result.nextRevision,
         lastHash: events.at(-1)!.metadata.hash,
         position: result.position,
-      });
+      };
+      known?.set<S>(streamId, after);
+      known?.snapshots?.consider(store, streamId, decider, loaded.revision, after, events.length);
       return { revision: result.nextRevision, position: result.position, events };
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) {
@@ -181,47 +185,53 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
   }
 }
 
-/** A known state brought up to date: the events after its revision folded in (none read when it is current). */
-export async function catchUp<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>, known: Known<S>): Promise<Known<S>> {
-  let { state, revision, lastHash, position } = known;
+/**
+ * A known state brought up to date: the events after its revision folded in (none read when it is
+ * current). With `known`, a long fold is snapshotted, off the caller's path.
+ */
+export async function catchUp<C, E extends DomainEvent, S>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<C, E, S>,
+  from: Known<S>,
+  known?: StreamStates,
+): Promise<Known<S>> {
+  let { state, revision, lastHash, position } = from;
+  let folded = 0;
   try {
     for await (const event of store.readStream(streamId, { fromRevision: revision === 'no_stream' ? 'start' : revision + 1n })) {
       state = decider.evolve(state, event as unknown as E);
       revision = event.revision;
       lastHash = (event.metadata.hash as string | undefined) ?? lastHash;
       position = event.position;
+      folded++;
     }
   } catch (error) {
     if (!(error instanceof StreamNotFoundError)) throw error;
   }
-  return { state, revision, lastHash, position };
+  const caughtUp = { state, revision, lastHash, position };
+  if (folded > 0) known?.snapshots?.consider(store, streamId, decider, from.revision, caughtUp, folded);
+  return caughtUp;
 }
 
-/** A stream's state and where it stands, folded with the decider's `evolve`. */
-export async function loadStream<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Loaded<S>> {
-  const history: RecordedEvent[] = [];
-  try {
-    for await (const event of store.readStream(streamId)) history.push(event);
-  } catch (error) {
-    if (!(error instanceof StreamNotFoundError)) throw error;
-  }
-  const last = history.at(-1);
-  return {
-    state: history.reduce((state, event) => decider.evolve(state, event as unknown as E), decider.initialState),
-    revision: last ? last.revision : 'no_stream',
-    lastHash: (last?.metadata.hash as string | undefined) ?? GENESIS_HASH,
-    position: last?.position ?? null,
-    history,
-  };
+/**
+ * A stream's state and where it stands: this process's remembered state or the latest snapshot,
+ * brought up to date, else every event folded with the decider's `evolve`.
+ */
+export async function loadStream<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>, known?: StreamStates): Promise<Known<S>> {
+  const start = known?.get<S>(streamId) ?? (await fromSnapshot(store, streamId, decider)) ?? { state: decider.initialState, revision: 'no_stream', lastHash: GENESIS_HASH, position: null };
+  return catchUp(store, streamId, decider, start, known);
 }
 
 /** The earlier result of a command whose derived event ids are already stored in the stream. */
-function replay<E>(history: RecordedEvent[], eventIdFor: (index: number) => string): CommandResult<E> | undefined {
-  const start = history.findIndex((event) => event.id === eventIdFor(0));
-  if (start === -1) return undefined;
-  let count = 1;
-  while (history[start + count]?.id === eventIdFor(count)) count++;
-  const events = history.slice(start, start + count);
+async function findRepeat<E>(store: EventStore, streamId: string, eventIdFor: (index: number) => string): Promise<CommandResult<E> | undefined> {
+  const first = await store.findEvent(streamId, eventIdFor(0));
+  if (!first) return undefined;
+  const events: RecordedEvent[] = [];
+  for await (const event of store.readStream(streamId, { fromRevision: first.revision })) {
+    if (event.id !== eventIdFor(events.length)) break;
+    events.push(event);
+  }
   const last = events.at(-1)!;
   return { revision: last.revision, position: last.position, events: events as unknown as (E & { id: string })[] };
 }

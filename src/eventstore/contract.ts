@@ -86,10 +86,34 @@ export function isCheckpoint(message: SubscriptionMessage): message is Checkpoin
   return (message as Checkpoint).kind === 'checkpoint';
 }
 
+/**
+ * A decider's state saved at a revision of a stream, so that a reader folds only what came after.
+ * Snapshots are a cache beside the log, never part of it: losing one costs a longer read, nothing else.
+ */
+export interface Snapshot {
+  /** Whose state it is (a stream may be decided by more than one decider). */
+  name: string;
+  /** The version of the state's shape: a reader asks for the one it folds. */
+  version: number;
+  /** The revision of the last event folded in, and that event's position. */
+  revision: bigint;
+  position: Position;
+  state: JsonObject;
+}
+
 export interface EventStore {
   append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
   /** Throws StreamNotFoundError (on first iteration) when the stream has no events. */
   readStream(streamId: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  /**
+   * The event with this id in the stream, if it holds one. PostgreSQL finds any event, derived
+   * (version 8) ids through an index; EventStoreDB looks among the stream's last LOOKUP_WINDOW events.
+   */
+  findEvent(streamId: string, eventId: string): Promise<RecordedEvent | undefined>;
+  /** The stream's latest snapshot of this name and version, if any. */
+  readSnapshot(streamId: string, name: string, version: number): Promise<Snapshot | undefined>;
+  /** Saves a snapshot; one of a lower revision never replaces a later one of the same name and version. */
+  writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void>;
   /** Events after `from` in position order, up to what is committed when the read starts. */
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
   /** Catch-up then live: every event after `from` exactly once, in position order, until aborted. */

@@ -15,6 +15,10 @@ export function assertStreamId(streamId: unknown, field = 'streamId'): asserts s
   }
 }
 
+export function assertEventId(eventId: unknown, field = 'eventId'): asserts eventId is string {
+  if (typeof eventId !== 'string' || !UUID.test(eventId)) throw new InvalidInputError(field, 'must be a UUID');
+}
+
 export function assertExpectedRevision(expected: unknown): asserts expected is ExpectedRevision {
   const ok =
     expected === 'no_stream' || expected === 'exists' || expected === 'any' || (typeof expected === 'bigint' && expected >= 0n);

@@ -12,6 +12,7 @@ import { actionCommands } from '../commands/actions/action.routes.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import { StreamStates } from '../commands/handle-command.js';
+import { DEFAULT_SNAPSHOT_EVERY, SnapshotWriter } from '../commands/snapshots.js';
 import type { EventStore } from '../eventstore/contract.js';
 import { EVENT_SCHEMAS_API, eventSchemaRoutes } from '../integrations/event-schemas.js';
 import { FEED_API, integrationFeed } from '../integrations/feed.js';
@@ -49,6 +50,8 @@ export interface AppDependencies {
   /** Where the projections stand, for queries that read their own writes. */
   readPositions: ReadPositions;
   consistencyWaitMs?: number;
+  /** Decider state is snapshotted every this many events of a stream (SNAPSHOT_EVERY). */
+  snapshotEvery?: number;
   /** How long a checked credential is trusted while `authChanges` hears every change (0: check every request). */
   authCacheMs?: number;
   /** Revocations and other changes announced by any process; without it every request is checked afresh. */
@@ -72,7 +75,7 @@ export interface AppDependencies {
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard() } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, snapshotEvery = DEFAULT_SNAPSHOT_EVERY, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard() } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -128,7 +131,7 @@ export function createApp(dependencies: AppDependencies): Express {
   const inFlight = new InFlight();
   app.locals.inFlight = inFlight;
   const api = Router();
-  mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates() }, commands);
+  mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates(new SnapshotWriter(snapshotEvery, logger)) }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, outbound, ...(box ? { box } : {}) }));

@@ -47,6 +47,8 @@ export interface CommandContext {
   metadata: CommandMetadata;
   principal: Principal;
   eventStore: EventStore;
+  /** What this process knows of streams: read another stream with `loadStream(eventStore, id, decider, streams)`. */
+  streams: StreamStates;
 }
 
 // The routes of a module are listed together; each is checked against its own types where it is declared.
@@ -91,7 +93,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     const params = req.params as PathParams;
     const id = !spec.location ? String(params.id) : scope ? derivedUuid(scope, 'id') : randomUUID();
     const streamId = spec.streamId(id, params);
-    const context: CommandContext = { id, params, metadata: commandMetadata(req, principal), principal, eventStore: deps.eventStore };
+    const context: CommandContext = { id, params, metadata: commandMetadata(req, principal), principal, eventStore: deps.eventStore, streams: deps.streams };
     const command = await spec.command(body, context);
     const result = await handleCommand(deps.eventStore, streamId, spec.decider, command, {
       expectedRevision: ifMatch(req),

@@ -223,6 +223,8 @@ const ConfigSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(30_000),
   HTTP_HEADERS_TIMEOUT_MS: integer(1000, 3_600_000).default(10_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: integer(0, 3_600_000).default(5000),
+  /** Decider state is snapshotted every this many events of a stream: a process new to a stream reads at most this many. */
+  SNAPSHOT_EVERY: integer(1, 1_000_000).default(100),
   /** A running agent run silent for this long is failed as timed out. */
   AGENT_RUN_IDLE_MS: integer(1000).default(15 * 60_000),
   /** Action kinds executed by calling an endpoint: a JSON object of kind to URL. */

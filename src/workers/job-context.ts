@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { derivedUuid } from '../commands/event-ids.js';
-import { handleCommand, type CommandResult } from '../commands/handle-command.js';
+import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
 import type { EventStore } from '../eventstore/contract.js';
 import type { Logger } from '../platform/logger.js';
@@ -12,6 +12,8 @@ export interface WorkerSettings {
   http: { executors: Record<string, string>; secret: string; timeoutMs: number };
   /** The waits before each retry of an undelivered webhook event (WEBHOOK_RETRY_SCHEDULE). */
   webhookRetrySchedule: readonly number[];
+  /** Decider state is snapshotted every this many events of a stream (SNAPSHOT_EVERY). */
+  snapshotEvery?: number;
 }
 
 /** What processors share in one worker process. */
@@ -22,6 +24,8 @@ export interface WorkerDependencies {
   settings: WorkerSettings;
   /** Every call out (webhooks, the http executor) goes through it. */
   outbound: OutboundGuard;
+  /** The streams this process's commands wrote, and their snapshots. */
+  streams: StreamStates;
 }
 
 /**
@@ -55,6 +59,7 @@ export class JobContext {
   ): Promise<CommandResult<E>> {
     return handleCommand(this.deps.eventStore, streamId, decider, { ...command, metadata: this.metadata() } as unknown as C, {
       eventIdFor: (index) => derivedUuid(this.job.id!, step, String(index)),
+      known: this.deps.streams,
     });
   }
 }

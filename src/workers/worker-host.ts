@@ -5,7 +5,8 @@ import { Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { derivedUuid } from '../commands/event-ids.js';
-import { handleCommand } from '../commands/handle-command.js';
+import { StreamStates, handleCommand } from '../commands/handle-command.js';
+import { DEFAULT_SNAPSHOT_EVERY, SnapshotWriter } from '../commands/snapshots.js';
 import { workerDecider, type WorkerCommand } from '../domain/workers/worker.decider.js';
 import { workerStreamId } from '../domain/workers/worker.events.js';
 import type { EventStore, JsonObject } from '../eventstore/contract.js';
@@ -91,11 +92,13 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   const { logger, eventStore } = options;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings, outbound: options.outbound };
+  const streams = new StreamStates(new SnapshotWriter(options.settings.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY, logger));
+  const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings, outbound: options.outbound, streams };
   const registry = executors(options.settings.http.executors);
   const record = (command: Omit<WorkerCommand, 'metadata'>, ...idParts: string[]) =>
     handleCommand(eventStore, workerStreamId(workerId), workerDecider, { ...command, metadata: { actor: { kind: 'worker', id: workerId }, now: new Date().toISOString(), correlationId: workerId, causationId: workerId } } as WorkerCommand, {
       eventIdFor: (index) => derivedUuid(workerId, ...idParts, String(index)),
+      known: streams,
     });
 
   const producer = createRedis(options.redisUrl, 'producer', logger);

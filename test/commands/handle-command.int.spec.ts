@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { eventIdsFromKey } from '../../src/commands/event-ids.js';
-import { StreamStates, handleCommand } from '../../src/commands/handle-command.js';
+import { StreamStates, handleCommand, loadStream } from '../../src/commands/handle-command.js';
+import { SnapshotWriter } from '../../src/commands/snapshots.js';
+import { silentLogger } from '../../src/platform/logger.js';
 import { GENESIS_HASH, eventHash } from '../../src/commands/hash-chain.js';
 import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decider.js';
 import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
@@ -9,7 +11,7 @@ import type { CommandMetadata } from '../../src/domain/shared/event.js';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
 import { collect, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { countingStreamReads, startTestEventStore, type TestEventStore } from '../support/event-store.js';
+import { TEST_EVENT_STORE, countingStreamReads, startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
 const meta = (): CommandMetadata => ({ actor: { kind: 'user', id: 'u-ana' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
 const create = (dealId: string): DealCommand => ({
@@ -226,5 +228,132 @@ describe('handleCommand with remembered stream states', () => {
     const events = await collect(store.readStream(stream));
     expect(events).to.have.length(1 + 200 + 2 + 20);
     for (let i = 1; i < events.length; i++) expect(events[i]!.metadata.prevHash).to.equal(events[i - 1]!.metadata.hash);
+  });
+});
+
+describe('handleCommand with snapshots and repeated commands', function () {
+  this.timeout(120_000); // long streams, written one command at a time on a loaded machine
+  let db: TestDatabase;
+  let testStore: TestEventStore;
+  let store: EventStore;
+  let eventsRead: { count: number };
+  /** The real store, counting the events read from streams. */
+  let counted: EventStore;
+  const writer = () => new SnapshotWriter(10, silentLogger());
+
+  before(async () => {
+    db = await createTestDatabase();
+    testStore = await startTestEventStore(db.url);
+    store = testStore.store;
+    ({ store: counted, eventsRead } = countingStreamReads(store));
+  });
+  after(async () => {
+    await testStore.close();
+    await db.drop();
+  });
+
+  async function dealWithNotes(notes: number, known?: StreamStates): Promise<string> {
+    const id = randomUUID();
+    const stream = `deal-${id}`;
+    await handleCommand(store, stream, dealDecider, create(id), known ? { known } : {});
+    for (let i = 0; i < notes; i++) await handleCommand(store, stream, dealDecider, note(`note ${i}`), known ? { known } : {});
+    await known?.snapshots?.idle();
+    return stream;
+  }
+
+  function assertChained(events: RecordedEvent[]): void {
+    for (let i = 1; i < events.length; i++) expect(events[i]!.metadata.prevHash, `at ${i}`).to.equal(events[i - 1]!.metadata.hash);
+  }
+
+  it('lets a process new to a stream decide after reading at most N events, from the snapshot its writer left', async () => {
+    const stream = await dealWithNotes(95, new StreamStates(writer()));
+    expect(await store.readSnapshot(stream, 'deal', 1)).to.include({ revision: 89n });
+    eventsRead.count = 0;
+    const cold = new StreamStates();
+    const result = await handleCommand(counted, stream, dealDecider, { type: 'ChangeDealStage', data: { to: 'screening' }, metadata: meta() }, { known: cold });
+    expect(result.revision).to.equal(96n);
+    expect(eventsRead.count, 'the events after the snapshot at 89').to.equal(6);
+    assertChained(await collect(store.readStream(stream)));
+  });
+
+  it('snapshots a long stream from before snapshots once a process has read it all, and off its path', async () => {
+    const stream = await dealWithNotes(60); // no writer: no snapshot
+    expect(await store.readSnapshot(stream, 'deal', 1)).to.equal(undefined);
+    const first = new StreamStates(writer());
+    eventsRead.count = 0;
+    await handleCommand(counted, stream, dealDecider, note('first'), { known: first });
+    expect(eventsRead.count).to.equal(61);
+    await first.snapshots!.idle();
+    eventsRead.count = 0;
+    await handleCommand(counted, stream, dealDecider, note('second'), { known: new StreamStates() });
+    expect(eventsRead.count, 'at most the one appended after the snapshot').to.be.at.most(1);
+    assertChained(await collect(store.readStream(stream)));
+  });
+
+  it('ignores a snapshot of another version of the state', async () => {
+    const stream = await dealWithNotes(30, new StreamStates(writer()));
+    expect(await store.readSnapshot(stream, 'deal', 1)).to.not.equal(undefined);
+    const reshaped = { ...dealDecider, snapshot: { name: 'deal', version: 2 } };
+    eventsRead.count = 0;
+    await handleCommand(counted, stream, reshaped, note('new code'), { known: new StreamStates() });
+    expect(eventsRead.count).to.equal(31);
+  });
+
+  it('folds the same state from a snapshot as from every event', async () => {
+    const known = new StreamStates(new SnapshotWriter(1, silentLogger()));
+    const id = randomUUID();
+    const stream = `deal-${id}`;
+    const commands: DealCommand[] = [
+      create(id),
+      { type: 'UpdateDeal', data: { name: 'Acme II', tags: ['big'] }, metadata: meta() },
+      { type: 'ChangeDealStage', data: { to: 'screening' }, metadata: meta() },
+      { type: 'ChangeDealStage', data: { to: 'lost', reason: 'No budget' }, metadata: meta() },
+    ];
+    for (const command of commands) {
+      await handleCommand(store, stream, dealDecider, command, { known });
+      await known.snapshots!.idle();
+      const fromSnapshot = await loadStream(store, stream, dealDecider);
+      const fromEvents = await loadStream(store, stream, { ...dealDecider, snapshot: undefined });
+      expect(fromSnapshot, command.type).to.deep.equal(fromEvents);
+    }
+  });
+
+  it('recognises a repeated command deep in a long stream without reading the stream', async () => {
+    const writing = new StreamStates(writer());
+    const stream = await dealWithNotes(5, writing);
+    const command = note('once');
+    const ids = eventIdsFromKey('key-deep', stream);
+    const first = await handleCommand(store, stream, dealDecider, command, { eventIdFor: ids, known: writing });
+    for (let i = 0; i < 150; i++) await handleCommand(store, stream, dealDecider, note(`later ${i}`), { known: writing });
+    await writing.snapshots!.idle();
+    eventsRead.count = 0;
+    const again = await handleCommand(counted, stream, dealDecider, command, { eventIdFor: ids, known: new StreamStates() });
+    expect(again).to.deep.include({ revision: first.revision, position: first.position });
+    expect(again.events.map((event) => event.id)).to.deep.equal([ids(0)]);
+    // What follows the latest snapshot (under 10), then the repeated event and the one after it.
+    // PostgreSQL looks the id up; EventStoreDB reads back from the end to it (within its window).
+    const lookup = TEST_EVENT_STORE === 'eventstoredb' ? 151 : 0;
+    expect(eventsRead.count).to.be.at.most(10 + 2 + lookup);
+    expect((await collect(store.readStream(stream))).filter((event) => event.data.text === 'once')).to.have.length(1);
+  });
+
+  it('stores a command once when two processes run it at once with the same key, whatever they remembered', async () => {
+    for (let round = 0; round < 5; round++) {
+      const here = new StreamStates();
+      const there = new StreamStates();
+      const id = randomUUID();
+      const stream = `deal-${id}`;
+      await handleCommand(store, stream, dealDecider, create(id), { known: here });
+      await handleCommand(store, stream, dealDecider, note('seen by both'), { known: there });
+      const command = note('once');
+      const ids = eventIdsFromKey(`key-${round}`, stream);
+      const [a, b] = await Promise.all([
+        handleCommand(store, stream, dealDecider, command, { eventIdFor: ids, known: here }),
+        handleCommand(store, stream, dealDecider, command, { eventIdFor: ids, known: there }),
+      ]);
+      expect(a.revision).to.equal(b.revision);
+      const events = await collect(store.readStream(stream));
+      expect(events.filter((event) => event.data.text === 'once'), `round ${round}`).to.have.length(1);
+    }
   });
 });

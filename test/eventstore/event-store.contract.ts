@@ -171,6 +171,55 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       });
     });
 
+    describe('find an event by id', () => {
+      it('finds a random or derived id anywhere in its stream, and nothing elsewhere', async () => {
+        const stream = streamIn(category());
+        const derived = { ...event('B'), id: '5b2c0f3e-1d4a-8e6f-9a7b-0c1d2e3f4a5b' }; // version 8, as derivedUuid makes them
+        const first = event('A');
+        await store.append(stream, [first, derived, ...range(300).map(() => event('C'))], { expectedRevision: 'no_stream' });
+        const found = await store.findEvent(stream, derived.id!);
+        expect(found).to.include({ id: derived.id, streamId: stream, type: 'B', revision: 1n });
+        expect((await store.findEvent(stream, first.id!.toUpperCase()))?.revision).to.equal(0n);
+        expect(await store.findEvent(stream, randomUUID())).to.equal(undefined);
+        expect(await store.findEvent(streamIn(category()), derived.id!)).to.equal(undefined);
+        expect(await rejectionOf(store.findEvent(stream, 'not-a-uuid'))).to.be.instanceOf(InvalidInputError).and.include({ field: 'eventId' });
+      });
+    });
+
+    describe('snapshots', () => {
+      const snapshot = (revision: bigint, position: Position, state: Record<string, unknown>, version = 1) =>
+        ({ name: 'deal', version, revision, position, state: state as EventToAppend['data'] });
+
+      it('keeps the latest snapshot per name and version, never replaced by an older one', async () => {
+        const stream = streamIn(category());
+        const { position } = await store.append(stream, [event('A'), event('B'), event('C')], { expectedRevision: 'no_stream' });
+        expect(await store.readSnapshot(stream, 'deal', 1)).to.equal(undefined);
+        await store.writeSnapshot(stream, snapshot(2n, position, { n: 3 }));
+        await store.writeSnapshot(stream, snapshot(1n, position, { n: 2 })); // a slower writer, later
+        await store.writeSnapshot(stream, snapshot(0n, position, { n: 1 }, 2));
+        expect(await store.readSnapshot(stream, 'deal', 1)).to.deep.equal(snapshot(2n, position, { n: 3 }));
+        expect(await store.readSnapshot(stream, 'deal', 2)).to.deep.equal(snapshot(0n, position, { n: 1 }, 2));
+        expect(await store.readSnapshot(stream, 'deal', 3)).to.equal(undefined);
+        expect(await store.readSnapshot(stream, 'agent', 1)).to.equal(undefined);
+      });
+
+      it('are not events: reads and subscriptions of the log never see them', async () => {
+        const stream = streamIn(category());
+        const { position } = await store.append(stream, [event('A')], { expectedRevision: 'no_stream' });
+        const subscriber = subscribe(store, { from: position, filter: {} });
+        await store.writeSnapshot(stream, snapshot(0n, position, { n: 1 }));
+        await store.append(stream, [event('B')], { expectedRevision: 0n });
+        await subscriber.waitFor(1);
+        const read = await collect(store.readAll({ from: position }));
+        await subscriber.stop();
+        for (const seen of [read, subscriber.events]) {
+          expect(seen.map((e) => e.type)).to.include('B');
+          expect(seen.filter((e) => e.type === 'Snapshot' || e.streamId.startsWith('snapshot-'))).to.deep.equal([]);
+        }
+        expect(await types(stream)).to.deep.equal(['A', 'B']);
+      });
+    });
+
     describe('bad input', () => {
       const good = (): EventToAppend[] => [event('A', { ok: true })];
       const circular: Record<string, unknown> = {};

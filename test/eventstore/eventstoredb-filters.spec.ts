@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { EVENT_TYPE, STREAM_NAME } from '@eventstore/db-client';
 import type { EventFilter } from '../../src/eventstore/contract.js';
-import { isSystemStream, serverFilter } from '../../src/eventstore/eventstoredb/filters.js';
+import { isHiddenStream, serverFilter } from '../../src/eventstore/eventstoredb/filters.js';
 import { matchesFilter } from '../../src/eventstore/filter.js';
 
 const events = [
@@ -14,6 +14,7 @@ const events = [
   { streamId: 'action-7', type: 'ActionApproved' },
   { streamId: '$stats-127.0.0.1:2113', type: '$statsCollected' },
   { streamId: '$$deal-1', type: '$metadata' },
+  { streamId: 'snapshot-deal.v1-deal-1', type: 'Snapshot' },
 ];
 
 /** What the server would pass: its regex over the stream name or the event type. */
@@ -24,11 +25,11 @@ function passedByServer(filter: EventFilter | undefined): string[] {
 }
 
 function matching(filter: EventFilter | undefined): string[] {
-  return events.filter((event) => !isSystemStream(event.streamId) && matchesFilter(event, filter)).map((event) => event.streamId + ' ' + event.type);
+  return events.filter((event) => !isHiddenStream(event.streamId) && matchesFilter(event, filter)).map((event) => event.streamId + ' ' + event.type);
 }
 
 describe('EventStoreDB server-side filters', () => {
-  it('leaves out only system streams when there is no filter', () => {
+  it('leaves out only system and snapshot streams when there is no filter', () => {
     expect(serverFilter(undefined).filterOn).to.equal(STREAM_NAME);
     expect(passedByServer(undefined)).to.deep.equal(matching(undefined));
   });

@@ -58,6 +58,9 @@ function counting(store: EventStore) {
     readStream: store.readStream.bind(store),
     readAll: store.readAll.bind(store),
     close: store.close.bind(store),
+    findEvent: store.findEvent.bind(store),
+    readSnapshot: store.readSnapshot.bind(store),
+    writeSnapshot: store.writeSnapshot.bind(store),
     async *subscribe(options?: Parameters<EventStore['subscribe']>[0]): AsyncGenerator<SubscriptionMessage> {
       counted.open++;
       try {

@@ -29,8 +29,8 @@ export function actionCommands(policy: RiskPolicy = defaultRiskPolicy) {
       roles: ['admin', 'operator', 'agent'],
       body: ProposeActionBody,
       location: (id) => `/api/actions/${id}`,
-      command: async (body, { id, metadata, eventStore }) => {
-        const deal = await loadStream(eventStore, `deal-${body.dealId}`, dealDecider);
+      command: async (body, { id, metadata, eventStore, streams }) => {
+        const deal = await loadStream(eventStore, `deal-${body.dealId}`, dealDecider, streams);
         return { type: 'ProposeAction' as const, data: { actionId: id, ...body, deal: deal.state }, metadata };
       },
     }),

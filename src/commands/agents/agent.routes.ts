@@ -76,10 +76,10 @@ export const agentCommands = [
     ...ownRuns,
     body: StartAgentRunBody,
     location: (id, params) => `/api/agents/${params.agentId}/runs/${id}`,
-    command: async (body, { id, params, metadata, eventStore }) => {
+    command: async (body, { id, params, metadata, eventStore, streams }) => {
       const agentId = params.agentId!;
-      const loaded = await loadStream(eventStore, agentStreamId(agentId), agentDecider);
-      const deal = body.dealId ? (await loadStream(eventStore, `deal-${body.dealId}`, dealDecider)).state : undefined;
+      const loaded = await loadStream(eventStore, agentStreamId(agentId), agentDecider, streams);
+      const deal = body.dealId ? (await loadStream(eventStore, `deal-${body.dealId}`, dealDecider, streams)).state : undefined;
       return { type: 'StartAgentRun' as const, data: { agentId, runId: id, ...body, agent: loaded.state, ...(deal ? { deal } : {}) }, metadata };
     },
   }),
@@ -119,7 +119,7 @@ export const agentCommands = [
 ];
 
 /** The route's follow-up: the outcome just recorded is settled at once (see settleRunCost). */
-async function settleOutcome(result: CommandResult<AgentRunEvent>, { metadata, eventStore }: CommandContext): Promise<Position | null> {
+async function settleOutcome(result: CommandResult<AgentRunEvent>, { metadata, eventStore, streams }: CommandContext): Promise<Position | null> {
   const outcome = result.events.find((event) => event.type === 'AgentRunCompleted' || event.type === 'AgentRunFailed');
-  return outcome ? settleRunCost(eventStore, outcome, metadata) : null;
+  return outcome ? settleRunCost(eventStore, outcome, metadata, streams) : null;
 }

@@ -4,7 +4,7 @@ import type { Money } from '../../domain/shared/money.js';
 import type { CommandMetadata } from '../../domain/shared/event.js';
 import type { EventStore, Position } from '../../eventstore/contract.js';
 import { derivedUuid } from '../event-ids.js';
-import { handleCommand } from '../handle-command.js';
+import { handleCommand, type StreamStates } from '../handle-command.js';
 
 /** A run's outcome as it was recorded: the event's id and what the run cost. */
 export interface RunOutcome {
@@ -18,7 +18,7 @@ export interface RunOutcome {
  * or the worker that settles every outcome after the API) finds the entry and adds nothing.
  * Returns the entry's position (new or found), or null for a run that cost nothing.
  */
-export async function settleRunCost(eventStore: EventStore, outcome: RunOutcome, metadata: CommandMetadata): Promise<Position | null> {
+export async function settleRunCost(eventStore: EventStore, outcome: RunOutcome, metadata: CommandMetadata, known?: StreamStates): Promise<Position | null> {
   const { agentId, runId, cost } = outcome.data;
   if (!cost) return null;
   const settled = await handleCommand(
@@ -26,7 +26,7 @@ export async function settleRunCost(eventStore: EventStore, outcome: RunOutcome,
     agentStreamId(agentId),
     agentDecider,
     { type: 'RecordAgentSpend', data: { runId, cost }, metadata: { ...metadata, causationId: outcome.id } },
-    { eventIdFor: (index) => derivedUuid(outcome.id, 'spend', String(index)) },
+    { eventIdFor: (index) => derivedUuid(outcome.id, 'spend', String(index)), ...(known ? { known } : {}) },
   );
   return settled.events.length > 0 ? settled.position : null;
 }

@@ -29,7 +29,7 @@ export type ActionCommand =
 type Existing = Exclude<ActionState, { status: 'None' }>;
 
 export function actionDecider(policy: RiskPolicy = defaultRiskPolicy): Decider<ActionCommand, ActionEvent, ActionState> {
-  return { initialState: initialActionState, evolve: evolveAction, decide: (command, state) => decideAction(policy, command, state) };
+  return { initialState: initialActionState, snapshot: { name: 'action', version: 1 }, evolve: evolveAction, decide: (command, state) => decideAction(policy, command, state) };
 }
 
 export function decideAction(policy: RiskPolicy, command: ActionCommand, state: ActionState): ActionEvent[] {

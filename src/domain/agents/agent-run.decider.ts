@@ -85,6 +85,7 @@ function assertCurrency(state: Run, cost: Money): void {
 }
 
 export const agentRunDecider: Decider<AgentRunCommand, AgentRunEvent, AgentRunState> = {
+  snapshot: { name: 'agent-run', version: 1 },
   initialState: initialAgentRunState,
   evolve: evolveAgentRun,
   decide: decideAgentRun,

@@ -44,6 +44,7 @@ export function decideAgent(command: AgentCommand, state: AgentState): AgentEven
 }
 
 export const agentDecider: Decider<AgentCommand, AgentEvent, AgentState> = {
+  snapshot: { name: 'agent', version: 1 },
   initialState: initialAgentState,
   evolve: evolveAgent,
   decide: decideAgent,

@@ -96,6 +96,7 @@ function changedFields(state: OpenDeal, update: Extract<DealCommand, { type: 'Up
 }
 
 export const dealDecider: Decider<DealCommand, DealEvent, DealState> = {
+  snapshot: { name: 'deal', version: 1 },
   initialState: initialDealState,
   evolve: evolveDeal,
   decide: decideDeal,

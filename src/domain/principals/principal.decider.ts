@@ -82,6 +82,7 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
 }
 
 export const principalDecider: Decider<PrincipalCommand, PrincipalEvent, PrincipalState> = {
+  snapshot: { name: 'principal', version: 1 },
   initialState: initialPrincipalState,
   evolve: evolvePrincipal,
   decide: decidePrincipal,

@@ -40,9 +40,21 @@ export function eventMetadata(command: CommandMetadata, schemaVersion = 1): Even
   };
 }
 
+/**
+ * Snapshots of a decider's state (see src/commands/snapshots.ts). The state must survive JSON as it
+ * is; bump `version` whenever the state's shape or what `evolve` makes of events changes, so that
+ * snapshots folded by older code are ignored.
+ */
+export interface SnapshotPolicy {
+  name: string;
+  version: number;
+}
+
 /** A pure decider: fold events into state, decide a command against it. */
 export interface Decider<Command, Event, State> {
   initialState: State;
+  /** Absent: the decider's streams are always folded from their first event. */
+  snapshot?: SnapshotPolicy;
   evolve(state: State, event: Event): State;
   /** The events a command produces; throws a DomainError when a rule refuses it. */
   decide(command: Command, state: State): Event[];

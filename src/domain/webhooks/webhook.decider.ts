@@ -41,6 +41,7 @@ export function decideWebhook(command: WebhookCommand, state: WebhookState): Web
 }
 
 export const webhookDecider: Decider<WebhookCommand, WebhookEvent, WebhookState> = {
+  snapshot: { name: 'webhook', version: 1 },
   initialState: initialWebhookState,
   evolve: evolveWebhook,
   decide: decideWebhook,

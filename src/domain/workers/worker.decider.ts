@@ -46,6 +46,7 @@ export function decideWorker(command: WorkerCommand, state: WorkerState): Worker
 }
 
 export const workerDecider: Decider<WorkerCommand, WorkerEvent, WorkerState> = {
+  snapshot: { name: 'worker', version: 1 },
   initialState: initialWorkerState,
   evolve: evolveWorker,
   decide: decideWorker,

@@ -29,15 +29,16 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  Snapshot,
   SubscribeOptions,
   SubscriptionMessage,
 } from '../contract.js';
 import { EventStoreUnavailableError, InvalidInputError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors.js';
 import { matchesFilter } from '../filter.js';
 import { START_POSITION, comparePositions } from '../position.js';
-import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
+import { assertEventId, assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
-import { isSystemStream, serverFilter } from './filters.js';
+import { SNAPSHOT_STREAM_PREFIX, isHiddenStream, serverFilter, snapshotStreamId } from './filters.js';
 import { subscribeInOrder, type OrderedSubscription } from './ordered-subscription.js';
 import { fromToken, toToken } from './positions.js';
 import { toRecordedEvent } from './recorded-event.js';
@@ -52,6 +53,13 @@ export interface EventStoreDBEventStoreOptions {
 
 /** Events per read of `$all`; a read that fills its page goes on from its last event. */
 const READ_ALL_PAGE = 1000;
+/**
+ * How far back `findEvent` looks: EventStoreDB finds events by position, not by id. A repeated
+ * command is recognised while its events are among its stream's last this many.
+ */
+export const LOOKUP_WINDOW = 10_000;
+/** Snapshots read back to find the latest: concurrent writers may store them out of order. */
+const SNAPSHOTS_READ = 8;
 /** An append the server did not answer is tried this many times in all (the same ids make it idempotent). */
 export const APPEND_ATTEMPTS = 4;
 
@@ -79,6 +87,7 @@ export class EventStoreDBEventStore implements EventStore {
 
   async append(streamId: string, events: readonly EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
     assertStreamId(streamId);
+    if (streamId.startsWith(SNAPSHOT_STREAM_PREFIX)) throw new InvalidInputError('streamId', `must not start with "${SNAPSHOT_STREAM_PREFIX}" (snapshots live there)`);
     const expected = options?.expectedRevision;
     assertExpectedRevision(expected);
     // Validated and given ids here; the client serializes data and metadata itself, as JSON.
@@ -137,6 +146,43 @@ export class EventStoreDBEventStore implements EventStore {
     }
   }
 
+  async findEvent(streamId: string, eventId: string): Promise<RecordedEvent | undefined> {
+    assertEventId(eventId);
+    const id = eventId.toLowerCase();
+    try {
+      for await (const event of this.readStream(streamId, { direction: 'backwards', fromRevision: 'end', maxCount: LOOKUP_WINDOW })) {
+        if (event.id.toLowerCase() === id) return event;
+      }
+    } catch (error) {
+      if (!(error instanceof StreamNotFoundError)) throw error;
+    }
+    return undefined;
+  }
+
+  async readSnapshot(streamId: string, name: string, version: number): Promise<Snapshot | undefined> {
+    assertStreamId(streamId);
+    let latest: Snapshot | undefined;
+    try {
+      const read = this.client.readStream(snapshotStreamId(streamId, name, version), { direction: BACKWARDS, fromRevision: END, maxCount: SNAPSHOTS_READ });
+      for await (const { event } of readThrough(read)) {
+        const data = event?.data as { revision?: string; position?: string; state?: Snapshot['state'] } | undefined;
+        if (!data?.revision || !data.position || !data.state) continue;
+        const revision = BigInt(data.revision);
+        if (!latest || revision > latest.revision) latest = { name, version, revision, position: data.position, state: data.state };
+      }
+    } catch (error) {
+      if (!(error instanceof EsdbStreamNotFoundError)) throw error;
+    }
+    return latest;
+  }
+
+  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+    assertStreamId(streamId);
+    const { name, version, revision, position, state } = snapshot;
+    const event = jsonEvent({ type: 'Snapshot', data: { revision: revision.toString(), position, state } });
+    await this.client.appendToStream(snapshotStreamId(streamId, name, version), [event], { expectedRevision: ANY });
+  }
+
   /** Pages through `$all` forwards, filtering here: the client's `readAll` takes no filter. */
   async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent> {
     assertMaxCount(options.maxCount);
@@ -155,7 +201,7 @@ export class EventStoreDBEventStore implements EventStore {
         if (comparePositions(position, cursor) <= 0) continue; // a read from a position includes the event there
         if (comparePositions(position, head) > 0) return;
         cursor = position;
-        if (isSystemStream(event.streamId) || !matchesFilter(event, options.filter)) continue;
+        if (isHiddenStream(event.streamId) || !matchesFilter(event, options.filter)) continue;
         yield toRecordedEvent(event, position);
         if (--remaining === 0) return;
       }
@@ -217,7 +263,7 @@ export class EventStoreDBEventStore implements EventStore {
             const position = toToken(event.position);
             if (delivered !== undefined && comparePositions(position, delivered) <= 0) continue; // never twice
             delivered = position;
-            if (!isSystemStream(event.streamId) && matchesFilter(event, filter)) {
+            if (!isHiddenStream(event.streamId) && matchesFilter(event, filter)) {
               const recorded = this.foreignOrRecorded(event, position);
               if (recorded) yield recorded;
             }

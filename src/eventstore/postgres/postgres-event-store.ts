@@ -10,19 +10,30 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  Snapshot,
   SubscribeOptions,
   SubscriptionMessage,
 } from '../contract.js';
 import { InvalidInputError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors.js';
 import { START_POSITION, comparePositions, decodePosition, encodePosition } from '../position.js';
-import { assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
+import { assertEventId, assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
 import { SESSION_OPTIONS } from '../../platform/database.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { AppendQueue } from './append-queue.js';
 import { IDEMPOTENCY_WINDOW, STORED_IDS, appendQuery, idempotentResult, type AppendRequest, type StoredId } from './append.sql.js';
 import { ChangeFeed } from './change-feed.js';
 import { TailReader, type LogBatch, type TailBatch } from './tail-reader.js';
-import { READ_LOG, READ_STREAM_BACKWARDS, READ_STREAM_FORWARDS, toRecordedEvent, type EventRow } from './read.sql.js';
+import {
+  FIND_DERIVED_EVENT,
+  FIND_EVENT,
+  READ_LOG,
+  READ_SNAPSHOT,
+  READ_STREAM_BACKWARDS,
+  READ_STREAM_FORWARDS,
+  WRITE_SNAPSHOT,
+  toRecordedEvent,
+  type EventRow,
+} from './read.sql.js';
 
 export interface PostgresEventStoreOptions {
   connectionString: string;
@@ -172,6 +183,39 @@ export class PostgresEventStore implements EventStore {
       if (backwards && last === 0n) return;
       next = backwards ? last - 1n : last + 1n;
     }
+  }
+
+  async findEvent(streamId: string, eventId: string): Promise<RecordedEvent | undefined> {
+    assertStreamId(streamId);
+    assertEventId(eventId);
+    const derived = eventId[14] === '8';
+    const { rows } = await this.pool.query<EventRow>({
+      name: derived ? 'ds_find_derived_event' : 'ds_find_event',
+      text: derived ? FIND_DERIVED_EVENT : FIND_EVENT,
+      values: [streamId, eventId],
+    });
+    return rows[0] && toRecordedEvent(rows[0]);
+  }
+
+  async readSnapshot(streamId: string, name: string, version: number): Promise<Snapshot | undefined> {
+    assertStreamId(streamId);
+    const { rows } = await this.pool.query<{ revision: string; position: string; state: Snapshot['state'] }>({
+      name: 'ds_read_snapshot',
+      text: READ_SNAPSHOT,
+      values: [streamId, name, version],
+    });
+    const row = rows[0];
+    return row && { name, version, revision: BigInt(row.revision), position: row.position, state: row.state };
+  }
+
+  async writeSnapshot(streamId: string, snapshot: Snapshot): Promise<void> {
+    assertStreamId(streamId);
+    const { name, version, revision, position, state } = snapshot;
+    await this.pool.query({
+      name: 'ds_write_snapshot',
+      text: WRITE_SNAPSHOT,
+      values: [streamId, name, version, revision.toString(), position, JSON.stringify(state)],
+    });
   }
 
   async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent> {

@@ -37,6 +37,20 @@ export const READ_STREAM_FORWARDS = `
 
 export const READ_STREAM_BACKWARDS = READ_STREAM_FORWARDS.replace('ev.revision >= $2 ORDER BY ev.revision', 'ev.revision <= $2 ORDER BY ev.revision DESC');
 
+/** An event of a stream by its id; the derived-id variant is the one the partial index serves. */
+export const FIND_EVENT = `SELECT ${EVENT_COLUMNS} FROM events ev WHERE ev.stream_id = $1 AND ev.event_id = $2 LIMIT 1`;
+export const FIND_DERIVED_EVENT = FIND_EVENT.replace('LIMIT 1', 'AND get_byte(uuid_send(ev.event_id), 6) >> 4 = 8 LIMIT 1');
+
+export const READ_SNAPSHOT = `
+  SELECT revision, position, state FROM stream_snapshots WHERE stream_id = $1 AND name = $2 AND version = $3`;
+
+export const WRITE_SNAPSHOT = `
+  INSERT INTO stream_snapshots AS s (stream_id, name, version, revision, position, state)
+  VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT (stream_id, name, version) DO UPDATE
+     SET revision = excluded.revision, position = excluded.position, state = excluded.state, written_at = now()
+   WHERE s.revision < excluded.revision`;
+
 export interface EventRow {
   token: string | null;
   stream_id: string;

@@ -9,6 +9,6 @@ import type { JobData } from '../jobs.js';
  */
 export async function settleCost(context: JobContext): Promise<JsonObject> {
   const { agentId, runId, cost, eventId } = context.job.data as JobData['settle-run-cost'];
-  await settleRunCost(context.deps.eventStore, { id: eventId, data: { agentId, runId, cost } }, context.metadata());
+  await settleRunCost(context.deps.eventStore, { id: eventId, data: { agentId, runId, cost } }, context.metadata(), context.deps.streams);
   return { settled: true };
 }
