@@ -156,12 +156,18 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
         events.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })),
         { expectedRevision: loaded.revision },
       );
-      known?.set<S>(streamId, {
-        state: decided.reduce(decider.evolve, loaded.state),
-        revision: result.nextRevision,
-        lastHash: events.at(-1)!.metadata.hash,
-        position: result.position,
-      });
+      // With derived ids, the store may have taken this append for a retry of a twin's (the same
+      // Idempotency-Key in another process) stored first, with other metadata and so other hashes:
+      // what is stored need not be what was decided here, so the next command reads the stream.
+      if (options.eventIdFor) known?.forget(streamId);
+      else {
+        known?.set<S>(streamId, {
+          state: decided.reduce(decider.evolve, loaded.state),
+          revision: result.nextRevision,
+          lastHash: events.at(-1)!.metadata.hash,
+          position: result.position,
+        });
+      }
       return { revision: result.nextRevision, position: result.position, events };
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) {
@@ -176,7 +182,10 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
       // Another process wrote: catch up with what it wrote (only that) and decide again, after a
       // backoff with full jitter that spreads writers colliding across processes.
       await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt));
-      await refresh();
+      // A keyed command may find its twin among what it missed: it reads the stream as it began,
+      // so that a twin stored meanwhile is answered again rather than decided once more.
+      if (options.eventIdFor) loaded = undefined;
+      else await refresh();
     }
   }
 }
