@@ -107,6 +107,20 @@ try {
       if (code !== 0) violations.add('a process did not stop gracefully', `${member.role} ${member.slot} (pid ${member.pid}) exited with ${code}`);
     }
 
+    // The answers: the load sends only commands the domain accepts, so any refusal but a stream
+    // too contended (409 STREAM.CONTENDED, documented under contention across processes) is one,
+    // and so is any 5xx and any connection error the kill did not cause.
+    for (const command of client.commands) {
+      for (const delivery of command.deliveries) {
+        const code = (delivery.body as { code?: string } | undefined)?.code;
+        const answer = `#${command.seq} ${command.op} ${command.method} ${command.path}: ${delivery.status} ${JSON.stringify(delivery.body).slice(0, 300)}`;
+        if (delivery.outcome === 'server-error') violations.add('a 5xx answer', answer);
+        if (delivery.outcome === 'refused' && code !== 'STREAM.CONTENDED') violations.add('a valid command refused', answer);
+        for (const attempt of delivery.attempts) {
+          if (attempt.error && !attempt.cutByKill) violations.add('a connection error on an API the soak did not kill', `#${command.seq} ${command.op} to api ${attempt.slot}: ${attempt.error}`);
+        }
+      }
+    }
     // Checks on the log as it stands, everything stopped.
     checkCommands(client.commands, byCorrelation(events), violations);
     const actions = checkActions(events, violations);
