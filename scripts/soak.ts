@@ -113,7 +113,7 @@ try {
     for (const command of client.commands) {
       for (const delivery of command.deliveries) {
         const code = (delivery.body as { code?: string } | undefined)?.code;
-        const answer = `#${command.seq} ${command.op} ${command.method} ${command.path}: ${delivery.status} ${JSON.stringify(delivery.body).slice(0, 300)}`;
+        const answer = `#${command.seq} ${command.op} ${command.method} ${command.path}: ${delivery.status} ${String(JSON.stringify(delivery.body)).slice(0, 300)}`;
         if (delivery.outcome === 'server-error') violations.add('a 5xx answer', answer);
         if (delivery.outcome === 'refused' && code !== 'STREAM.CONTENDED') violations.add('a valid command refused', answer);
         for (const attempt of delivery.attempts) {

@@ -89,7 +89,7 @@ function sameAnswer(a: Delivery, b: Delivery): boolean {
 }
 
 function describe(d: Delivery): string {
-  return `${d.status} ${JSON.stringify(d.body).slice(0, 300)}`;
+  return `${d.status} ${String(JSON.stringify(d.body)).slice(0, 300)}`;
 }
 
 /**
