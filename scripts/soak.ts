@@ -86,7 +86,7 @@ try {
     }
     for (const api of cluster.members.filter((m) => m.role === 'api')) client.attach(api.slot, api.generation, api.port!);
 
-    const load = new SoakLoad(client, { clients, burst, keyed: 0.3, repeated: 0.3, twins: 0.15 });
+    const load = new SoakLoad(client, { clients, burst, keyed: 0.3, repeated: 0.3, twins: 0.3 });
     await load.seed();
     log(`seeded; mixed load for ${seconds}s`);
     const started = Date.now();
