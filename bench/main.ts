@@ -1,13 +1,18 @@
 /**
  * `npm run bench`: measures the event store, the HTTP command API and the workers on the local
  * PostgreSQL, in a database of its own, and prints a table and JSON (also written to bench/results/).
- * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild, visibility or workers
- * (comma separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default
+ * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild, visibility, workers or
+ * streams (comma separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default
  * 1,000,000); BENCH_RATE the visibility phase's commands a second (default 200) and
  * BENCH_WARMUP_SECONDS its uncounted warm-up at that rate (default 3). The workers run in this
  * process on Redis (REDIS_URL, default redis://127.0.0.1:6379) under a BullMQ prefix of their own;
  * BENCH_WORKER_RATE sets the actions a second of their latency phase (default 100) and
  * BENCH_WORKER_ACTIONS the actions of their throughput phase (default 2000, at most 10,000).
+ * BENCH=streams measures a note command against its stream's length: a deal stream of
+ * BENCH_LONG_STREAM_EVENTS events (default 100,000) beside 10-event ones, through one warm API
+ * process, BENCH_FRESH_PROCESSES fresh ones (default 3; their first command on the stream) and two
+ * taking turns; then BENCH_HOT_ROUNDS rounds (default 20) of BENCH_HOT_CONCURRENCY concurrent notes
+ * (default 50) on one deal, through one API and spread over two.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,11 +23,12 @@ import { benchEventStore } from './eventstore.bench.js';
 import { benchHttpCommands } from './http.bench.js';
 import { benchRebuild, benchVisibility } from './projections.bench.js';
 import { round, type Figures } from './stats.js';
+import { benchStreams } from './streams.bench.js';
 import { benchWorkers } from './workers.bench.js';
 
 const server = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility,workers').split(',');
+const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility,workers,streams').split(',');
 const rebuildEvents = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
 const name = `dealstream_bench_${process.pid}`;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -57,6 +63,17 @@ try {
   if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 3), rate: Number(process.env.BENCH_RATE ?? 200), log });
   if (parts.includes('workers')) Object.assign(results, await benchWorkers({ databaseUrl: url.toString(), seconds, rate: Number(process.env.BENCH_WORKER_RATE ?? 100), actions: Number(process.env.BENCH_WORKER_ACTIONS ?? 2000), log }));
   if (parts.includes('rebuild')) Object.assign(results, await benchRebuild({ databaseUrl: url.toString(), events: rebuildEvents, log }));
+  if (parts.includes('streams')) {
+    Object.assign(results, await benchStreams({
+      databaseUrl: url.toString(),
+      seconds,
+      longEvents: Number(process.env.BENCH_LONG_STREAM_EVENTS ?? 100_000),
+      freshProcesses: Number(process.env.BENCH_FRESH_PROCESSES ?? 3),
+      hotRounds: Number(process.env.BENCH_HOT_ROUNDS ?? 20),
+      hotConcurrency: Number(process.env.BENCH_HOT_CONCURRENCY ?? 50),
+      log,
+    }));
+  }
   const report = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     at: new Date().toISOString(),
@@ -107,6 +124,15 @@ function checks(r: Record<string, Figures>): Record<string, { value: number; tar
     const a = r.approvedToExecuted;
     all['approved actions executed/s'] = { value: a.eventsPerSecond, target: 'report', ok: !a.failed };
   }
+  // Issue 15: a command's cost independent of its stream's length (p99 against a 10-event stream's, in the same phase).
+  for (const [mode, target] of [['alternating', 2], ['warm', 2], ['fresh process', 2]] as const) {
+    const [long, short] = [r[`long stream, ${mode}`], r[`10 events, ${mode}`]];
+    if (!long || !short) continue;
+    const ratio = round(long.p99Ms! / short.p99Ms!);
+    all[`long stream p99 / 10-event p99, ${mode}`] = { value: ratio, target: `<= ${target}${mode === 'fresh process' ? ' (with snapshots)' : ''}`, ok: ratio <= target };
+  }
+  if (r['hot stream, one API']) all['hot stream refused, one API'] = { value: r['hot stream, one API'].refused!, target: '0', ok: r['hot stream, one API'].refused === 0 };
+  if (r['hot stream, two APIs']) all['hot stream refused, two APIs'] = { value: r['hot stream, two APIs'].refused!, target: 'report', ok: true };
   return all;
 }
 

@@ -107,8 +107,9 @@ describe('handleCommand (load, decide, append)', () => {
     for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).to.be.instanceOf(DomainError).and.include({ code: 'STREAM.CONTENDED' });
     const events = await read(stream);
     expect(events).to.have.length(1 + landed.length);
-    // The guarantee is no lost update; how many land within 10 attempts depends on the load on the machine.
-    expect(landed.length, "retries should land many of them").to.be.at.least(20);
+    // The guarantee is no lost update; how many land within 10 attempts depends on the load on the
+    // machine (one process taking all 50 in turns is tested with remembered states below).
+    expect(landed.length, 'retries should land some of them').to.be.at.least(2);
     expect(new Set(events.slice(1).map((e) => e.data.text)).size).to.equal(landed.length);
     assertChain(events);
   });
@@ -208,6 +209,60 @@ describe('handleCommand with remembered stream states', () => {
     expect(results.map((result) => result.revision)).to.deep.equal(Array.from({ length: 50 }, (_, i) => BigInt(i + 1)));
     expect((await collect(store.readStream(stream))).map((event) => event.data.text)).to.deep.equal([undefined, ...Array.from({ length: 50 }, (_, i) => `note ${i}`)]);
     expect(reads).to.deep.equal([]);
+  });
+
+  it("chains the next command from the stored events when its append was recognised as a twin's (same Idempotency-Key, another process)", async () => {
+    const known = new StreamStates();
+    const stream = await newDeal(known);
+    const ids = eventIdsFromKey('twin-key', stream);
+    // The twin, in another process, decides the same command after this one has read the stream
+    // and stores it first: this append is recognised as a retry, but its events (other metadata,
+    // other hashes) are not the ones stored.
+    const twinFirst: EventStore = new Proxy(store, {
+      get(target, property) {
+        if (property === 'append') {
+          return async (...args: Parameters<EventStore['append']>) => {
+            await handleCommand(store, stream, dealDecider, note('twice'), { eventIdFor: ids });
+            return target.append(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const here = await handleCommand(twinFirst, stream, dealDecider, note('twice'), { eventIdFor: ids, known });
+    expect(here.revision).to.equal(1n);
+    await handleCommand(counted, stream, dealDecider, note('after'), { known });
+    const events = await collect(store.readStream(stream));
+    expect(events.map((event) => event.data.text)).to.deep.equal([undefined, 'twice', 'after']);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.metadata.prevHash, `prevHash at ${i}`).to.equal(events[i - 1]!.metadata.hash);
+  });
+
+  it('stores a keyed command once when its twin was stored after another writer moved the stream', async () => {
+    const stream = await newDeal(new StreamStates());
+    const ids = eventIdsFromKey('twin-key-2', stream);
+    let raced = false;
+    // After this command has read the stream: another note, then its twin, are stored first.
+    const racing: EventStore = new Proxy(store, {
+      get(target, property) {
+        if (property === 'append') {
+          return async (...args: Parameters<EventStore['append']>) => {
+            if (!raced) {
+              raced = true;
+              await handleCommand(store, stream, dealDecider, note('other'));
+              await handleCommand(store, stream, dealDecider, note('twice'), { eventIdFor: ids });
+            }
+            return target.append(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const here = await handleCommand(racing, stream, dealDecider, note('twice'), { eventIdFor: ids });
+    const events = await collect(store.readStream(stream));
+    expect(events.map((event) => event.data.text)).to.deep.equal([undefined, 'other', 'twice']);
+    expect(here.revision).to.equal(2n);
   });
 
   it('catches a stale state up by reading only what another process appended, however long the stream', async () => {
