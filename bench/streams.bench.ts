@@ -2,12 +2,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Pool } from 'undici';
+import { StreamStates, loadStream } from '../src/commands/handle-command.js';
 import { GENESIS_HASH, chainEvents } from '../src/commands/hash-chain.js';
+import { DEFAULT_SNAPSHOT_EVERY, SnapshotWriter } from '../src/commands/snapshots.js';
 import { dealDecider, type DealCommand } from '../src/domain/deals/deal.decider.js';
 import type { DealEvent } from '../src/domain/deals/deal.events.js';
 import type { EventStore, JsonObject } from '../src/eventstore/contract.js';
 import { PostgresEventStore } from '../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../src/platform/database.js';
+import { silentLogger } from '../src/platform/logger.js';
 import { createApiKey } from '../test/support/principals.js';
 import { waitForReady } from './http.bench.js';
 import { round, summarize, type Figures } from './stats.js';
@@ -183,7 +186,8 @@ async function timed<K extends string>(seconds: number, step: () => Promise<Reco
 
 /**
  * A deal of `events` events (its creation, then notes), decided by the deal decider, chained and
- * appended SEED_BATCH at a time straight through the store: the stream a deal gets after a long life.
+ * appended SEED_BATCH at a time straight through the store: the stream a deal gets after a long life,
+ * with the snapshot that life would have left.
  */
 async function seedDeal(store: EventStore, events: number): Promise<string> {
   const dealId = randomUUID();
@@ -210,5 +214,9 @@ async function seedDeal(store: EventStore, events: number): Promise<string> {
     const result = await store.append(streamId, chained.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })), { expectedRevision });
     expectedRevision = result.nextRevision;
   }
+  // As a process that had read it would leave it (processes snapshot whatever they fold at length).
+  const known = new StreamStates(new SnapshotWriter(DEFAULT_SNAPSHOT_EVERY, silentLogger()));
+  await loadStream(store, streamId, dealDecider, known);
+  await known.snapshots!.idle();
   return dealId;
 }
