@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger.js';
+import { OutageLog } from '../platform/outage-log.js';
 
 /** Announced (NOTIFY, on commit) with a principal's id whenever what it may do changes. */
 export const AUTH_CHANGES = 'ds_auth_changes';
@@ -22,11 +23,18 @@ export class AuthChanges {
   private closed = false;
   private readonly listeners = new Set<() => void>();
   private readonly awaited = new Map<string, Set<() => void>>();
+  /** Reconnecting every second through an outage: said once, then once per interval until it is back. */
+  private readonly unlistened: OutageLog;
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.unlistened = new OutageLog(logger, {
+      down: 'auth change listener unavailable; checking every credential until it is back',
+      back: 'auth change listener is back',
+    });
+  }
 
   /** Whether announcements arrive now: only then may a checked credential be trusted for a while. */
   get listening(): boolean {
@@ -82,7 +90,7 @@ export class AuthChanges {
       this.changed();
       for (const resolve of this.awaited.get(message.payload ?? '') ?? []) resolve();
     });
-    client.on('error', (error) => this.logger.warn('auth change listener failed; checking every credential until it is back', { error: error.message }));
+    client.on('error', (error) => this.unlistened.failed(error));
     client.on('end', () => {
       if (this.client === client) this.client = undefined;
       this.changed();
@@ -93,10 +101,11 @@ export class AuthChanges {
       await client.query(`LISTEN ${AUTH_CHANGES}`);
       if (this.closed) return void (await client.end());
       this.client = client;
+      this.unlistened.recovered();
       this.changed();
     } catch (error) {
       await client.end().catch(() => undefined);
-      this.logger.warn('auth change listener unavailable; checking every credential until it is back', { error: (error as Error).message });
+      this.unlistened.failed(error);
       this.reconnectSoon();
     }
   }

@@ -34,6 +34,7 @@ import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument, type DescribedRoute } from './openapi.js';
+import { Outages } from './outages.js';
 import { HttpProblem, notFound, problemHandler } from './problem.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-dashboard.js';
 import type { RateLimits } from './rate-limits.js';
@@ -153,7 +154,10 @@ export function createApp(dependencies: AppDependencies): Express {
   }
 
   app.use(notFound);
-  app.use(problemHandler(logger));
+  // While a dependency is away its refused requests answer 503; it is asked once a second whether
+  // it is back, for the log to say so (until the process stops serving).
+  const probes = { postgres: () => knex.raw('SELECT 1'), eventstore: () => withinMs(readOneEvent(eventStore), 1000) };
+  app.use(problemHandler(logger, new Outages(logger, probes, shutdown)));
   return app;
 }
 
@@ -174,15 +178,17 @@ async function postgresCheck(knex: Knex): Promise<string> {
 
 /** The event store reads its log (on PostgreSQL the same database as above; EventStoreDB is a server of its own). */
 async function eventStoreCheck(eventStore: EventStore): Promise<string> {
-  const readOne = async () => {
-    for await (const event of eventStore.readAll({ maxCount: 1 })) return event;
-  };
   try {
-    await withinMs(readOne(), 1000);
+    await withinMs(readOneEvent(eventStore), 1000);
     return 'ok';
   } catch (error) {
     return `unavailable: ${(error as Error).message}`;
   }
+}
+
+async function readOneEvent(eventStore: EventStore): Promise<unknown> {
+  for await (const event of eventStore.readAll({ maxCount: 1 })) return event;
+  return undefined;
 }
 
 async function redisCheck(queue: Queue): Promise<string> {

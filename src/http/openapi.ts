@@ -4,6 +4,11 @@ import type { AnyCommandRoute } from './command-route.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
+/** Every command and query needs PostgreSQL (and commands the event store): while one is away, 503. */
+const outageResponse = {
+  ...problemResponse('A service it needs cannot be reached (`DATABASE.UNAVAILABLE`, `EVENT_STORE.UNAVAILABLE`); try again later'),
+  headers: { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'string' } } },
+};
 
 /** Path parameters are UUIDs, except these. */
 const TEXT_PARAMETERS = new Set(['streamId', 'type']);
@@ -80,6 +85,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
         400: problemResponse('Invalid query: each invalid parameter is named'),
         401: problemResponse('No valid API key'),
         ...(route.path.includes(':') ? { 404: problemResponse('Not found') } : {}),
+        503: outageResponse,
       },
     };
   }
@@ -110,10 +116,14 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
         401: problemResponse('No valid API key'),
         403: problemResponse('Role not allowed'),
         404: problemResponse('Not found'),
-        409: problemResponse('Refused by a domain rule (see `code`)'),
+        409: {
+          ...problemResponse('Refused by a domain rule (see `code`), or `STREAM.CONTENDED`: the stream kept changing, try again after Retry-After'),
+          headers: { 'Retry-After': { description: 'With `STREAM.CONTENDED`: seconds to wait before trying again', schema: { type: 'string' } } },
+        },
         412: problemResponse('If-Match is stale'),
         415: problemResponse('Not JSON'),
         422: problemResponse('Idempotency-Key reused with another request'),
+        503: outageResponse,
       },
     };
   }

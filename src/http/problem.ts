@@ -1,8 +1,10 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { ContentionError, DomainError, ValidationError } from '../domain/shared/errors.js';
-import { EventStoreUnavailableError, InvalidInputError } from '../eventstore/errors.js';
+import { InvalidInputError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { unreachableDependency } from '../platform/unreachable.js';
+import { Outages } from './outages.js';
 
 /** An RFC 9457 problem detail. */
 export interface Problem {
@@ -27,8 +29,11 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem
 export const notFound: RequestHandler = (req, res) =>
   sendProblem(res, { type: '/problems/not-found', title: 'Not found', status: 404, detail: `No route for ${req.method} ${req.path}` });
 
-/** The one place errors become responses: known problems as they are, anything else as a generic 500. */
-export function problemHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The one place errors become responses: known problems as they are, a dependency that cannot be
+ * reached as 503 (see Outages), anything else as a generic 500.
+ */
+export function problemHandler(logger: Logger, outages = new Outages(logger)): ErrorRequestHandler {
   return (error, req, res, _next) => {
     if (error instanceof HttpProblem) return sendProblem(res, error.problem);
     if (error instanceof DomainError) {
@@ -53,21 +58,14 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         errors: [{ field: error.field, message: error.reason }],
       });
     }
-    // The store tried again meanwhile. Whether the last try was stored is unknown: a retry with the
-    // same Idempotency-Key appends the same event ids, which the store recognises.
-    if (error instanceof EventStoreUnavailableError) {
-      logger.warn('the event store did not take an append', { method: req.method, path: req.path, error: error.message });
-      res.set('Retry-After', '1');
-      return sendProblem(res, {
-        type: '/problems/event-store-unavailable',
-        title: 'The event store cannot be reached',
-        status: 503,
-        detail: 'The event store did not answer; try again with the same Idempotency-Key',
-      });
-    }
-    // express.json() reports unreadable bodies with a status (and mostly a type).
+    // express.json() reports unreadable bodies with a status (and mostly a type), a body its
+    // client cut short too: a socket error of the request's, not of a dependency.
     const status = (error as { status?: number }).status;
     if (status && status >= 400 && status < 500) return sendProblem(res, unreadableBody(error as BodyError, status));
+    // An outage, not a fault: no stack, and the log hears of it once per interval (an append the
+    // store gave up on after its own retries counts too: it may or may not have been stored).
+    const unreachable = unreachableDependency(error);
+    if (unreachable) return sendProblem(res, outages.refuse(unreachable, error, res));
     logger.error('request failed', { method: req.method, path: req.path, error: error instanceof Error ? { message: error.message, stack: error.stack } : error });
     sendProblem(res, { type: '/problems/internal', title: 'Internal server error', status: 500, detail: 'The request failed; it has been logged.' });
   };

@@ -8,6 +8,12 @@ import { silentLogger, type Logger } from './logger.js';
 /** Transactions left idle hold back every subscriber of the PostgreSQL store, so they are cut short. */
 export const SESSION_OPTIONS = '-c idle_in_transaction_session_timeout=60000';
 
+/**
+ * knex's word on each connection it could not make or lost: the query that needed it fails with
+ * the same error, and its caller reports the outage (once per interval, see OutageLog).
+ */
+const CONNECTION_NOISE = /^(Acquire connection error|Connection Error): /;
+
 /** knex for migrations and read models; its own warnings go to our logger rather than the console. */
 export function createKnex(connectionString: string, max = 10, logger: Logger = silentLogger()): Knex {
   return knexFactory({
@@ -15,7 +21,7 @@ export function createKnex(connectionString: string, max = 10, logger: Logger = 
     connection: { connectionString, application_name: 'dealstream-knex', options: SESSION_OPTIONS },
     pool: { min: 0, max },
     log: {
-      warn: (message: unknown) => logger.warn('knex', { message }),
+      warn: (message: unknown) => logger.log(typeof message === 'string' && CONNECTION_NOISE.test(message) ? 'debug' : 'warn', 'knex', { message }),
       error: (message: unknown) => logger.error('knex', { message }),
       deprecate: (method: string, alternative: string) => logger.warn('knex deprecation', { method, alternative }),
       debug: (message: unknown) => logger.debug('knex', { message }),

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Position } from '../eventstore/contract.js';
 import { CHECKPOINT_CHANNEL } from '../projections/runtime/generations.js';
 import type { Logger } from '../platform/logger.js';
+import { OutageLog } from '../platform/outage-log.js';
 
 interface Waiter {
   projections: readonly string[];
@@ -20,12 +21,19 @@ export class ReadPositions {
   private listener: pg.Client | undefined;
   private listening: Promise<void> | undefined;
   private closed = false;
+  /** Tried again at each wait through an outage: said once, then once per interval until it is back. */
+  private readonly unlistened: OutageLog;
 
   constructor(
     private readonly knex: Knex,
     private readonly databaseUrl: string,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.unlistened = new OutageLog(logger, {
+      down: 'projection position listener unavailable; waits for a position fall back to their timeout',
+      back: 'projection position listener is back',
+    });
+  }
 
   /** True once every named projection has applied everything up to `position`. */
   reached(projections: readonly string[], position: Position): boolean {
@@ -82,7 +90,7 @@ export class ReadPositions {
       const [projection, position] = (message.payload ?? '').split(' ');
       if (projection && position) this.advance(projection, position);
     });
-    client.on('error', (error) => this.logger.warn('projection position listener failed; reconnecting', { error: error.message }));
+    client.on('error', (error) => this.unlistened.failed(error));
     client.on('end', () => {
       this.listener = undefined;
       this.listening = undefined;
@@ -92,11 +100,12 @@ export class ReadPositions {
       await client.query(`LISTEN ${CHECKPOINT_CHANNEL}`);
       this.listener = client;
       await this.refresh(); // what was stored before LISTEN, or while it was down; announcements cover the rest
+      this.unlistened.recovered();
       if (this.closed) await client.end();
     } catch (error) {
       this.listening = undefined;
       await client.end().catch(() => undefined);
-      this.logger.warn('projection position listener unavailable', { error: (error as Error).message });
+      this.unlistened.failed(error);
     }
   }
 }

@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import { batches } from '../eventstore/batches.js';
 import type { EventStore, Position } from '../eventstore/contract.js';
 import { acquireLock } from '../platform/advisory-lock.js';
+import { OutageLog } from '../platform/outage-log.js';
+import { unreachableDependency } from '../platform/unreachable.js';
 import type { Logger } from '../platform/logger.js';
 import { REACTING_TO, reactionsTo, type JobToAdd, type QueueName } from './jobs.js';
 
@@ -47,25 +49,33 @@ export async function runExclusively(
   work: (signal: AbortSignal) => Promise<void>,
   signal: AbortSignal,
 ): Promise<void> {
+  // While PostgreSQL is away every try fails: the log says so once, then once per interval.
+  const unreachable = new OutageLog(deps.logger, { down: 'relay cannot reach postgres; starting again once it is back', meta: { relay: name } });
   let failures = 0;
   while (!signal.aborted) {
     const lock = await acquireLock(deps.databaseUrl, relayLockKey(name), signal).catch((error: unknown) => {
-      deps.logger.warn('relay lock unavailable', { relay: name, error: (error as Error).message });
+      if (unreachableDependency(error)) unreachable.failed(error);
+      else deps.logger.warn('relay lock unavailable', { relay: name, error: (error as Error).message });
+      failures++;
       return undefined;
     });
     if (lock) {
+      unreachable.recovered();
       try {
         deps.logger.info('relay active', { relay: name });
         await work(AbortSignal.any([signal, lock.lost]));
         failures = 0;
       } catch (error) {
-        if (!signal.aborted) deps.logger.warn('relay failed; starting again', { relay: name, error: (error as Error).message });
+        if (!signal.aborted) {
+          if (unreachableDependency(error)) unreachable.failed(error);
+          else deps.logger.warn('relay failed; starting again', { relay: name, error: (error as Error).message });
+        }
         failures++;
       } finally {
         await lock.release();
       }
     }
-    if (!signal.aborted && (failures > 0 || !lock)) await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal }).catch(() => undefined);
+    if (!signal.aborted && failures > 0) await sleep(Math.min(5000, 100 * 2 ** Math.min(failures - 1, 6)), undefined, { signal }).catch(() => undefined);
   }
 }
 

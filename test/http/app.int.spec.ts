@@ -2,9 +2,13 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
+import winston from 'winston';
+import Transport from 'winston-transport';
+import { generateApiKey } from '../../src/auth/api-keys.js';
 import { InvalidInputError } from '../../src/eventstore/errors.js';
 import { problemHandler } from '../../src/http/problem.js';
 import { createApp } from '../../src/http/app.js';
+import { beginShutdown } from '../../src/http/shutdown.js';
 import { EventStoreDBEventStore } from '../../src/eventstore/eventstoredb/eventstoredb-event-store.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgres-event-store.js';
 import { createKnex } from '../../src/platform/database.js';
@@ -13,6 +17,31 @@ import { startEsdbDouble } from '../esdb-double/index.js';
 import { createKeys } from '../support/api-calls.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
+
+/** 503 problem+json with a Retry-After of a few seconds, and its code. */
+function expectUnavailable(res: request.Response, code: string): void {
+  expect(res.status, JSON.stringify(res.body)).to.equal(503);
+  expect(res.type).to.equal('application/problem+json');
+  expect(Number(res.headers['retry-after'])).to.be.within(1, 10);
+  expect(res.body).to.include({ status: 503, code });
+}
+
+/** A logger keeping what it is told at warn and above. */
+function capturing(): { logger: winston.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = winston.createLogger({
+    level: 'warn',
+    transports: [
+      new (class extends Transport {
+        override log(info: Record<string, unknown>, done: () => void) {
+          lines.push({ ...info });
+          done();
+        }
+      })(),
+    ],
+  });
+  return { logger, lines };
+}
 
 describe('HTTP app', () => {
   let db: TestDatabase;
@@ -74,13 +103,52 @@ describe('HTTP app', () => {
         .set('authorization', `Bearer ${ops}`)
         .send({ name: 'Acme', company: 'Acme Ltd', amount: { amount: '10.00', currency: 'EUR' } })
         .expect(503);
-      expect(res.type).to.equal('application/problem+json');
-      expect(res.headers['retry-after']).to.equal('1');
-      expect(res.body.type).to.equal('/problems/event-store-unavailable');
+      expectUnavailable(res, 'EVENT_STORE.UNAVAILABLE');
       expect(double.eventCount).to.equal(0);
     } finally {
       await unanswering.close();
       await double.close();
+    }
+  });
+
+  it('answers 503 with Retry-After when EventStoreDB is gone, and says so once in the log', async () => {
+    const double = await startEsdbDouble();
+    const gone = new EventStoreDBEventStore({ connectionString: double.connectionString });
+    const { logger, lines } = capturing();
+    try {
+      const { gone: ops } = await createKeys(knex, { gone: 'operator' });
+      await double.close();
+      const app = createApp({ knex, eventStore: gone, logger, readPositions });
+      for (let i = 0; i < 3; i++) {
+        const res = await request(app).post('/api/deals').set('authorization', `Bearer ${ops}`).send({ name: 'Acme', company: 'Acme Ltd', amount: { amount: '10.00', currency: 'EUR' } });
+        expectUnavailable(res, 'EVENT_STORE.UNAVAILABLE');
+      }
+      // Queries read PostgreSQL only: they still answer.
+      await request(app).get('/api/deals').set('authorization', `Bearer ${ops}`).expect(200);
+      expect(lines.map((line) => line.message)).to.deep.equal(['event store unreachable; answering 503 until it is back']);
+      beginShutdown(app); // stops asking whether it is back
+    } finally {
+      await gone.close();
+    }
+  });
+
+  it('answers commands and queries 503 with Retry-After while PostgreSQL is unreachable, saying so once in the log', async () => {
+    const unreachable = createKnex('postgres://postgres@127.0.0.1:1/none', 1);
+    const { logger, lines } = capturing();
+    const app = createApp({ knex: unreachable, eventStore, logger, readPositions, authCacheMs: 0 });
+    const bearer = `Bearer ${generateApiKey().key}`; // looked up in PostgreSQL, as every key is
+    try {
+      for (const send of [
+        () => request(app).get('/api/deals').set('authorization', bearer),
+        () => request(app).post('/api/deals/x/notes').set('authorization', bearer).send({ text: 'hello' }),
+      ]) {
+        for (let i = 0; i < 3; i++) expectUnavailable(await send(), 'DATABASE.UNAVAILABLE');
+      }
+      expect(lines.map((line) => line.message)).to.deep.equal(['postgres unreachable; answering 503 until it is back']);
+      expect(lines[0]).to.include({ level: 'warn' }).and.not.have.property('stack');
+    } finally {
+      beginShutdown(app);
+      await unreachable.destroy();
     }
   });
 
@@ -90,7 +158,8 @@ describe('HTTP app', () => {
     expect(res.body.openapi).to.equal('3.1.0');
     const create = res.body.paths['/api/deals'].post;
     expect(create.requestBody.content['application/json'].schema.required).to.include.members(['name', 'company', 'amount']);
-    expect(create.responses).to.have.keys('201', '400', '401', '403', '404', '409', '412', '415', '422');
+    expect(create.responses).to.have.keys('201', '400', '401', '403', '404', '409', '412', '415', '422', '503');
+    expect(create.responses['503'].headers).to.have.key('Retry-After');
     expect(res.body.paths['/api/actions/{id}/approve'].post.description).to.include('approver');
     // And the admins' views of the machinery.
     expect(res.body.paths['/api/workers'].get.responses).to.have.keys('200', '401', '403', '503');
@@ -100,7 +169,7 @@ describe('HTTP app', () => {
     const parameters = Object.fromEntries(list.parameters.map((p: { name: string; in: string; schema: object }) => [p.name, p]));
     expect(parameters).to.include.keys('stage', 'owner', 'q', 'sort', 'limit', 'cursor', 'position', 'X-Position');
     expect(parameters.sort.schema.enum).to.deep.equal(['created', 'updated', 'amount']);
-    expect(res.body.paths['/api/hitl/approval-queue'].get.responses).to.have.keys('200', '400', '401');
+    expect(res.body.paths['/api/hitl/approval-queue'].get.responses).to.have.keys('200', '400', '401', '503');
     expect(res.body.paths['/api/agents/{agentId}/runs/{id}'].get.parameters.filter((p: { in: string }) => p.in === 'path')).to.have.length(2);
     // Auditors' and integrators' routes, with their roles, parameters, bodies and media types.
     const history = res.body.paths['/api/audit/streams/{streamId}/events'].get;

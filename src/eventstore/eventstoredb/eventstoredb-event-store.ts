@@ -38,6 +38,7 @@ import { matchesFilter } from '../filter.js';
 import { START_POSITION, comparePositions } from '../position.js';
 import { assertEventId, assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
+import { OutageLog } from '../../platform/outage-log.js';
 import { SNAPSHOT_STREAM_PREFIX, isHiddenStream, serverFilter, snapshotStreamId } from './filters.js';
 import { subscribeInOrder, type OrderedSubscription } from './ordered-subscription.js';
 import { fromToken, toToken } from './positions.js';
@@ -110,7 +111,8 @@ export class EventStoreDBEventStore implements EventStore {
         // Unavailable: the server or the connection is down; cancelled: the client dropped a failed channel.
         if (!(error instanceof UnavailableError || error instanceof CancelledError)) throw error;
         if (attempt === APPEND_ATTEMPTS || this.closing.signal.aborted) throw new EventStoreUnavailableError(streamId, attempt, error);
-        this.logger.warn('EventStoreDB did not answer an append; trying again', { streamId, attempt, error: error.message });
+        // The last failure reaches the caller, which reports the outage: each try need not.
+        this.logger.debug('EventStoreDB did not answer an append; trying again', { streamId, attempt, error: error.message });
         await sleep(50 * 2 ** (attempt - 1));
         continue;
       }
@@ -232,6 +234,8 @@ export class EventStoreDBEventStore implements EventStore {
     let filterOnServer = true;
     let live = false;
     let failures = 0;
+    // Resubscribing through an outage says so once, then once per interval.
+    const ending = new OutageLog(this.logger, { down: 'EventStoreDB subscription ended; resubscribing from its last position' });
     let last: Checkpoint | undefined;
     /** A checkpoint where the subscription is, unless it would repeat the last one. */
     const checkpoint = (): Checkpoint | undefined => {
@@ -257,6 +261,7 @@ export class EventStoreDBEventStore implements EventStore {
         subscription = subscribeInOrder(this.client, start, serverFilter(filterOnServer ? filter : undefined));
         for await (const message of subscription.messages) {
           failures = 0;
+          ending.recovered();
           let next: Checkpoint | undefined;
           if (message.kind === 'event') {
             const { event } = message;
@@ -297,10 +302,7 @@ export class EventStoreDBEventStore implements EventStore {
       live = false;
       filterOnServer = true;
       const delay = Math.min(5000, 50 * 2 ** failures++);
-      this.logger.warn('EventStoreDB subscription ended; resubscribing from its last position', {
-        error: failure === undefined ? 'ended by the server' : (failure as Error).message,
-        delay,
-      });
+      ending.failed(failure === undefined ? 'ended by the server' : failure);
       await sleep(delay, undefined, { signal }).catch(() => undefined);
     }
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../../platform/logger.js';
+import { OutageLog } from '../../platform/outage-log.js';
 import { ChangeSignal } from './change-signal.js';
 
 const CHANNEL = 'dealstream_events';
@@ -21,13 +22,17 @@ export class ChangeFeed {
   private listener: pg.Client | undefined;
   private listening = false;
   private closed = false;
+  /** A LISTEN connection lost or not reopened: said once, then once per interval until it is back. */
+  private readonly unlistened: OutageLog;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly clientConfig: pg.ClientConfig,
     private readonly notifyIntervalMs: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.unlistened = new OutageLog(logger, { down: 'event store LISTEN connection unavailable; subscribers poll until it is back', back: 'event store LISTEN connection is back' });
+  }
 
   /** Called after an append committed. */
   appended(): void {
@@ -72,7 +77,7 @@ export class ChangeFeed {
     client.on('notification', (message) => {
       if (message.payload !== this.instance) this.signal.notify();
     });
-    client.on('error', (error) => this.logger.warn('event store LISTEN connection failed', { error: error.message }));
+    client.on('error', (error) => this.unlistened.failed(error));
     client.on('end', () => {
       if (this.listener !== client || this.closed) return;
       this.listener = undefined;
@@ -87,12 +92,13 @@ export class ChangeFeed {
         return;
       }
       this.listener = client;
+      this.unlistened.recovered();
       this.signal.notify();
     } catch (error) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
       const delay = Math.min(5000, 100 * 2 ** failures);
-      this.logger.warn('event store LISTEN connection could not open; retrying', { error: (error as Error).message, delay });
+      this.unlistened.failed(error);
       setTimeout(() => void this.connectListener(failures + 1), delay).unref();
     }
   }

@@ -19,6 +19,8 @@ import { START_POSITION, comparePositions, decodePosition, encodePosition } from
 import { assertEventId, assertExpectedRevision, assertFilter, assertMaxCount, assertStreamId, prepareEvents, readStreamStart } from '../validation.js';
 import { SESSION_OPTIONS } from '../../platform/database.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
+import { OutageLog } from '../../platform/outage-log.js';
+import { unreachableDependency } from '../../platform/unreachable.js';
 import { AppendQueue } from './append-queue.js';
 import { IDEMPOTENCY_WINDOW, STORED_IDS, appendQuery, idempotentResult, type AppendRequest, type StoredId } from './append.sql.js';
 import { ChangeFeed } from './change-feed.js';
@@ -88,7 +90,8 @@ export class PostgresEventStore implements EventStore {
     // server), and leave the rest of the pool to readers and subscribers.
     this.appends = new AppendQueue(options.maxConcurrentAppends ?? 2, (batch) => this.writeAppends(batch));
     this.logger = options.logger ?? silentLogger();
-    this.pool.on('error', (error) => this.logger.warn('idle event store connection failed', { error: error.message }));
+    // Every idle connection fails at once when the server goes: whoever reads or appends next reports that outage.
+    this.pool.on('error', (error) => this.logger.log(unreachableDependency(error) ? 'debug' : 'warn', 'idle event store connection failed', { error: error.message }));
     this.feed = new ChangeFeed(this.pool, clientConfig, options.notifyIntervalMs ?? 3, this.logger);
     this.maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
     this.batchSize = options.batchSize ?? 2000;
@@ -253,6 +256,8 @@ export class PostgresEventStore implements EventStore {
     let live = false;
     let checkpointed: Position | undefined;
     let failures = 0;
+    // A subscription retrying through an outage says so once, then once per interval.
+    const failing = new OutageLog(this.logger, { down: 'subscription read failed; resuming from its last position' });
     let blockedFor = 0;
     let blockedSince: number | undefined;
 
@@ -264,11 +269,12 @@ export class PostgresEventStore implements EventStore {
         cursor ??= await this.horizon();
         batch = await (next ?? (live ? this.tail.read(cursor, options.filter) : this.readLog(cursor, options.filter, this.batchSize)));
         failures = 0;
+        failing.recovered();
       } catch (error) {
         next = undefined;
         if (signal.aborted) break;
         const delay = Math.min(5000, 50 * 2 ** failures++);
-        this.logger.warn('subscription read failed; resuming from its last position', { error: (error as Error).message, delay });
+        failing.failed(error);
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         continue;
       }

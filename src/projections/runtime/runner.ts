@@ -3,6 +3,8 @@ import type { Knex } from 'knex';
 import type { EventStore, Position, RecordedEvent } from '../../eventstore/contract.js';
 import type { Logger } from '../../platform/logger.js';
 import { acquireLock, type HeldLock } from '../../platform/advisory-lock.js';
+import { OutageLog } from '../../platform/outage-log.js';
+import { unreachableDependency } from '../../platform/unreachable.js';
 import { batches } from '../../eventstore/batches.js';
 import {
   GenerationLostError,
@@ -46,13 +48,18 @@ export type OnProgress = (eventsReplayed: number) => void;
  */
 export async function runProjection(projection: Projection, deps: RunnerDependencies, signal: AbortSignal): Promise<void> {
   const { logger } = deps;
+  // While PostgreSQL is away every try fails: the log says so once, then once per interval.
+  const unreachable = new OutageLog(logger, { down: 'projection runner cannot reach postgres; resuming from its checkpoint once it is back', meta: { projection: projection.name } });
   let failures = 0;
   while (!signal.aborted) {
     const lock = await acquireLock(deps.databaseUrl, projectionLockKey(projection.name), signal).catch((error: unknown) => {
-      logger.warn('projection lock unavailable', { projection: projection.name, error: (error as Error).message });
+      if (unreachableDependency(error)) unreachable.failed(error);
+      else logger.warn('projection lock unavailable', { projection: projection.name, error: (error as Error).message });
+      failures++;
       return undefined;
     });
     if (lock) {
+      unreachable.recovered();
       const working = AbortSignal.any([signal, lock.lost]);
       try {
         logger.info('projection runner active', { projection: projection.name });
@@ -68,16 +75,15 @@ export async function runProjection(projection: Projection, deps: RunnerDependen
           failures = 0;
         }
       } catch (error) {
-        if (!(error instanceof GenerationLostError)) {
-          logger.warn('projection runner failed; resuming from its checkpoint', { projection: projection.name, error: (error as Error).message });
-          failures++;
-        }
+        if (unreachableDependency(error)) unreachable.failed(error);
+        else if (!(error instanceof GenerationLostError)) logger.warn('projection runner failed; resuming from its checkpoint', { projection: projection.name, error: (error as Error).message });
+        if (!(error instanceof GenerationLostError)) failures++;
       } finally {
         await lock.release();
       }
     }
-    if (!signal.aborted && (failures > 0 || !lock)) {
-      await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal }).catch(() => undefined);
+    if (!signal.aborted && failures > 0) {
+      await sleep(Math.min(5000, 100 * 2 ** Math.min(failures - 1, 6)), undefined, { signal }).catch(() => undefined);
     }
   }
 }
