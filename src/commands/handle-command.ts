@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { ConcurrencyError, ContentionError } from '../domain/shared/errors.js';
 import type { Decider, DomainEvent } from '../domain/shared/event.js';
+import { upcast } from '../domain/upcasters.js';
 import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
 import { StreamNotFoundError, WrongExpectedRevisionError } from '../eventstore/errors.js';
 import { GENESIS_HASH, chainEvents } from './hash-chain.js';
@@ -186,7 +187,7 @@ export async function catchUp<C, E extends DomainEvent, S>(store: EventStore, st
   let { state, revision, lastHash, position } = known;
   try {
     for await (const event of store.readStream(streamId, { fromRevision: revision === 'no_stream' ? 'start' : revision + 1n })) {
-      state = decider.evolve(state, event as unknown as E);
+      state = decider.evolve(state, upcast(event) as unknown as E);
       revision = event.revision;
       lastHash = (event.metadata.hash as string | undefined) ?? lastHash;
       position = event.position;
@@ -201,7 +202,8 @@ export async function catchUp<C, E extends DomainEvent, S>(store: EventStore, st
 export async function loadStream<C, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Loaded<S>> {
   const history: RecordedEvent[] = [];
   try {
-    for await (const event of store.readStream(streamId)) history.push(event);
+    // In the current shape: the fold below and the replay of a repeated command read these.
+    for await (const event of store.readStream(streamId)) history.push(upcast(event));
   } catch (error) {
     if (!(error instanceof StreamNotFoundError)) throw error;
   }

@@ -1,5 +1,6 @@
 import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { compareDecimals, type Money } from '../shared/money.js';
 import type { AgentRunEvent, Tokens } from './agent.events.js';
@@ -84,8 +85,8 @@ function assertCurrency(state: Run, cost: Money): void {
   }
 }
 
-export const agentRunDecider: Decider<AgentRunCommand, AgentRunEvent, AgentRunState> = {
+export const agentRunDecider: Decider<AgentRunCommand, AgentRunEvent, AgentRunState> = stampingVersions({
   initialState: initialAgentRunState,
   evolve: evolveAgentRun,
   decide: decideAgentRun,
-};
+});

@@ -1,4 +1,5 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import { addDecimals, compareDecimals, type Money } from '../shared/money.js';
 import type { AgentEvent } from './agent.events.js';
@@ -43,8 +44,8 @@ export function decideAgent(command: AgentCommand, state: AgentState): AgentEven
   }
 }
 
-export const agentDecider: Decider<AgentCommand, AgentEvent, AgentState> = {
+export const agentDecider: Decider<AgentCommand, AgentEvent, AgentState> = stampingVersions({
   initialState: initialAgentState,
   evolve: evolveAgent,
   decide: decideAgent,
-};
+});

@@ -1,4 +1,5 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Money } from '../shared/money.js';
 import { OPEN_STAGES, type DealEvent, type DealStage, type OpenStage } from './deal.events.js';
@@ -95,8 +96,8 @@ function changedFields(state: OpenDeal, update: Extract<DealCommand, { type: 'Up
   return changes;
 }
 
-export const dealDecider: Decider<DealCommand, DealEvent, DealState> = {
+export const dealDecider: Decider<DealCommand, DealEvent, DealState> = stampingVersions({
   initialState: initialDealState,
   evolve: evolveDeal,
   decide: decideDeal,
-};
+});

@@ -1,4 +1,5 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import type { JobDeadLettered, WorkerEvent } from './worker.events.js';
 
 export type WorkerCommand =
@@ -45,8 +46,8 @@ export function decideWorker(command: WorkerCommand, state: WorkerState): Worker
   }
 }
 
-export const workerDecider: Decider<WorkerCommand, WorkerEvent, WorkerState> = {
+export const workerDecider: Decider<WorkerCommand, WorkerEvent, WorkerState> = stampingVersions({
   initialState: initialWorkerState,
   evolve: evolveWorker,
   decide: decideWorker,
-};
+});
