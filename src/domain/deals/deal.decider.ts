@@ -61,10 +61,10 @@ function changeStage(state: OpenDeal, to: DealStage, reason: string | undefined,
   if (to === from) throw new IllegalStateError('DEAL.STAGE_UNCHANGED', `The deal is already in ${from}`);
   if (to === 'won') {
     if (from !== 'closing') throw new IllegalStateError('DEAL.WON_ONLY_FROM_CLOSING', 'A deal is won only from the closing stage');
-    return [{ type: 'DealClosed', data: { dealId, outcome: 'won', from, ...(reason?.trim() ? { reason: reason.trim() } : {}) }, metadata }];
+    return [{ type: 'DealClosed', data: { dealId, outcome: 'won', fromStage: from, ...(reason?.trim() ? { reason: reason.trim() } : {}) }, metadata }];
   }
   if (to === 'lost') {
-    return [{ type: 'DealClosed', data: { dealId, outcome: 'lost', from, reason: requireReason(reason, 'Losing a deal needs a reason') }, metadata }];
+    return [{ type: 'DealClosed', data: { dealId, outcome: 'lost', fromStage: from, reason: requireReason(reason, 'Losing a deal needs a reason') }, metadata }];
   }
   const backwards = OPEN_STAGES.indexOf(to) < OPEN_STAGES.indexOf(from);
   if (backwards) {
