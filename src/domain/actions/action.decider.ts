@@ -1,7 +1,7 @@
 import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
-import { stampingVersions } from '../upcasters.js';
 import { ForbiddenError, IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { stampingVersions } from '../upcasters.js';
 import type { ActionEvent } from './action.events.js';
 import { evolveAction, initialActionState, type ActionState } from './action.state.js';
 import { assessRisk, defaultRiskPolicy, type RiskPolicy } from './risk-policy.js';

@@ -1,8 +1,8 @@
 import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
-import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { compareDecimals, type Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import type { AgentRunEvent, Tokens } from './agent.events.js';
 import { budgetExhausted, type AgentState } from './agent.state.js';
 import { evolveAgentRun, initialAgentRunState, type AgentRunState } from './agent-run.state.js';

@@ -1,7 +1,7 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
-import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import { addDecimals, compareDecimals, type Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import type { AgentEvent } from './agent.events.js';
 import { evolveAgent, initialAgentState, type AgentState } from './agent.state.js';
 

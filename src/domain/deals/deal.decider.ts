@@ -1,7 +1,7 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
-import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import { OPEN_STAGES, type DealEvent, type DealStage, type OpenStage } from './deal.events.js';
 import { evolveDeal, initialDealState, type DealState } from './deal.state.js';
 

@@ -1,6 +1,6 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
-import { stampingVersions } from '../upcasters.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { stampingVersions } from '../upcasters.js';
 import type { PRINCIPAL_KIND_NAMES, PrincipalEvent, ROLE_NAMES } from './principal.events.js';
 import { evolvePrincipal, initialPrincipalState, type PrincipalState } from './principal.state.js';
 
