@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { upcast } from '../domain/upcasters.js';
 import type { EventStore, RecordedEvent } from '../eventstore/contract.js';
 import { categoryOf } from '../eventstore/filter.js';
 
@@ -37,7 +38,7 @@ export class DealStreams {
     let dealId = this.dealOfStream.get(event.streamId);
     if (dealId === undefined) {
       const first = event.revision === 0n ? event : await this.firstEvent(event.streamId);
-      const named = first?.data.dealId;
+      const named = first && upcast(first).data.dealId;
       dealId = typeof named === 'string' ? named : 0; // 0: names no deal (lru-cache keeps no undefined)
       this.dealOfStream.set(event.streamId, dealId);
     }

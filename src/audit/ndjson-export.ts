@@ -1,17 +1,18 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { EventStore } from '../eventstore/contract.js';
-import { toAuditEvent } from './audit-event.js';
+import { toExportedEvent } from './audit-event.js';
 import { selectedEvents, type LogSelection } from './log-selection.js';
 
 /** Lines are gathered into chunks of about this size: one write per event would cost more than the JSON. */
 const CHUNK_CHARS = 64 * 1024;
 
 /**
- * Writes a selection of the log to `out` as NDJSON, one audit event per line, for the HTTP export
- * and the CLI alike. Memory stays flat however long the log: the store is read in batches, and
- * when `out` is full the read waits for it to drain. When `out` closes early (a client hung up)
- * the read stops. Returns the number of events written; does not end `out`.
+ * Writes a selection of the log to `out` as NDJSON, one event per line in its type's current shape
+ * (toExportedEvent), for the HTTP export and the CLI alike. Memory stays flat however long the log:
+ * the store is read in batches, and when `out` is full the read waits for it to drain. When `out`
+ * closes early (a client hung up) the read stops. Returns the number of events written; does not
+ * end `out`.
  */
 export async function exportNdjson(store: EventStore, selection: LogSelection, out: Writable, onProgress?: (written: number) => void): Promise<number> {
   const closed = new AbortController();
@@ -32,7 +33,7 @@ export async function exportNdjson(store: EventStore, selection: LogSelection, o
   let chunk = '';
   try {
     for await (const event of selectedEvents(store, selection)) {
-      chunk += JSON.stringify(toAuditEvent(event)) + '\n';
+      chunk += JSON.stringify(toExportedEvent(event)) + '\n';
       written++;
       if (chunk.length < CHUNK_CHARS) continue;
       await write(chunk);

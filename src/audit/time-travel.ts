@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { evolveAction, initialActionState } from '../domain/actions/action.state.js';
 import { evolveDeal, initialDealState } from '../domain/deals/deal.state.js';
 import type { DomainEvent } from '../domain/shared/event.js';
+import { upcast } from '../domain/upcasters.js';
 import type { EventStore, RecordedEvent } from '../eventstore/contract.js';
 import { HttpProblem } from '../http/problem.js';
 import { Revision } from './query-params.js';
@@ -47,11 +48,12 @@ export interface PastState<S> {
 
 /**
  * A stream's state as it stood after a revision, or at an instant, folded from its events with the
- * domain's own `evolve` (never from read models). `at` compares with `recordedAt`, the store's own
- * clock at append, not `occurredAt`: the question is what the log held at that instant, and
- * `occurredAt` comes from whichever process sent the command (a seeded or imported event may carry
- * any time). The state is a prefix of the stream, ending before the first event recorded later: an
- * event cannot have been in the log before the one preceding it.
+ * domain's own `evolve` (never from read models) over each event in its type's current shape
+ * (upcast). `at` compares with `recordedAt`, the store's own clock at append, not `occurredAt`:
+ * the question is what the log held at that instant, and `occurredAt` comes from whichever process
+ * sent the command (a seeded or imported event may carry any time). The state is a prefix of the
+ * stream, ending before the first event recorded later: an event cannot have been in the log
+ * before the one preceding it.
  *
  * 404 problems: the stream has no events (StreamNotFoundError from the store), or it had not
  * reached the revision or did not exist yet at the instant (naming that field).
@@ -71,7 +73,7 @@ export async function stateAsOf<S, E extends DomainEvent>(store: EventStore, str
   return {
     streamId,
     revision: last.revision.toString(),
-    state: folded.reduce((state, event) => fold.evolve(state, event as unknown as E), fold.initialState),
+    state: folded.reduce((state, event) => fold.evolve(state, upcast(event) as unknown as E), fold.initialState),
     events: folded.map((event) => ({
       revision: event.revision.toString(),
       id: event.id,

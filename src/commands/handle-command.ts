@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { ConcurrencyError, ContentionError } from '../domain/shared/errors.js';
 import type { Decider, DomainEvent } from '../domain/shared/event.js';
+import { upcast } from '../domain/upcasters.js';
 import type { EventStore, JsonObject, Position, RecordedEvent } from '../eventstore/contract.js';
 import { StreamNotFoundError, WrongExpectedRevisionError } from '../eventstore/errors.js';
 import { GENESIS_HASH, chainEvents } from './hash-chain.js';
@@ -200,7 +201,7 @@ export async function catchUp<C, E extends DomainEvent, S>(
   let folded = 0;
   try {
     for await (const event of store.readStream(streamId, { fromRevision: revision === 'no_stream' ? 'start' : revision + 1n })) {
-      state = decider.evolve(state, event as unknown as E);
+      state = decider.evolve(state, upcast(event) as unknown as E);
       revision = event.revision;
       lastHash = (event.metadata.hash as string | undefined) ?? lastHash;
       position = event.position;
@@ -230,7 +231,7 @@ async function findRepeat<E>(store: EventStore, streamId: string, eventIdFor: (i
   const events: RecordedEvent[] = [];
   for await (const event of store.readStream(streamId, { fromRevision: first.revision })) {
     if (event.id !== eventIdFor(events.length)) break;
-    events.push(event);
+    events.push(upcast(event)); // answered in the current shape, as a first run would have decided it
   }
   const last = events.at(-1)!;
   return { revision: last.revision, position: last.position, events: events as unknown as (E & { id: string })[] };

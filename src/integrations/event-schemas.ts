@@ -1,29 +1,44 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { eventVersions } from '../domain/upcasters.js';
 import type { DescribedRoute } from '../http/openapi.js';
 import { HttpProblem } from '../http/problem.js';
 import { EVENT_TYPES } from './event-types.js';
 
 /** For the OpenAPI document. */
 export const EVENT_SCHEMAS_API: readonly DescribedRoute[] = [
-  { method: 'get', path: '/integrations/event-types', summary: "Every event type with its data's JSON Schema (2020-12)", roles: 'every' },
-  { method: 'get', path: '/integrations/event-types/:type', summary: "One event type with its data's JSON Schema (2020-12)", roles: 'every' },
+  { method: 'get', path: '/integrations/event-types', summary: "Every event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every' },
+  { method: 'get', path: '/integrations/event-types/:type', summary: "One event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every' },
 ];
 
 /**
  * The data of each event type as JSON Schema (2020-12), for integrators to check what the feed and
- * webhooks send. Every authenticated role may read it.
+ * webhooks send. Every authenticated role may read it. `schema` is the shape of the type's current
+ * `version`; a type changed in a breaking way also lists the shapes its events were stored in before
+ * (`earlierVersions`, by version): the feed and webhooks send events as stored, with the version
+ * (`metadata.schemaVersion`, `dealstreamschemaversion`).
  *
  * The schemas describe what zod accepts as input: objects leave `additionalProperties` open, because
  * event types change only by gaining optional fields (STYLE.md), and a client validating with the
  * schema it fetched yesterday must not reject today's events.
  */
 export function eventSchemaRoutes(): Router {
+  const jsonSchema = (data: z.ZodType) => z.toJSONSchema(data, { target: 'draft-2020-12', io: 'input' });
   const catalog = new Map(
-    [...EVENT_TYPES].map(([type, { category, stream, data }]) => [
-      type,
-      { category, stream, schema: z.toJSONSchema(data, { target: 'draft-2020-12', io: 'input' }) },
-    ]),
+    [...EVENT_TYPES].map(([type, { category, stream, data }]) => {
+      const earlier = eventVersions.earlierSchemas(type);
+      return [
+        type,
+        {
+          category,
+          stream,
+          version: eventVersions.currentVersion(type),
+          schema: jsonSchema(data),
+          // The feed and webhooks send events as stored: those written before a breaking change keep their older shape.
+          ...(earlier.size > 0 ? { earlierVersions: Object.fromEntries([...earlier].map(([version, schema]) => [version, jsonSchema(schema)])) } : {}),
+        },
+      ];
+    }),
   );
   const eventTypes = Object.fromEntries(catalog);
 

@@ -21,7 +21,9 @@ import { FeedSlots, type FeedCaps } from './feed-slots.js';
  * event: <event type>
  * data: <the event as auditors read it: id, streamId, revision, position, type, recordedAt, data, metadata>
  * ```
- * `revision` is a decimal string (as in command responses), `recordedAt` ISO 8601.
+ * `revision` is a decimal string (as in command responses), `recordedAt` ISO 8601. Events come as
+ * stored, never upcast: `metadata.schemaVersion` (absent: 1) says which version of its type's shape
+ * `data` has (the shapes: GET /api/integrations/event-types/:type).
  *
  * - Filters: `?category=deal,action&type=DealCreated&stream=deal-<id>` (lists; all given must match).
  * - Start: `Last-Event-ID` (what EventSource sends when it reconnects), else `?from=` (`start`, `end`

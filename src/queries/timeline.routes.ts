@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withDeprecatedFields } from '../http/deprecated-event-fields.js';
 import { TIMELINE_CATEGORIES, TIMELINE_EVENT_TYPES } from '../projections/timeline/timeline.projection.js';
 import { Limit, cursorOf, keysetPage } from './pagination.js';
 import { PositionToken, commaList } from './query-params.js';
@@ -65,6 +66,6 @@ function toItem(row: RecentEventRow) {
     actor: { kind: row.actor_kind, id: row.actor_id },
     occurredAt: row.occurred_at.toISOString(),
     summary: row.summary,
-    data: row.data,
+    data: withDeprecatedFields(row.type, row.data),
   };
 }

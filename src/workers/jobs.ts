@@ -1,5 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Money } from '../domain/shared/money.js';
+import { upcast } from '../domain/upcasters.js';
 import type { RecordedEvent } from '../eventstore/contract.js';
 
 /** The queues, by what their jobs touch. */
@@ -92,8 +93,11 @@ const REACTIONS: Record<string, Reaction> = {
 /** The event types that make jobs: the relay reads only these. */
 export const REACTING_TO = Object.keys(REACTIONS);
 
-export function reactionsTo(event: RecordedEvent, settings: ReactionSettings): JobToAdd[] {
-  return REACTIONS[event.type]?.(event, event.data as Record<string, string>, settings) ?? [];
+export function reactionsTo(stored: RecordedEvent, settings: ReactionSettings): JobToAdd[] {
+  const reaction = REACTIONS[stored.type];
+  if (!reaction) return [];
+  const event = upcast(stored); // reactions read the current shape of their events
+  return reaction(event, event.data as Record<string, string>, settings);
 }
 
 /**

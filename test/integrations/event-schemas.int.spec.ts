@@ -13,10 +13,13 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { bindAgent } from '../support/principals.js';
 import { collect } from '../support/async.js';
 
+type JsonSchemaObject = { $schema: string; type: string; properties: Record<string, object>; required?: string[]; additionalProperties?: unknown };
 interface EventTypeEntry {
   category: string;
   stream: string;
-  schema: { $schema: string; type: string; properties: Record<string, object>; required?: string[]; additionalProperties?: unknown };
+  version: number;
+  schema: JsonSchemaObject;
+  earlierVersions?: Record<string, JsonSchemaObject>;
 }
 
 describe('event types as JSON Schema: GET /api/integrations/event-types', () => {
@@ -76,6 +79,22 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
       const { [required!]: _, ...broken } = event.data;
       expect(validate.safeParse(broken).success, `${event.type} without ${required}`).to.equal(false);
     }
+  });
+
+  it("gives each type's current version, and the shapes of a changed type's earlier versions that the feed and webhooks may still send", () => {
+    const changed = Object.entries(eventTypes).filter(([, entry]) => entry.version !== 1);
+    expect(changed.map(([type]) => type)).to.deep.equal(['DealClosed']);
+    for (const [type, entry] of Object.entries(eventTypes)) if (entry.version === 1) expect(entry, type).to.not.have.property('earlierVersions');
+
+    const { version, schema, earlierVersions } = eventTypes.DealClosed!;
+    expect(version).to.equal(2);
+    expect(Object.keys(earlierVersions!)).to.deep.equal(['1']);
+    expect(schema.required).to.deep.equal(['dealId', 'outcome', 'fromStage']);
+    expect(earlierVersions!['1']!.required).to.deep.equal(['dealId', 'outcome', 'from']);
+    const validator = (json: JsonSchemaObject) => z.fromJSONSchema(json as z.core.JSONSchema.JSONSchema);
+    const storedV1 = { dealId: 'd', outcome: 'lost', from: 'diligence', reason: 'Budget cut' };
+    expect(validator(earlierVersions!['1']!).safeParse(storedV1).success).to.equal(true);
+    expect(validator(schema).safeParse(storedV1).success).to.equal(false);
   });
 
   it('answers one event type, and a 404 problem for a type it does not know', async () => {

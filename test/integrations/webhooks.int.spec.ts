@@ -107,6 +107,7 @@ describe('integrations: webhook subscriptions and their delivery', function () {
       data: first!.data,
       dealstreamposition: first!.position,
       dealstreamrevision: String(first!.revision),
+      dealstreamschemaversion: 1, // appended without a version: it counts as 1
     });
 
     await storedPast(created.id, expected.at(-1)!);

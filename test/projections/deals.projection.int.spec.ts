@@ -53,7 +53,7 @@ describe('deals projection', () => {
   });
 
   it('closes, loses and reopens a deal into the stage it was lost from', async () => {
-    await h.given(created('d1'), moved('d1', 'sourcing', 'negotiation'), recorded('deal-d1', 'DealClosed', { dealId: 'd1', outcome: 'lost', from: 'negotiation', reason: 'Budget cut' }));
+    await h.given(created('d1'), moved('d1', 'sourcing', 'negotiation'), recorded('deal-d1', 'DealClosed', { dealId: 'd1', outcome: 'lost', fromStage: 'negotiation', reason: 'Budget cut' }));
     expect(await h.rows('deals')).to.have.nested.property('[0].status', 'lost');
     expect(await h.rows('deals')).to.have.nested.property('[0].lost_from', 'negotiation');
     await h.given(recorded('deal-d1', 'DealReopened', { dealId: 'd1', stage: 'negotiation', reason: 'Budget back' }));
@@ -63,9 +63,14 @@ describe('deals projection', () => {
     expect(history.slice(-2).map((step) => `${step.from_stage}->${step.to_stage}`)).to.deep.equal(['negotiation->lost', 'lost->negotiation']);
   });
 
+  it('reads a deal lost in DealClosed version 1 (`from`, as stored before version 2) as the current shape', async () => {
+    await h.given(created('d2'), moved('d2', 'sourcing', 'diligence'), recorded('deal-d2', 'DealClosed', { dealId: 'd2', outcome: 'lost', from: 'diligence', reason: 'Budget cut' }, { schemaVersion: 1 }));
+    expect(await h.rows('deals')).to.have.nested.property('[0].lost_from', 'diligence');
+  });
+
   it('sums the pipeline exactly per stage and currency', async () => {
     await h.given(created('a', '0.1'), created('b', '0.2'), created('c', '999999999999999.9999'));
-    await h.given(moved('c', 'sourcing', 'closing'), recorded('deal-c', 'DealClosed', { dealId: 'c', outcome: 'won', from: 'closing' }));
+    await h.given(moved('c', 'sourcing', 'closing'), recorded('deal-c', 'DealClosed', { dealId: 'c', outcome: 'won', fromStage: 'closing' }));
     // closing came and went within one batch: no row for it.
     expect(await pipeline()).to.deep.equal([
       { stage: 'sourcing', currency: 'USD', deals: '2', total: '0.3000' },

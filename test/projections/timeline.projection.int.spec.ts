@@ -55,7 +55,7 @@ describe('timeline projection', () => {
     await h.given(
       recorded(stream, 'DealOwnerAssigned', { dealId, ownerId: 'bo', previousOwnerId: 'ana' }, { actor: { kind: 'user', id: 'bo' } }),
       recorded(stream, 'DealNoteAdded', { dealId, noteId: 'n1', text: 'call the CFO', authorId: 'bo' }, { actor: { kind: 'user', id: 'bo' } }),
-      recorded(stream, 'DealClosed', { dealId, outcome: 'lost', from: 'diligence', reason: 'price' }),
+      recorded(stream, 'DealClosed', { dealId, outcome: 'lost', fromStage: 'diligence', reason: 'price' }),
       recorded(stream, 'DealReopened', { dealId, stage: 'diligence', reason: 'they came back' }),
       recorded(stream, 'DealUpdated', { dealId, tags: ['saas', 'eu'] }),
     );

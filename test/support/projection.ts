@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { eventVersions } from '../../src/domain/upcasters.js';
 import type { JsonObject, RecordedEvent } from '../../src/eventstore/contract.js';
 import { encodePosition } from '../../src/eventstore/position.js';
 import { GenerationWriter } from '../../src/projections/runtime/generation-writer.js';
@@ -56,13 +57,14 @@ const revisions = new Map<string, bigint>();
 
 /**
  * A recorded event as a store would deliver it: revisions count per stream and positions rise.
- * `at` is both occurredAt and recordedAt; `actor` defaults to a user "ana".
+ * `at` is both occurredAt and recordedAt; `actor` defaults to a user "ana"; `schemaVersion` to the
+ * type's current one, as writers stamp it (give an older one with data in that version's shape).
  */
 export function recorded(
   streamId: string,
   type: string,
   data: Record<string, unknown>,
-  options: { at?: string; actor?: { kind: string; id: string }; id?: string } = {},
+  options: { at?: string; actor?: { kind: string; id: string }; id?: string; schemaVersion?: number } = {},
 ): RecordedEvent {
   const revision = revisions.get(streamId) ?? 0n;
   revisions.set(streamId, revision + 1n);
@@ -74,7 +76,7 @@ export function recorded(
     revision,
     position: encodePosition(1n, nextPosition++),
     data: data as JsonObject,
-    metadata: { actor: options.actor ?? { kind: 'user', id: 'ana' }, correlationId: 'c', causationId: 'r', occurredAt: at, schemaVersion: 1 },
+    metadata: { actor: options.actor ?? { kind: 'user', id: 'ana' }, correlationId: 'c', causationId: 'r', occurredAt: at, schemaVersion: options.schemaVersion ?? eventVersions.currentVersion(type) },
     recordedAt: new Date(at),
   };
 }

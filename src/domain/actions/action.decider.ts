@@ -1,6 +1,7 @@
 import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { ForbiddenError, IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { stampingVersions } from '../upcasters.js';
 import type { ActionEvent } from './action.events.js';
 import { evolveAction, initialActionState, type ActionState } from './action.state.js';
 import { assessRisk, defaultRiskPolicy, type RiskPolicy } from './risk-policy.js';
@@ -29,7 +30,7 @@ export type ActionCommand =
 type Existing = Exclude<ActionState, { status: 'None' }>;
 
 export function actionDecider(policy: RiskPolicy = defaultRiskPolicy): Decider<ActionCommand, ActionEvent, ActionState> {
-  return { initialState: initialActionState, snapshot: { name: 'action', version: 1 }, evolve: evolveAction, decide: (command, state) => decideAction(policy, command, state) };
+  return stampingVersions({ initialState: initialActionState, snapshot: { name: 'action', version: 1 }, evolve: evolveAction, decide: (command, state) => decideAction(policy, command, state) });
 }
 
 export function decideAction(policy: RiskPolicy, command: ActionCommand, state: ActionState): ActionEvent[] {

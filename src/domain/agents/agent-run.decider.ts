@@ -2,6 +2,7 @@ import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { compareDecimals, type Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import type { AgentRunEvent, Tokens } from './agent.events.js';
 import { budgetExhausted, type AgentState } from './agent.state.js';
 import { evolveAgentRun, initialAgentRunState, type AgentRunState } from './agent-run.state.js';
@@ -84,9 +85,9 @@ function assertCurrency(state: Run, cost: Money): void {
   }
 }
 
-export const agentRunDecider: Decider<AgentRunCommand, AgentRunEvent, AgentRunState> = {
+export const agentRunDecider: Decider<AgentRunCommand, AgentRunEvent, AgentRunState> = stampingVersions({
   snapshot: { name: 'agent-run', version: 1 },
   initialState: initialAgentRunState,
   evolve: evolveAgentRun,
   decide: decideAgentRun,
-};
+});

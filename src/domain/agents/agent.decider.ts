@@ -1,6 +1,7 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import { addDecimals, compareDecimals, type Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import type { AgentEvent } from './agent.events.js';
 import { evolveAgent, initialAgentState, type AgentState } from './agent.state.js';
 
@@ -43,9 +44,9 @@ export function decideAgent(command: AgentCommand, state: AgentState): AgentEven
   }
 }
 
-export const agentDecider: Decider<AgentCommand, AgentEvent, AgentState> = {
+export const agentDecider: Decider<AgentCommand, AgentEvent, AgentState> = stampingVersions({
   snapshot: { name: 'agent', version: 1 },
   initialState: initialAgentState,
   evolve: evolveAgent,
   decide: decideAgent,
-};
+});

@@ -1,6 +1,7 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Money } from '../shared/money.js';
+import { stampingVersions } from '../upcasters.js';
 import { OPEN_STAGES, type DealEvent, type DealStage, type OpenStage } from './deal.events.js';
 import { evolveDeal, initialDealState, type DealState } from './deal.state.js';
 
@@ -60,10 +61,10 @@ function changeStage(state: OpenDeal, to: DealStage, reason: string | undefined,
   if (to === from) throw new IllegalStateError('DEAL.STAGE_UNCHANGED', `The deal is already in ${from}`);
   if (to === 'won') {
     if (from !== 'closing') throw new IllegalStateError('DEAL.WON_ONLY_FROM_CLOSING', 'A deal is won only from the closing stage');
-    return [{ type: 'DealClosed', data: { dealId, outcome: 'won', from, ...(reason?.trim() ? { reason: reason.trim() } : {}) }, metadata }];
+    return [{ type: 'DealClosed', data: { dealId, outcome: 'won', fromStage: from, ...(reason?.trim() ? { reason: reason.trim() } : {}) }, metadata }];
   }
   if (to === 'lost') {
-    return [{ type: 'DealClosed', data: { dealId, outcome: 'lost', from, reason: requireReason(reason, 'Losing a deal needs a reason') }, metadata }];
+    return [{ type: 'DealClosed', data: { dealId, outcome: 'lost', fromStage: from, reason: requireReason(reason, 'Losing a deal needs a reason') }, metadata }];
   }
   const backwards = OPEN_STAGES.indexOf(to) < OPEN_STAGES.indexOf(from);
   if (backwards) {
@@ -95,9 +96,9 @@ function changedFields(state: OpenDeal, update: Extract<DealCommand, { type: 'Up
   return changes;
 }
 
-export const dealDecider: Decider<DealCommand, DealEvent, DealState> = {
+export const dealDecider: Decider<DealCommand, DealEvent, DealState> = stampingVersions({
   snapshot: { name: 'deal', version: 1 },
   initialState: initialDealState,
   evolve: evolveDeal,
   decide: decideDeal,
-};
+});

@@ -12,7 +12,11 @@ export const CompanyName = z.string().trim().min(1).max(200);
 export const Tags = z.array(z.string().trim().min(1).max(50)).max(50);
 export const Reason = z.string().trim().min(1).max(2000);
 
-/** Event data schemas: type strings never change once stored; shapes change only by adding optional fields. */
+/**
+ * Event data schemas, in each type's current shape. Type strings never change once stored; a shape
+ * changes by adding optional fields, or by a new version that keeps the old one and upcasts it on
+ * read (deal.upcasters.ts).
+ */
 export const DealEventSchemas = {
   DealCreated: z.object({
     dealId: z.string(),
@@ -38,10 +42,11 @@ export const DealEventSchemas = {
     to: z.enum(OPEN_STAGES),
     reason: Reason.optional(),
   }),
+  /** Version 2: the stage it closed from is `fromStage` (version 1 called it `from`; see deal.upcasters.ts). */
   DealClosed: z.object({
     dealId: z.string(),
     outcome: z.enum(['won', 'lost']),
-    from: z.enum(OPEN_STAGES),
+    fromStage: z.enum(OPEN_STAGES),
     reason: Reason.optional(),
   }),
   DealReopened: z.object({ dealId: z.string(), stage: z.enum(OPEN_STAGES), reason: Reason }),

@@ -39,7 +39,7 @@ export function evolveDeal(state: DealState, event: DealEvent): DealState {
       if (state.status === 'none') return state;
       return event.data.outcome === 'won'
         ? { ...state, status: 'won', stage: 'won' }
-        : { ...state, status: 'lost', stage: 'lost', lostFrom: event.data.from };
+        : { ...state, status: 'lost', stage: 'lost', lostFrom: event.data.fromStage };
     case 'DealReopened': {
       if (state.status === 'none') return state;
       const { lostFrom: _, ...rest } = state;

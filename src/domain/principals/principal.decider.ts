@@ -1,5 +1,6 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { stampingVersions } from '../upcasters.js';
 import type { PRINCIPAL_KIND_NAMES, PrincipalEvent, ROLE_NAMES } from './principal.events.js';
 import { evolvePrincipal, initialPrincipalState, type PrincipalState } from './principal.state.js';
 
@@ -81,12 +82,12 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
   }
 }
 
-export const principalDecider: Decider<PrincipalCommand, PrincipalEvent, PrincipalState> = {
+export const principalDecider: Decider<PrincipalCommand, PrincipalEvent, PrincipalState> = stampingVersions({
   snapshot: { name: 'principal', version: 1 },
   initialState: initialPrincipalState,
   evolve: evolvePrincipal,
   decide: decidePrincipal,
-};
+});
 
 function unique<T>(values: T[]): T[] {
   return [...new Set(values)];

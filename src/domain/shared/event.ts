@@ -20,6 +20,7 @@ export interface EventMetadata {
   correlationId: string;
   causationId: string;
   occurredAt: string;
+  /** The version of the type's shape that `data` has; stored events without one are at version 1. */
   schemaVersion: number;
 }
 
@@ -29,14 +30,18 @@ export interface DomainEvent<Type extends string = string, Data = unknown> {
   metadata: EventMetadata;
 }
 
-/** Event metadata for a command's outcome. */
-export function eventMetadata(command: CommandMetadata, schemaVersion = 1): EventMetadata {
+/**
+ * Event metadata for a command's outcome. The schema version is a type's, not a command's: every
+ * decider is exported through `stampingVersions` (domain/upcasters.ts), which stamps each event
+ * with its type's current version over the first one set here.
+ */
+export function eventMetadata(command: CommandMetadata): EventMetadata {
   return {
     actor: command.actor,
     correlationId: command.correlationId,
     causationId: command.causationId,
     occurredAt: command.now,
-    schemaVersion,
+    schemaVersion: 1,
   };
 }
 

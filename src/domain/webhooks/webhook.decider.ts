@@ -1,4 +1,5 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import type { WebhookEvent } from './webhook.events.js';
 
 export type WebhookCommand =
@@ -40,9 +41,9 @@ export function decideWebhook(command: WebhookCommand, state: WebhookState): Web
   }
 }
 
-export const webhookDecider: Decider<WebhookCommand, WebhookEvent, WebhookState> = {
+export const webhookDecider: Decider<WebhookCommand, WebhookEvent, WebhookState> = stampingVersions({
   snapshot: { name: 'webhook', version: 1 },
   initialState: initialWebhookState,
   evolve: evolveWebhook,
   decide: decideWebhook,
-};
+});

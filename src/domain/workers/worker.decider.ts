@@ -1,4 +1,5 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
+import { stampingVersions } from '../upcasters.js';
 import type { JobDeadLettered, WorkerEvent } from './worker.events.js';
 
 export type WorkerCommand =
@@ -45,9 +46,9 @@ export function decideWorker(command: WorkerCommand, state: WorkerState): Worker
   }
 }
 
-export const workerDecider: Decider<WorkerCommand, WorkerEvent, WorkerState> = {
+export const workerDecider: Decider<WorkerCommand, WorkerEvent, WorkerState> = stampingVersions({
   snapshot: { name: 'worker', version: 1 },
   initialState: initialWorkerState,
   evolve: evolveWorker,
   decide: decideWorker,
-};
+});

@@ -144,7 +144,7 @@ function evolveRow(row: DealRow | undefined, event: DealEvent, recorded: Recorde
     case 'DealStageChanged':
       return { ...row, ...touched, stage: event.data.to };
     case 'DealClosed':
-      return { ...row, ...touched, stage: event.data.outcome, status: event.data.outcome, lost_from: event.data.outcome === 'lost' ? event.data.from : null };
+      return { ...row, ...touched, stage: event.data.outcome, status: event.data.outcome, lost_from: event.data.outcome === 'lost' ? event.data.fromStage : null };
     case 'DealReopened':
       return { ...row, ...touched, stage: event.data.stage, status: 'open', lost_from: null };
     default: {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { LRUCache } from 'lru-cache';
+import { upcast } from '../../domain/upcasters.js';
 import type { Position, RecordedEvent } from '../../eventstore/contract.js';
 import { CHECKPOINT_CHANNEL, GenerationLostError, type Generation } from './generations.js';
 import type { Projection, ProjectionTarget, Row, RowMerge, TableRows } from './projection.js';
@@ -49,7 +50,8 @@ export class GenerationWriter {
   async prepare(events: readonly RecordedEvent[], position: Position): Promise<PreparedBatch> {
     if (this.failed) throw this.failed;
     const batch = new Batch(this.knex, this.generation.schema, (table) => this.keptRows(table), this.pending);
-    if (events.length > 0) await this.projection.apply(events, batch);
+    // Projections see every event in its type's current shape, live and in rebuilds alike.
+    if (events.length > 0) await this.projection.apply(events.map(upcast), batch);
     const statement = batchStatement(batch.writes(), this.generation, this.checkpoint, {
       position,
       events: events.length,

@@ -118,7 +118,8 @@ function timelineRow(event: RecordedEvent, streams: TableRows<StreamRow>): Recor
 /** The recent-events timeline: every domain event with its deal and a one-line summary, newest first by position. */
 export const timelineProjection: Projection = {
   name: 'timeline',
-  version: 1,
+  // 2: rows hold each event's data in its type's current shape (DealClosed version 2), old events too.
+  version: 2,
   eventTypes: TIMELINE_EVENT_TYPES,
   tables: ['recent_events', 'timeline_streams'],
   async createTables(trx, schema) {

@@ -2,6 +2,7 @@ import { actionDecider } from '../../domain/actions/action.decider.js';
 import type { ActionEvent } from '../../domain/actions/action.events.js';
 import { defaultRiskPolicy } from '../../domain/actions/risk-policy.js';
 import { IllegalStateError } from '../../domain/shared/errors.js';
+import { upcast } from '../../domain/upcasters.js';
 import type { JsonObject } from '../../eventstore/contract.js';
 import { PermanentFailure, type Executor } from '../executors.js';
 import type { JobContext } from '../job-context.js';
@@ -51,7 +52,7 @@ export async function executeAction(context: JobContext, registry: Record<string
 
 async function proposalOf(context: JobContext, stream: string): Promise<Extract<ActionEvent, { type: 'ActionProposed' }>['data']> {
   for await (const event of context.deps.eventStore.readStream(stream, { maxCount: 1 })) {
-    if (event.type === 'ActionProposed') return event.data as Extract<ActionEvent, { type: 'ActionProposed' }>['data'];
+    if (event.type === 'ActionProposed') return upcast(event).data as Extract<ActionEvent, { type: 'ActionProposed' }>['data'];
   }
   throw new PermanentFailure(`${stream} does not begin with a proposal`);
 }

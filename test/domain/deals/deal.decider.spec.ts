@@ -22,8 +22,10 @@ const movedTo = (from: OpenStage, to: OpenStage, reason?: string): DealEvent => 
   data: { dealId, from, to, ...(reason ? { reason } : {}) },
   metadata,
 });
-const lostFrom = (from: OpenStage): DealEvent => ({ type: 'DealClosed', data: { dealId, outcome: 'lost', from, reason: 'Seller walked away' }, metadata });
-const wonEvent: DealEvent = { type: 'DealClosed', data: { dealId, outcome: 'won', from: 'closing' }, metadata };
+// DealClosed is at schema version 2 (deal.upcasters.ts): the decider stamps it so.
+const closedMetadata = { ...metadata, schemaVersion: 2 };
+const lostFrom = (fromStage: OpenStage): DealEvent => ({ type: 'DealClosed', data: { dealId, outcome: 'lost', fromStage, reason: 'Seller walked away' }, metadata: closedMetadata });
+const wonEvent: DealEvent = { type: 'DealClosed', data: { dealId, outcome: 'won', fromStage: 'closing' }, metadata: closedMetadata };
 const inClosing = [created, movedTo('sourcing', 'closing')];
 
 const stage = (data: Extract<DealCommand, { type: 'ChangeDealStage' }>['data']): DealCommand => ({
