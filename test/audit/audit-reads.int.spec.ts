@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { MAX_SCAN } from '../../src/audit/log-selection.js';
 import { GENESIS_HASH } from '../../src/commands/hash-chain.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 
 interface Page {
@@ -13,7 +13,7 @@ interface Page {
 }
 
 describe('audit reads: stream histories and the log', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let log: RecordedEvent[];

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { TEST_EVENT_STORE } from '../support/event-store.js';
 import { spawnDealstream } from '../support/processes.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
@@ -28,7 +28,7 @@ const parseLines = (text: string) => text.split('\n').filter(Boolean).map((line)
 const idsOf = (events: { id: string }[]) => events.map((event) => event.id);
 
 describe('audit export: NDJSON of a selection, over HTTP and from the CLI', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let log: RecordedEvent[];
@@ -89,7 +89,7 @@ describe('audit export: NDJSON of a selection, over HTTP and from the CLI', func
 });
 
 describe('audit export of a large log', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   // The EventStoreDB double runs in this process, holds the log in this heap and serves it slowly:
   // there the export is checked on a fifth of the log (the back-pressure bound tells only here).
   const EVENTS = TEST_EVENT_STORE === 'postgres' ? 100_000 : 20_000;

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { eventHash } from '../../src/commands/hash-chain.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { adminQuery } from '../support/database.js';
 import { TEST_EVENT_STORE } from '../support/event-store.js';
 import { spawnDealstream } from '../support/processes.js';
@@ -13,7 +13,7 @@ import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 const STREAMS = 12;
 
 describe('audit verify: hash chains over HTTP and from the CLI', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let env: Record<string, string>;

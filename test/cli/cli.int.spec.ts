@@ -3,13 +3,13 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { TEST_SERVER_URL, adminQuery, dropDatabase, withDatabase } from '../support/database.js';
 import { spawnDealstream } from '../support/processes.js';
 import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 describe('dealstream CLI', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   const database = `dealstream_cli_${randomBytes(4).toString('hex')}`;
   // The worker role (in `all`) keeps its queues under a prefix of the test's own (taken before the tests, not when the file loads).
   const env: Record<string, string> = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database) };

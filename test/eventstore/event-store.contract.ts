@@ -12,7 +12,7 @@ import {
 } from '../../src/eventstore/contract.js';
 import { InvalidInputError, StreamNotFoundError, WrongExpectedRevisionError } from '../../src/eventstore/errors.js';
 import { comparePositions } from '../../src/eventstore/position.js';
-import { collect, eventually, rejectionOf } from '../support/async.js';
+import { collect, eventually, rejectionOf, patient } from '../support/async.js';
 
 /** What an adapter hands the contract suite. */
 export interface ContractTarget {
@@ -30,7 +30,7 @@ export interface ContractTarget {
  */
 export function eventStoreContract(adapter: string, setup: () => Promise<ContractTarget>): void {
   describe(`event store contract: ${adapter}`, function () {
-    this.timeout(60_000);
+    this.timeout(patient(60_000));
     let target: ContractTarget;
     let store: EventStore;
 
@@ -326,7 +326,7 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       });
 
       it('sees every event of 8 concurrent writers exactly once, in revision order per stream', async function () {
-        this.timeout(120_000);
+        this.timeout(patient(120_000));
         const cat = category();
         const writers = 8;
         const perWriter = 2500;
@@ -369,7 +369,7 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       });
 
       it('serves several live subscribers with different filters at once, through bursts larger than a read', async function () {
-        this.timeout(120_000);
+        this.timeout(patient(120_000));
         const [a, b] = [category(), category()];
         const onlyA = subscribe(store, { from: 'end', filter: { categories: [a] } });
         const both = subscribe(store, { from: 'end', filter: { categories: [a, b] } });
@@ -404,7 +404,7 @@ export function eventStoreContract(adapter: string, setup: () => Promise<Contrac
       });
 
       it('delivers contended streams in revision order when writers race and retry', async function () {
-        this.timeout(120_000);
+        this.timeout(patient(120_000));
         const cat = category();
         const streams = range(4).map(() => streamIn(cat));
         const subscriber = subscribe(store, { from: 'end', filter: { categories: [cat] } });

@@ -10,12 +10,12 @@ import { deliveryJobOptions, wakeSubscriptions } from '../../src/integrations/we
 import { jobOptions } from '../../src/workers/worker-host.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { Receiver } from '../support/webhook-receiver.js';
 import { dropTestPrefixes, eventsOf, startTestWorkers, testPrefix } from '../support/workers.js';
 
 describe('integrations: webhook subscriptions and their delivery', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   const SCHEDULE = [50, 100, 200, 400, 800]; // a shortened retry schedule: the last attempt comes about 1.5 s after the first
   const ATTEMPTS = SCHEDULE.length + 1;
   let harness: TestApp;

@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
 import { REDIS_URL, dropTestPrefixes, eventsOf, testPrefix } from '../support/workers.js';
 
 describe('worker processes: crashes', function () {
-  this.timeout(240_000);
+  this.timeout(patient(240_000));
   let harness: TestApp;
   let receiver: Server;
   let prefix: string;

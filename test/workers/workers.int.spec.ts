@@ -15,14 +15,14 @@ import { closeQueues, jobOptions, openQueues, type WorkerHost } from '../../src/
 import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { REDIS_URL, dropTestPrefixes, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { RELAY_NAME, readRelayCheckpoint, runRelay } from '../../src/workers/relay.js';
 
 describe('workers: relay and processors', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let harness: TestApp;
   let host: WorkerHost | undefined;
   let keys: Record<string, string>;
