@@ -12,7 +12,7 @@ import type { RecordedEvent } from '../../src/eventstore/contract.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect, eventually, patient } from '../support/async.js';
-import { TEST_EVENT_STORE } from '../support/event-store.js';
+import { TEST_EVENT_STORE, logSettled } from '../support/event-store.js';
 import { spawnDealstream } from '../support/processes.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 
@@ -36,6 +36,7 @@ describe('audit export: NDJSON of a selection, over HTTP and from the CLI', func
   before(async () => {
     app = await startAuditApp();
     ids = await dealActivity(app.send);
+    await logSettled(app.harness.knex);
     log = await collect(app.harness.store.readAll());
   });
   after(() => app.harness.close());
@@ -110,6 +111,7 @@ describe('audit export of a large log', function () {
       }
     };
     await Promise.all(Array.from({ length: 4 }, appendStreams));
+    await logSettled(harness.knex); // for the export to read it all
     server = harness.app.listen(0);
     await once(server, 'listening');
   });
