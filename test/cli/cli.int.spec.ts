@@ -68,7 +68,8 @@ describe('dealstream CLI', function () {
       clearInterval(sending);
       socket.destroy();
     }
-    expect(Date.now() - signalled, 'well before the 15 s deadline').to.be.below(5000);
+    // Stopped, not forced out at the deadline: how soon depends on the machine's load.
+    expect(Date.now() - signalled, 'before the 15 s deadline').to.be.below(15_000);
     expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
@@ -85,7 +86,8 @@ describe('dealstream CLI', function () {
     run.child.kill('SIGTERM');
     expect(await run.exit, run.stderr()).to.equal(0);
     expect(await reading).to.match(/^retry: /);
-    expect(Date.now() - signalled, 'well before the next heartbeat (15 s)').to.be.below(5000);
+    expect(Date.now() - signalled, 'before the next heartbeat and the deadline (15 s)').to.be.below(15_000);
+    expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
   it('api drains the commands in flight on SIGTERM: every acknowledged write is stored, none fails', async () => {
