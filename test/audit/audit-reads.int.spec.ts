@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { MAX_SCAN } from '../../src/audit/log-selection.js';
 import { GENESIS_HASH } from '../../src/commands/hash-chain.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
+import { logSettled } from '../support/event-store.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 
 interface Page {
@@ -13,7 +14,7 @@ interface Page {
 }
 
 describe('audit reads: stream histories and the log', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let log: RecordedEvent[];
@@ -33,6 +34,7 @@ describe('audit reads: stream histories and the log', function () {
   before(async () => {
     app = await startAuditApp();
     ids = await dealActivity(app.send);
+    await logSettled(app.harness.knex);
     log = await collect(app.harness.store.readAll());
   });
   after(() => app.harness.close());
@@ -150,6 +152,7 @@ describe('audit reads: stream histories and the log', function () {
       await app.harness.store.append(streamId, events, { expectedRevision: 'no_stream' });
     }
     await app.send(`/api/deals/${ids.acme}/notes`, { text: 'After the flood' }, 'ops');
+    await logSettled(app.harness.knex);
     const scanned = (await collect(app.harness.store.readAll({ filter: { categories: ['deal', 'action', 'agent'] } })));
 
     const first = await app.get('/api/audit/events', { deal: ids.acme, limit: 1000 }).expect(200);

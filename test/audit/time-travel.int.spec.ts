@@ -5,7 +5,7 @@ import type { ActionEvent } from '../../src/domain/actions/action.events.js';
 import type { DealEvent } from '../../src/domain/deals/deal.events.js';
 import { evolveDeal, initialDealState } from '../../src/domain/deals/deal.state.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 
 /** The state after exactly these events, folded here with the domain's evolve, as JSON would carry it. */
@@ -14,7 +14,7 @@ function foldedDeal(events: RecordedEvent[]) {
 }
 
 describe('audit time travel: a deal or an action as it stood', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let acme: RecordedEvent[];

@@ -3,9 +3,9 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { eventHash } from '../../src/commands/hash-chain.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { adminQuery } from '../support/database.js';
-import { TEST_EVENT_STORE } from '../support/event-store.js';
+import { TEST_EVENT_STORE, logSettled } from '../support/event-store.js';
 import { spawnDealstream } from '../support/processes.js';
 import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 
@@ -13,7 +13,7 @@ import { dealActivity, startAuditApp, type AuditApp } from './audit-app.js';
 const STREAMS = 12;
 
 describe('audit verify: hash chains over HTTP and from the CLI', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let app: AuditApp;
   let ids: Awaited<ReturnType<typeof dealActivity>>;
   let env: Record<string, string>;
@@ -38,6 +38,7 @@ describe('audit verify: hash chains over HTTP and from the CLI', function () {
     ids = await dealActivity(app.send);
     const note = (text: string) => ({ type: 'DealNoteAdded', data: { dealId: unchained.slice(5), noteId: randomUUID(), text, authorId: 'bo' } });
     await app.harness.store.append(unchained, [note('imported 1'), note('imported 2')], { expectedRevision: 'no_stream' });
+    await logSettled(app.harness.knex); // for the whole log's count and the CLI's read
   });
   after(() => app.harness.close());
 

@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import { ConfigError } from '../../src/platform/config.js';
 import { SecretBox, SecretBoxError, openSecretBox } from '../../src/platform/secret-box.js';
 import { parseKeyring, type SecretKey } from '../../src/platform/secret-keyring.js';
+import { patient } from '../support/async.js';
 
 const key = (id: string): SecretKey => ({ id, key: randomBytes(32) });
 
@@ -110,7 +111,7 @@ describe('secret box', () => {
     });
 
     it('makes one key file when processes start at once', async function () {
-      this.timeout(60_000);
+      this.timeout(patient(60_000));
       const module = pathToFileURL(path.resolve('src/platform/secret-box.ts')).href;
       const script = `const { openSecretBox } = await import(${JSON.stringify(module)});
         const box = await openSecretBox({ NODE_ENV: 'development', SECRETS_KEY_FILE: 'secrets.key' }, ${JSON.stringify(directory)});

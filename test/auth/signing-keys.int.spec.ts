@@ -6,9 +6,10 @@ import { ensureSigningKey, publicJwks, rotateSigningKey } from '../../src/auth/t
 import { createKnex } from '../../src/platform/database.js';
 import { SecretBox, SecretBoxError } from '../../src/platform/secret-box.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { patient } from '../support/async.js';
 
 describe("dealstream's signing keys", function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let harness: TestApp;
   let knex: Knex;
   const box = new SecretBox([{ id: 'test', key: randomBytes(32) }]);

@@ -13,12 +13,13 @@ import type { TokenVerifier as PeopleTokenVerifier } from '../../src/principals/
 import { createKnex } from '../../src/platform/database.js';
 import { SecretBox } from '../../src/platform/secret-box.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { patient } from '../support/async.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('token verifier', function () {
-  this.timeout(30_000);
+  this.timeout(patient(30_000));
   let db: TestDatabase;
   let knex: Knex;
   const box = new SecretBox([{ id: 'test', key: randomBytes(32) }]);

@@ -6,9 +6,10 @@ import { loadConfig } from '../../src/platform/config.js';
 import { createKnex } from '../../src/platform/database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { spawnDealstream } from '../support/processes.js';
+import { patient } from '../support/async.js';
 
 describe('dealstream tokens (CLI)', function () {
-  this.timeout(90_000);
+  this.timeout(patient(90_000));
   let db: TestDatabase;
   let knex: Knex;
   let env: Record<string, string>;

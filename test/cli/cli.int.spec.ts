@@ -3,13 +3,13 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { TEST_SERVER_URL, adminQuery, dropDatabase, withDatabase } from '../support/database.js';
 import { spawnDealstream } from '../support/processes.js';
 import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 describe('dealstream CLI', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   const database = `dealstream_cli_${randomBytes(4).toString('hex')}`;
   // The worker role (in `all`) keeps its queues under a prefix of the test's own (taken before the tests, not when the file loads).
   const env: Record<string, string> = { DATABASE_URL: withDatabase(TEST_SERVER_URL, database) };
@@ -68,7 +68,8 @@ describe('dealstream CLI', function () {
       clearInterval(sending);
       socket.destroy();
     }
-    expect(Date.now() - signalled, 'well before the 15 s deadline').to.be.below(5000);
+    // Stopped, not forced out at the deadline: how soon depends on the machine's load.
+    expect(Date.now() - signalled, 'before the 15 s deadline').to.be.below(15_000);
     expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
@@ -85,7 +86,8 @@ describe('dealstream CLI', function () {
     run.child.kill('SIGTERM');
     expect(await run.exit, run.stderr()).to.equal(0);
     expect(await reading).to.match(/^retry: /);
-    expect(Date.now() - signalled, 'well before the next heartbeat (15 s)').to.be.below(5000);
+    expect(Date.now() - signalled, 'before the next heartbeat and the deadline (15 s)').to.be.below(15_000);
+    expect(run.stderr()).to.not.match(/deadline passed/);
   });
 
   it('api drains the commands in flight on SIGTERM: every acknowledged write is stored, none fails', async () => {

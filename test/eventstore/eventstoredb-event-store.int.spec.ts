@@ -11,7 +11,7 @@ import { APPEND_ATTEMPTS, EventStoreDBEventStore } from '../../src/eventstore/ev
 import { fromToken } from '../../src/eventstore/eventstoredb/positions.js';
 import { comparePositions } from '../../src/eventstore/position.js';
 import { startEsdbDouble, type EsdbDouble } from '../esdb-double/index.js';
-import { collect, eventually, rejectionOf } from '../support/async.js';
+import { collect, eventually, rejectionOf, patient } from '../support/async.js';
 import { eventStoreContract } from './event-store.contract.js';
 
 eventStoreContract('EventStoreDB (protocol double)', async () => {
@@ -200,7 +200,7 @@ describe('EventStoreDB event store (over the protocol double)', () => {
   });
 
   it('resubscribes after the server drops its subscriptions, in catch-up and live, with no gap and no duplicate', async function () {
-    this.timeout(60_000);
+    this.timeout(patient(60_000));
     const category = 'drop' + randomUUID().slice(0, 8);
     const stream = `${category}-1`;
     await store.append(stream, numbered(0, 3000), { expectedRevision: 'no_stream' });

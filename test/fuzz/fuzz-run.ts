@@ -5,6 +5,7 @@ import request from 'supertest';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { startTestApp } from '../support/app.js';
+import { logSettled } from '../support/event-store.js';
 import { dropTestPrefixes } from '../support/workers.js';
 import { EventLedger, correlationIdOf, type LedgerCounts, type LedgerFinding } from './event-ledger.js';
 import { ingredientsOf } from './ingredients.js';
@@ -88,6 +89,7 @@ export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 1
     const document = (await request(server).get('/openapi.json')).body as OpenApiDocument;
     const operations = operationsOf(document);
     const world = await seedWorld(server, harness.knex, harness.store);
+    await logSettled(harness.knex); // the ledger's baseline holds every event of the seeding
     const ledger = await EventLedger.open(harness.store);
     const arbitrary = requestArbitrary(operations);
     const tag = `${seed}`;
@@ -136,6 +138,7 @@ export async function runFuzz({ requests, seed, log = () => {}, shrinkBudget = 1
       await shrink(failure, arbitrary, seed, failure.example.fuzz.operation.streaming ? STREAMING_SHRINK_BUDGET : shrinkBudget, exchange);
     }
     const shrinkRequests = seq - before;
+    await logSettled(harness.knex); // and its check every event of the run
     return {
       seed,
       requests,

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { formatReport, passed } from './fuzz-report.js';
 import { runFuzz } from './fuzz-run.js';
+import { patient } from '../support/async.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_140_614);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2_000);
@@ -16,7 +17,7 @@ const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2_000);
 describe('fuzz: the whole HTTP API', function () {
   // Here 2,000 requests take about 25 s, and the whole test about 55 s with its failures shrunk:
   // five times that, for a slow and shared machine.
-  this.timeout(Math.max(300_000, REQUESTS * 170));
+  this.timeout(patient(Math.max(300_000, REQUESTS * 170)));
 
   it(`answers ${REQUESTS} generated and mutated requests without a 5xx, with problems naming the field, and appends events only for successes`, async () => {
     const report = await runFuzz({ requests: REQUESTS, seed: SEED });

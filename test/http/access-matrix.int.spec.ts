@@ -7,6 +7,7 @@ import { QUEUE_DASHBOARD_PATH } from '../../src/http/app.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { dropTestPrefixes } from '../support/workers.js';
+import { patient } from '../support/async.js';
 
 interface Operation {
   method: string;
@@ -20,7 +21,7 @@ interface Operation {
  * check (whatever its request then earns), and nobody without a credential gets anything but 401.
  */
 describe('access: every role on every route', function () {
-  this.timeout(120_000);
+  this.timeout(patient(120_000));
   let harness: TestApp;
   let server: Server;
   let base: string;

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { QUEUE_DASHBOARD_PATH } from '../../src/http/app.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
 import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
@@ -15,7 +15,7 @@ const LISTED = 'https://app.example.com';
 const basic = (key: string) => `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
 
 describe('HTTP hardening', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let harness: TestApp;
   let server: http.Server;
   let base: string;

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createApiKey } from '../support/principals.js';
 import { freePort, startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
@@ -39,7 +39,7 @@ function recordingLogger() {
 }
 
 describe('rate limits', function () {
-  this.timeout(90_000);
+  this.timeout(patient(90_000));
   after(() => dropTestPrefixes());
 
   it('classes requests under /api by route: exports, commands, queries', () => {

@@ -19,7 +19,7 @@ import { integrationFeed, type FeedOptions } from '../../src/integrations/feed.j
 import { silentLogger } from '../../src/platform/logger.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { collect, eventually } from '../support/async.js';
+import { collect, eventually, patient } from '../support/async.js';
 
 const PATH = '/api/integrations/feed';
 
@@ -292,7 +292,8 @@ describe('integration feed: GET /api/integrations/feed', () => {
       handedOn = true;
     });
     const early = http.get(feed.url, { headers: { authorization: `Bearer ${keys.int}` } }).on('error', () => undefined);
-    await eventually(() => early.socket !== null, 5_000, 'a connection');
+    // Once the server has it: a request destroyed sooner may never reach the server at all.
+    await eventually(() => requests > 0, 5_000, 'the early request to reach the server');
     early.destroy();
     await eventually(() => handedOn, 5_000, 'the early request to reach the feed');
 
@@ -394,7 +395,8 @@ describe('integration feed: GET /api/integrations/feed', () => {
     expect(await fieldsOf('from=start', { 'Last-Event-ID': 'not-a-position' })).to.deep.equal(['Last-Event-ID']);
   });
 
-  describe('a client that does not read', () => {
+  describe('a client that does not read', function () {
+    this.timeout(patient(30_000)); // 20 MB of events stored, then sent
     const EVENTS = 20_000;
     const PER_APPEND = 1_000;
 

@@ -7,7 +7,7 @@ import { SecretBox } from '../../src/platform/secret-box.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { testKeyring } from '../support/secrets.js';
 import { Receiver } from '../support/webhook-receiver.js';
@@ -15,7 +15,7 @@ import { dropTestPrefixes, startTestWorkers, testPrefix } from '../support/worke
 
 /** Issue 14: webhooks reach no private network, keep no plaintext secret, and outlast a receiver's restart. */
 describe('webhooks: outbound safety, sealed secrets and the default retry schedule', function () {
-  this.timeout(120_000);
+  this.timeout(patient(120_000));
   let harness: TestApp;
   let host: WorkerHost;
   let keys: Record<string, string>;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { EventToAppend, RecordedEvent } from '../../src/eventstore/contract.js';
+import { comparePositions } from '../../src/eventstore/position.js';
 import type { DeliveryView } from '../../src/integrations/webhooks/webhook-deliveries.js';
 import type { SubscriptionView } from '../../src/integrations/webhooks/webhook-subscriptions.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
@@ -10,12 +11,12 @@ import { deliveryJobOptions, wakeSubscriptions } from '../../src/integrations/we
 import { jobOptions } from '../../src/workers/worker-host.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { Receiver } from '../support/webhook-receiver.js';
 import { dropTestPrefixes, eventsOf, startTestWorkers, testPrefix } from '../support/workers.js';
 
 describe('integrations: webhook subscriptions and their delivery', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   const SCHEDULE = [50, 100, 200, 400, 800]; // a shortened retry schedule: the last attempt comes about 1.5 s after the first
   const ATTEMPTS = SCHEDULE.length + 1;
   let harness: TestApp;
@@ -76,9 +77,11 @@ describe('integrations: webhook subscriptions and their delivery', function () {
   it('delivers every matching event and none other, in order, one at a time, as signed CloudEvents', async () => {
     const [deal, otherDeal, action] = [stream('deal'), stream('deal'), stream('action')];
     const to = await receiver();
-    const before = await append(deal, 'DealNoteAdded'); // before the subscription: not delivered
+    // Just before the subscription, which starts at the end of the log: on PostgreSQL that end lies
+    // below the oldest transaction open in the cluster (another test's database counts), so this one
+    // may be delivered too, first. Everything appended after the subscription is.
+    const [before] = await append(deal, 'DealNoteAdded');
     const created = await subscribe(to, { filter: { streamIds: [deal, action], eventTypes: ['DealNoteAdded', 'ActionProposed'] } });
-    expect(created.position! >= before[0]!.position).to.equal(true);
 
     const matching: RecordedEvent[] = [];
     for (let round = 0; round < 3; round++) {
@@ -90,13 +93,15 @@ describe('integrations: webhook subscriptions and their delivery', function () {
     // More than one run takes (100 events): the next run goes on where it stopped.
     matching.push(...(await append(deal, ...Array<string>(150).fill('DealNoteAdded'))));
     const expected = byPosition(matching);
+    expect(comparePositions(created.position!, expected[0]!.position), 'the subscription starts before what comes next').to.be.below(0);
 
-    await eventually(() => to.events.length >= expected.length, 20_000, 'every matching event');
+    await eventually(() => ids(to.events).includes(expected.at(-1)!.id), 20_000, 'every matching event');
     expect(to.refused).to.deep.equal([]);
-    expect(ids(to.events)).to.deep.equal(ids(expected));
+    const delivered = to.events[0]?.id === before!.id ? to.events.slice(1) : to.events;
+    expect(ids(delivered)).to.deep.equal(ids(expected));
     expect(to.maxInFlight).to.equal(1);
     const [first] = expected;
-    expect(to.events[0]).to.deep.equal({
+    expect(delivered[0]).to.deep.equal({
       specversion: '1.0',
       id: first!.id,
       source: `/dealstream/${deal}`,
@@ -285,7 +290,7 @@ describe('integrations: webhook subscriptions and their delivery', function () {
       const to = await receiver();
       const created = await subscribe(to, { filter: { streamIds: [deal] } });
       const events = await append(deal, 'DealCreated', 'DealNoteAdded', 'DealStageChanged');
-      await eventually(() => to.events.length === 3, 10_000, 'three deliveries');
+      await storedPast(created.id, events.at(-1)!); // the receiver has each event before its delivery is stored
       const first = (await api().get(`/${created.id}/deliveries?limit=2`).expect(200)).body;
       const second = (await api().get(`/${created.id}/deliveries?limit=2&cursor=${first.nextCursor}`).expect(200)).body;
       expect([...first.items, ...second.items].map((delivery: DeliveryView) => delivery.eventId)).to.deep.equal(ids(events).reverse());

@@ -13,13 +13,13 @@ import { loadConfig } from '../../src/platform/config.js';
 import { SecretBox } from '../../src/platform/secret-box.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
 /** People signing in with tokens, dealstream's own and an identity provider's, end to end over HTTP. */
 describe('principals: people through tokens', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let harness: TestApp;
   let idp: Server;
   let idpKey: Awaited<ReturnType<typeof generateKeyPair>>;

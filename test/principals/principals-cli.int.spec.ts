@@ -3,13 +3,13 @@ import type { Knex } from 'knex';
 import { principalForKey } from '../../src/auth/api-keys.js';
 import { principalStreamId } from '../../src/domain/principals/principal.events.js';
 import { createKnex } from '../../src/platform/database.js';
-import { collect } from '../support/async.js';
+import { collect, patient } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
 import { spawnDealstream } from '../support/processes.js';
 
 describe('principals: the CLI', function () {
-  this.timeout(120_000);
+  this.timeout(patient(120_000));
   let db: TestDatabase;
   let knex: Knex;
   let store: TestEventStore;

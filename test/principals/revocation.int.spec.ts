@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/platform/database.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createApiKey } from '../support/principals.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
@@ -10,7 +10,7 @@ import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 /** Two real API processes that trust checked keys for ten minutes: a change made through one holds in the other at once. */
 describe('principals: revocation across API processes', function () {
-  this.timeout(120_000);
+  this.timeout(patient(120_000));
   let db: TestDatabase;
   let knex: Knex;
   let store: TestEventStore;

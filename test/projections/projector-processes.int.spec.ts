@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
 import { rebuildProjection } from '../../src/projections/runtime/runner.js';
 import { projectionStatus } from '../../src/projections/runtime/status.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
@@ -24,7 +24,7 @@ async function snapshot(knex: Knex): Promise<Record<string, string[]>> {
 }
 
 describe('projector processes: crashes and failover', function () {
-  this.timeout(240_000);
+  this.timeout(patient(240_000));
   let db: TestDatabase;
   let knex: Knex;
   let testStore: TestEventStore;

@@ -10,7 +10,7 @@ import type { Projection } from '../../src/projections/runtime/projection.js';
 import { rebuildProjection, runProjection, type RunnerDependencies } from '../../src/projections/runtime/runner.js';
 import { projectionStatus } from '../../src/projections/runtime/status.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
-import { collect, eventually } from '../support/async.js';
+import { collect, eventually, patient } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
@@ -37,7 +37,7 @@ function tally(version = 1, name = 'tally'): Projection {
 }
 
 describe('projection runtime', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let db: TestDatabase;
   let knex: Knex;
   let testStore: TestEventStore;

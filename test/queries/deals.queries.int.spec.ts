@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 
 interface DealItem {
   id: string;
@@ -16,7 +16,7 @@ interface DealItem {
 }
 
 describe('deal queries: list, one deal, pipeline, read-your-writes', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let harness: TestApp;
   let app: Express;
   const keys: Record<string, string> = {};

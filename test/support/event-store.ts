@@ -1,7 +1,9 @@
+import type { Knex } from 'knex';
 import type { EventStore, ReadStreamOptions } from '../../src/eventstore/contract.js';
 import { createEventStore } from '../../src/eventstore/index.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import { eventually } from './async.js';
 
 /**
  * The event store the pipeline tests run on: PostgreSQL (the test database's own), or with
@@ -55,4 +57,17 @@ export function countingStreamReads(store: EventStore): { store: EventStore; rea
     },
   });
   return { store: counted, reads, eventsRead };
+}
+
+/**
+ * Resolves once a reader of the log sees every event committed before the call. On PostgreSQL a
+ * read of the log stops below the oldest transaction open anywhere in the cluster (DESIGN.md), so
+ * right after a write, while another database holds a transaction open, the log may end before it.
+ * The EventStoreDB adapter reads what is committed at once.
+ */
+export async function logSettled(knex: Knex): Promise<void> {
+  if (TEST_EVENT_STORE !== 'postgres') return;
+  const snapshot = async (bound: 'xmin' | 'xmax') => BigInt((await knex.raw(`SELECT pg_snapshot_${bound}(pg_current_snapshot())::text AS id`)).rows[0].id);
+  const next = await snapshot('xmax'); // every transaction that has committed took an id below it
+  await eventually(async () => (await snapshot('xmin')) >= next, 10_000, 'the transactions open in the cluster to end');
 }

@@ -10,12 +10,12 @@ import { ReadPositions } from '../../src/queries/read-positions.js';
 import { openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { spawnDealstream } from '../support/processes.js';
 import { REDIS_URL, dropTestPrefixes, eventsOf, startTestWorkers, testPrefix, typesOf } from '../support/workers.js';
 
 describe('workers: status, dead letters and replay, dashboard, readiness', function () {
-  this.timeout(60_000);
+  this.timeout(patient(60_000));
   let harness: TestApp;
   let host: WorkerHost;
   let app: Express;

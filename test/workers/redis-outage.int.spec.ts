@@ -8,12 +8,12 @@ import { createApiKey } from '../support/principals.js';
 import { createRedis, jobLosingSettings } from '../../src/platform/redis.js';
 import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventsOf, startTestWorkers, testPrefix } from '../support/workers.js';
 
 describe('workers: Redis stopped and started again', function () {
-  this.timeout(120_000);
+  this.timeout(patient(120_000));
   let harness: TestApp;
   let redis: PrivateRedis;
   let dir: string;

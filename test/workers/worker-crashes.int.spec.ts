@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { eventually } from '../support/async.js';
+import { eventually, patient } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
 import { REDIS_URL, dropTestPrefixes, eventsOf, testPrefix } from '../support/workers.js';
 
 describe('worker processes: crashes', function () {
-  this.timeout(240_000);
+  this.timeout(patient(240_000));
   let harness: TestApp;
   let receiver: Server;
   let prefix: string;
@@ -65,9 +65,17 @@ describe('worker processes: crashes', function () {
   it('after kill -9 mid-job 10 times, every action ends executed once in effect; nothing is lost', async () => {
     const dealId = (await post('/api/deals', { name: 'Acme', company: 'Acme', amount: { amount: '1000.00', currency: 'USD' } }, 'ops'))!;
     const actions: { id: string; kind: 'add_note' | 'send_email' }[] = [];
+    // The feed proposes alongside each worker, so many actions per worker started. Paced by the clock
+    // alone, it left more work the slower workers started: over 1,000 actions at a load of 12, where
+    // each took 10 to 30 s to start, and a minute was not enough to execute them.
+    const PER_WORKER = 16;
+    let allowed = 0;
+    let more = () => {};
     let feeding = true;
     const feed = (async () => {
       for (let i = 0; feeding; i++) {
+        while (feeding && i >= allowed) await new Promise<void>((resolve) => (more = resolve));
+        if (!feeding) break;
         const kind = i % 2 === 0 ? 'send_email' : 'add_note';
         const id = (await post('/api/actions', { dealId, kind, title: `Action ${i}`, payload: kind === 'add_note' ? { text: `Note ${i}` } : { to: 'cfo@acme.test' } }, 'ops'))!;
         if (kind === 'send_email') await post(`/api/actions/${id}/approve`, {}, 'ana'); // medium risk
@@ -76,7 +84,12 @@ describe('worker processes: crashes', function () {
       }
     })();
 
-    let current = worker();
+    const next = () => {
+      allowed += PER_WORKER;
+      more();
+      return worker();
+    };
+    let current = next();
     for (let kill = 0; kill < 10; kill++) {
       const spawned = performance.now();
       // This worker has a call out: it is in the middle of a job.
@@ -85,9 +98,10 @@ describe('worker processes: crashes', function () {
       await sleep(Math.random() * 150);
       current.child.kill('SIGKILL');
       await current.exit;
-      current = worker();
+      current = next();
     }
     feeding = false;
+    more();
     await feed;
 
     const executed = async () => {
