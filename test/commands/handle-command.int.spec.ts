@@ -9,7 +9,7 @@ import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decid
 import { ConcurrencyError, DomainError } from '../../src/domain/shared/errors.js';
 import type { CommandMetadata } from '../../src/domain/shared/event.js';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
-import { collect, rejectionOf } from '../support/async.js';
+import { collect, patient, rejectionOf } from '../support/async.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { TEST_EVENT_STORE, countingStreamReads, startTestEventStore, type TestEventStore } from '../support/event-store.js';
 
@@ -287,7 +287,7 @@ describe('handleCommand with remembered stream states', () => {
 });
 
 describe('handleCommand with snapshots and repeated commands', function () {
-  this.timeout(120_000); // long streams, written one command at a time on a loaded machine
+  this.timeout(patient(40_000)); // long streams, written one command at a time
   let db: TestDatabase;
   let testStore: TestEventStore;
   let store: EventStore;
