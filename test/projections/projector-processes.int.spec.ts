@@ -5,6 +5,7 @@ import type { EventStore } from '../../src/eventstore/contract.js';
 import { createKnex } from '../../src/platform/database.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { PROJECTIONS } from '../../src/projections/index.js';
+import { activeGeneration } from '../../src/projections/runtime/generations.js';
 import { rebuildProjection } from '../../src/projections/runtime/runner.js';
 import { projectionStatus } from '../../src/projections/runtime/status.js';
 import { eventually, patient } from '../support/async.js';
@@ -58,9 +59,13 @@ describe('projector processes: crashes and failover', function () {
   const status = () => projectionStatus(knex, store, PROJECTIONS);
   /**
    * Every projection has applied the log up to `position`. (Lag alone could read 0 a moment too early:
-   * a killed process's transaction, until PostgreSQL notices, holds back what readers may see.)
+   * a killed process's transaction, until PostgreSQL notices, holds back what readers may see.) The
+   * stored checkpoints come first: the status reads the log after each one for its lag, up to 10,000
+   * events a projection, and polled while they caught up it took the CPU their catch-up needed.
    */
-  const caughtUpTo = (position: string) => async () => (await status()).every((s) => s.state === 'live' && (s.checkpoint ?? '') >= position);
+  const caughtUpTo = (position: string) => async () =>
+    (await Promise.all(PROJECTIONS.map((projection) => activeGeneration(knex, projection.name)))).every((generation) => (generation?.checkpoint ?? '') >= position) &&
+    (await status()).every((s) => s.state === 'live' && (s.checkpoint ?? '') >= position);
   /** The projections whose lock the process holds, from PostgreSQL's own view of its sessions. */
   async function locksHeldBy(child: DealstreamProcess, granted = true): Promise<number> {
     const { rows } = await knex.raw(
