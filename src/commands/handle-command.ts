@@ -151,7 +151,7 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
     const events = chainEvents(
       streamId,
       loaded.lastHash,
-      decided.map((event, i) => ({ ...event, id: options.eventIdFor?.(i) ?? randomUUID() })),
+      decided.map((event, i) => ({ ...event, id: eventIdFor?.(i) ?? randomUUID() })),
     );
     try {
       const result = await store.append(
@@ -159,14 +159,16 @@ async function decideAndAppend<C, E extends DomainEvent, S>(
         events.map(({ id, type, data, metadata }) => ({ id, type, data: data as JsonObject, metadata: metadata as unknown as JsonObject })),
         { expectedRevision: loaded.revision },
       );
-      // With derived ids, the store may have taken this append for a retry of a twin's (the same
-      // Idempotency-Key in another process) stored first, with other metadata and so other hashes:
-      // what is remembered is then read back, never assumed.
-      const after: Known<S> = eventIdFor
-        ? await catchUp(store, streamId, decider, loaded)
-        : { state: decided.reduce(decider.evolve, loaded.state), revision: result.nextRevision, lastHash: events.at(-1)!.metadata.hash, position: result.position };
-      known?.set<S>(streamId, after);
-      known?.snapshots?.consider(store, streamId, decider, loaded.revision, after, events.length);
+      if (known) {
+        // With derived ids, the store may have taken this append for a retry of a twin's (the same
+        // Idempotency-Key in another process) stored first, with other metadata and so other
+        // hashes: what is remembered is then read back, never assumed.
+        const after: Known<S> = eventIdFor
+          ? await catchUp(store, streamId, decider, loaded)
+          : { state: decided.reduce(decider.evolve, loaded.state), revision: result.nextRevision, lastHash: events.at(-1)!.metadata.hash, position: result.position };
+        known.set<S>(streamId, after);
+        known.snapshots?.consider(store, streamId, decider, loaded.revision, after, events.length);
+      }
       return { revision: result.nextRevision, position: result.position, events };
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) {
