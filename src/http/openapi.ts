@@ -19,6 +19,11 @@ const jsonSchemaOf = (schema: z.ZodType) => {
   const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return rest as { properties?: Record<string, object>; required?: string[] };
 };
+/** A response body's shape as the handler produces it (zod's output side). */
+const responseSchemaOf = (schema: z.ZodType) => {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
 const queryParameters = (schema: z.ZodType | undefined) => {
   const query = schema ? jsonSchemaOf(schema) : {};
   return Object.entries(query.properties ?? {}).map(([name, property]) => ({ name, in: 'query', required: query.required?.includes(name) ?? false, schema: property }));
@@ -34,8 +39,8 @@ export interface DescribedRoute {
   roles: readonly string[] | 'every';
   query?: z.ZodType;
   body?: z.ZodType;
-  /** The answer when it works: status 200 and JSON unless said otherwise. */
-  success?: { status?: number; contentType?: string; description?: string };
+  /** The answer when it works: status 200 and JSON unless said otherwise; `schema` is the JSON body's shape. */
+  success?: { status?: number; contentType?: string; description?: string; schema?: z.ZodType };
   /** When it answers 503. */
   unavailable?: string;
 }
@@ -45,7 +50,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
   const paths: Record<string, Record<string, object>> = {};
   for (const route of described) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
-    const { status = route.method === 'delete' ? 204 : 200, contentType = 'application/json', description = 'Done' } = route.success ?? {};
+    const { status = route.method === 'delete' ? 204 : 200, contentType = 'application/json', description = 'Done', schema } = route.success ?? {};
     (paths[path] ??= {})[route.method] = {
       summary: route.summary,
       description: route.roles === 'every' ? 'Every role may read.' : `Roles: ${route.roles.join(', ')}.`,
@@ -54,7 +59,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
       parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } } } : {}),
       responses: {
-        [status]: status === 204 ? { description } : { description, content: { [contentType]: { schema: contentType === 'application/json' ? { type: 'object' } : { type: 'string' } } } },
+        [status]: status === 204 ? { description } : { description, content: { [contentType]: { schema: contentType !== 'application/json' ? { type: 'string' } : schema ? responseSchemaOf(schema) : { type: 'object' } } } },
         ...(route.query || route.body ? { 400: problemResponse('Invalid request: each invalid field is named') } : {}),
         401: problemResponse('No valid API key'),
         ...(route.roles === 'every' ? {} : { 403: problemResponse('Role not allowed') }),
@@ -80,7 +85,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
         200: {
           description: 'The answer; lists are `{ items, nextCursor }`',
           headers: { 'X-Stale': { description: 'Given a position: false once it is included, true if the wait ran out', schema: { type: 'string' } } },
-          content: { 'application/json': { schema: { type: 'object' } } },
+          content: { 'application/json': { schema: route.response ? responseSchemaOf(route.response) : { type: 'object' } } },
         },
         400: problemResponse('Invalid query: each invalid parameter is named'),
         401: problemResponse('No valid API key'),

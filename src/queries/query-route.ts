@@ -11,21 +11,26 @@ export interface QueryContext {
   params: Record<string, string>;
 }
 
-export interface QueryRouteSpec<Query> {
+export interface QueryRouteSpec<Query, Response> {
   /** Under /api. */
   path: string;
   summary: string;
   query: z.ZodType<Query>;
+  /**
+   * The answer's shape: the handler's result is typed by it and the OpenAPI description is
+   * generated from it (as output), so the two cannot drift apart.
+   */
+  response?: z.ZodType<Response>;
   /** The projections whose tables it reads: a position token waits for these. */
   reads: readonly string[];
-  handler: (query: Query, context: QueryContext) => Promise<unknown>;
+  handler: (query: Query, context: QueryContext) => Promise<Response>;
 }
 
 // Each route is checked against its own types where it is declared (see commandRoute).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyQueryRoute = QueryRouteSpec<any>;
+export type AnyQueryRoute = QueryRouteSpec<any, any>;
 
-export function queryRoute<Query>(spec: QueryRouteSpec<Query>): AnyQueryRoute {
+export function queryRoute<Query, Response>(spec: QueryRouteSpec<Query, Response>): AnyQueryRoute {
   return spec;
 }
 
