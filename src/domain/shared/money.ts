@@ -40,3 +40,12 @@ export function fromTenThousandths(value: bigint): string {
   const fraction = (magnitude % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
   return `${sign}${magnitude / 10_000n}${fraction ? `.${fraction}` : ''}`;
 }
+
+/**
+ * The one form an amount takes in every answer: exact, without trailing fractional zeros
+ * ("25000000.00" and "25000000" are both "25000000"; "12.50" is "12.5"). Stored events keep what
+ * was sent; read models, time travel and commands' new events use this.
+ */
+export function canonicalAmount(decimal: string): string {
+  return fromTenThousandths(toTenThousandths(decimal));
+}
