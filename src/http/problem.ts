@@ -44,7 +44,7 @@ export function problemHandler(logger: Logger, outages = new Outages(logger)): E
         status: error.status,
         code: error.code,
         // Refused input names its field, as every other 400 does.
-        ...(error instanceof ValidationError ? { detail: `${error.field}: ${error.message}`, errors: [{ field: error.field, message: error.message }] } : {}),
+        ...(error instanceof ValidationError ? { detail: error.errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors: error.errors } : {}),
       });
     }
     if (error instanceof ZodError) return sendProblem(res, invalidRequest(error));

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { DealStage } from '../domain/deals/deal.events.js';
 import { NotFoundError } from '../domain/shared/errors.js';
+import type { OnBehalfOf } from '../domain/shared/event.js';
 import { Limit, cursorOf, iso, keysetPage } from './pagination.js';
 import { queryRoute } from './query-route.js';
 
@@ -72,7 +73,7 @@ export const dealQueries = [
         ...DEAL_COLUMNS,
         pendingApprovals(knex),
         lastActivity(knex),
-        jsonRows(knex, 'stage_history', 'SELECT from_stage, to_stage, reason, actor_id, at, revision FROM read.deal_stage_history WHERE deal_id = d.deal_id', 'revision'),
+        jsonRows(knex, 'stage_history', 'SELECT from_stage, to_stage, reason, actor_id, on_behalf_of, at, revision FROM read.deal_stage_history WHERE deal_id = d.deal_id', 'revision'),
         jsonRows(knex, 'notes', 'SELECT note_id, text, author_id, at, revision FROM read.deal_notes WHERE deal_id = d.deal_id ORDER BY revision DESC LIMIT 100', 'revision DESC'),
         jsonRows(knex, 'open_actions', `SELECT action_id, kind, title, status, risk, proposed_at, expires_at FROM read.actions
                                     WHERE deal_id = d.deal_id AND status IN (${OPEN_ACTION_STATUSES.map((status) => `'${status}'`).join(', ')})`, 'proposed_at DESC'),
@@ -81,7 +82,7 @@ export const dealQueries = [
       if (!row) throw new NotFoundError('DEAL.NOT_FOUND', 'No such deal');
       return {
         ...dealSummary(row),
-        stageHistory: row.stage_history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, at: iso(step.at) })),
+        stageHistory: row.stage_history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, onBehalfOf: (step.on_behalf_of as unknown as OnBehalfOf | null) ?? null, at: iso(step.at) })),
         notes: row.notes.map((note) => ({ id: note.note_id, text: note.text, authorId: note.author_id, at: iso(note.at) })),
         openActions: row.open_actions.map((action) => ({
           id: action.action_id, kind: action.kind, title: action.title, status: action.status, risk: action.risk, proposedAt: iso(action.proposed_at), expiresAt: iso(action.expires_at),

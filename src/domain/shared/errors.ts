@@ -37,12 +37,17 @@ export class NotFoundError extends DomainError {
 /** The command's data breaks a rule that needs no state, such as a missing reason (400). */
 /** Input the domain refuses (400), naming the field at fault as the request spells it. */
 export class ValidationError extends DomainError {
+  /** Each field at fault with what is wrong with it; by default `field` with the message. */
+  readonly errors: readonly { field: string; message: string }[];
+
   constructor(
     code: string,
     message: string,
     readonly field: string,
+    errors?: readonly { field: string; message: string }[],
   ) {
     super(code, 400, message);
+    this.errors = errors?.length ? errors : [{ field, message }];
   }
 }
 
