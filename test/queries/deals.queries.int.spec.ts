@@ -4,6 +4,7 @@ import request from 'supertest';
 import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 interface DealItem {
   id: string;
@@ -58,8 +59,8 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     await command(`/api/deals/${deals.initech}/stage`, { to: 'lost', reason: 'No budget' });
     await command(`/api/deals/${deals.acme}/owner`, { ownerId: 'bo' });
     await command(`/api/deals/${deals.acme}/notes`, { text: 'Call went well' });
-    await command('/api/actions', { dealId: deals.acme, kind: 'send_email', title: 'Send the NDA', payload: {} }, 'scout');
-    await command('/api/actions', { dealId: deals.acme, kind: 'schedule_meeting', title: 'Book a call', payload: {} }, 'scout');
+    await command('/api/actions', { dealId: deals.acme, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout');
+    await command('/api/actions', { dealId: deals.acme, kind: 'schedule_meeting', title: 'Book a call', payload: payloadOf('schedule_meeting') }, 'scout');
   });
   after(() => harness.close());
 
