@@ -167,7 +167,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     await eventually(async () => (await projections()).every((status) => status.checkpoint >= position), 5000, 'stored checkpoints');
     const statuses = await projections();
     expect(statuses.map((p) => p.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
-    const versions: Record<string, number> = { deals: 1, actions: 1, agents: 1, timeline: 2 };
+    const versions: Record<string, number> = { deals: 2, actions: 1, agents: 1, timeline: 2 };
     for (const status of statuses) {
       expect(status, status.name).to.deep.include({ state: 'live', version: versions[status.name], codeVersion: versions[status.name], rebuild: null });
     }
