@@ -44,13 +44,14 @@ export function executors(kinds: ActionKinds, httpExecutors: Record<string, stri
   return registry;
 }
 
-const onDeal = <T>(schema: z.ZodType<T>, run: (payload: T, action: ActionToExecute, context: JobContext) => Promise<JsonObject>): Executor =>
+const onDeal = <S extends z.ZodObject>(schema: S, run: (payload: z.output<S>, action: ActionToExecute, context: JobContext) => Promise<JsonObject>): Executor =>
   async (action, context) => {
-    // Checked at the proposal already; read with the same schema (an old proposal may not fit).
-    const payload = schema.safeParse(action.payload);
+    // Checked at the proposal already, strictly; read with the same schema, but fields it does not
+    // know are dropped: an action proposed before they were refused still runs.
+    const payload = schema.strip().safeParse(action.payload);
     if (!payload.success) throw new PermanentFailure(`the payload of a ${action.kind} action does not fit: ${z.prettifyError(payload.error)}`);
     try {
-      return await run(payload.data, action, context);
+      return await run(payload.data as z.output<S>, action, context);
     } catch (error) {
       // A rule's refusal will not change on a retry; a contended stream will (the job tries again).
       if (error instanceof DomainError && !(error instanceof ContentionError)) throw new PermanentFailure(`${error.code}: ${error.message}`);

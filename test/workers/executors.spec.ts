@@ -23,6 +23,18 @@ describe('internal executors: which failures are final', () => {
   });
 });
 
+describe('internal executors: what they send', () => {
+  it("sends the deal's command on the action's behalf, reading an older proposal's payload without the fields it does not know", async () => {
+    const sent: unknown[][] = [];
+    const context = { send: (...args: unknown[]) => (sent.push(args), Promise.resolve({ revision: 1n, position: null, events: [] })) } as unknown as JobContext;
+    const onBehalfOf = { actionId: 'a1', approvedBy: 'approvers' as const, approverIds: ['ana', 'bo'] };
+    const action = { actionId: 'a1', dealId: 'd1', kind: 'change_stage', payload: { to: 'diligence', note: 'proposed when fields went unchecked' }, attempt: 1, onBehalfOf };
+    expect(await executors(defaultActionKinds, {}).change_stage!(action, context)).to.deep.equal({ stage: 'diligence' });
+    const [[streamId, , command, step, options]] = sent as [[string, unknown, unknown, string, unknown]];
+    expect([streamId, command, step, options]).to.deep.equal(['deal-d1', { type: 'ChangeDealStage', data: { to: 'diligence' } }, 'change_stage', { onBehalfOf }]);
+  });
+});
+
 describe('executors: one for each kind a machine executes', () => {
   it('has one for every internal kind and every kind with an HTTP executor, and none for manual kinds', () => {
     const urls = { send_email: 'https://mailer.example/execute', send_fax: 'https://fax.example/execute', change_stage: 'https://ignored.example' };
