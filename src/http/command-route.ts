@@ -82,7 +82,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (key) {
       const stored = await findResponse(deps.knex, principal.id, key);
       if (stored && stored.requestHash !== hash) {
-        throw new HttpProblem({ type: '/problems/idempotency-key-reused', title: 'Idempotency-Key reused', status: 422, detail: 'This Idempotency-Key was used with another request' });
+        throw new HttpProblem('IDEMPOTENCY_KEY.REUSED', 'This Idempotency-Key was used with another request');
       }
       if (stored) return void res.status(stored.status).set(stored.headers).json(stored.body);
     }
@@ -127,7 +127,7 @@ function idempotencyKey(req: Request): string | undefined {
   const key = req.get('idempotency-key');
   if (key === undefined) return undefined;
   if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
-    throw new HttpProblem({ type: '/problems/invalid-idempotency-key', title: 'Invalid Idempotency-Key', status: 400, detail: 'Use 1 to 200 visible ASCII characters' });
+    throw new HttpProblem('IDEMPOTENCY_KEY.INVALID', 'Use 1 to 200 visible ASCII characters');
   }
   return key;
 }
@@ -136,7 +136,7 @@ function idempotencyKey(req: Request): string | undefined {
 export const requireJson: RequestHandler = (req, _res, next) => {
   // req.is() is null when there is no body at all, false when the body is of another type.
   if (req.is('application/json') === false) {
-    return next(new HttpProblem({ type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail: 'Send application/json' }));
+    return next(new HttpProblem('REQUEST.UNSUPPORTED_MEDIA_TYPE', 'Send application/json'));
   }
   next();
 };
@@ -157,7 +157,7 @@ function ifMatch(req: Request): bigint | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"?(\d{1,18})"?$/.exec(header.trim());
   if (!match) {
-    throw new HttpProblem({ type: '/problems/invalid-if-match', title: 'Invalid If-Match', status: 400, detail: 'If-Match must be a revision, e.g. "3"' });
+    throw new HttpProblem('IF_MATCH.INVALID', 'If-Match must be a revision, e.g. "3"');
   }
   return BigInt(match[1]!);
 }

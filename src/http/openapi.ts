@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AnyQueryRoute } from '../queries/query-route.js';
 import type { AnyCommandRoute } from './command-route.js';
+import { ProblemBody } from './problem-catalog.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
@@ -145,18 +146,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
             position: { type: ['string', 'null'], description: 'Position token: hand it to queries to read your own write' },
           },
         },
-        Problem: {
-          type: 'object',
-          description: 'RFC 9457 problem details',
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string' },
-            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
-          },
-        },
+        Problem: responseSchemaOf(ProblemBody),
       },
     },
     paths,
