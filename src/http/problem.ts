@@ -7,8 +7,6 @@ import { unreachableDependency } from '../platform/unreachable.js';
 import { Outages } from './outages.js';
 import { describeCode, problemOf, type Problem, type ProblemCode, type ProblemExtensions } from './problem-catalog.js';
 
-export type { Problem, ProblemCode } from './problem-catalog.js';
-
 /** A problem to answer: a catalogued code (which fixes its title, status and type) and what happened this time. */
 export class HttpProblem extends Error {
   readonly problem: Problem;
