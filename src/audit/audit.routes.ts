@@ -84,5 +84,5 @@ export function auditRouter({ eventStore, logger }: { eventStore: EventStore; lo
 
 const streamNotFound: ErrorRequestHandler = (error, _req, _res, next) => {
   if (!(error instanceof StreamNotFoundError)) return next(error);
-  next(new HttpProblem({ type: '/problems/stream-not-found', title: 'Stream not found', status: 404, detail: `${error.streamId} has no events` }));
+  next(new HttpProblem('STREAM.NOT_FOUND', `${error.streamId} has no events`));
 };

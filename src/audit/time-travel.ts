@@ -86,5 +86,5 @@ export async function stateAsOf<S, E extends DomainEvent>(store: EventStore, str
 }
 
 function notReached(field: 'revision' | 'at', detail: string): HttpProblem {
-  return new HttpProblem({ type: '/problems/state-not-found', title: 'No such state in the stream', status: 404, detail, errors: [{ field, message: detail }] });
+  return new HttpProblem('STREAM.STATE_NOT_FOUND', detail, { errors: [{ field, message: detail }] });
 }

@@ -141,7 +141,7 @@ export function createApp(dependencies: AppDependencies): Express {
     res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
   });
   api.get(ADMIN_READS[1].path, requireRole(...ADMIN_READS[1].roles), async (_req, res) => {
-    const unavailable = (detail: string) => new HttpProblem({ type: '/problems/queues-unavailable', title: 'The job queues cannot be read', status: 503, detail });
+    const unavailable = (detail: string) => new HttpProblem('QUEUES.UNAVAILABLE', detail);
     if (!queues) throw unavailable('No job queues are configured in this process');
     res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
   });

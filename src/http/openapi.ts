@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AnyQueryRoute } from '../queries/query-route.js';
-import type { AnyCommandRoute } from './command-route.js';
+import { CommandAnswer, CreationAnswer, type AnyCommandRoute } from './command-route.js';
+import { ProblemBody } from './problem-catalog.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
@@ -115,7 +116,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
             ETag: { description: 'The new revision', schema: { type: 'string' } },
             ...(route.location ? { Location: { description: 'The new resource', schema: { type: 'string' } } } : {}),
           },
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/CommandResult' } } },
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${route.location ? 'CreationResult' : 'CommandResult'}` } } },
         },
         400: problemResponse('Invalid request: each invalid field is named'),
         401: problemResponse('No valid API key'),
@@ -138,25 +139,9 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of a principal (`dealstream keys issue`), or a person\'s token (`dealstream tokens issue`, or an OIDC provider\'s)' } },
       schemas: {
-        CommandResult: {
-          type: 'object',
-          properties: {
-            revision: { type: ['string', 'null'], description: "The stream's revision after the command" },
-            position: { type: ['string', 'null'], description: 'Position token: hand it to queries to read your own write' },
-          },
-        },
-        Problem: {
-          type: 'object',
-          description: 'RFC 9457 problem details',
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string' },
-            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
-          },
-        },
+        CommandResult: responseSchemaOf(CommandAnswer),
+        CreationResult: responseSchemaOf(CreationAnswer),
+        Problem: responseSchemaOf(ProblemBody),
       },
     },
     paths,

@@ -49,7 +49,7 @@ export function eventSchemaRoutes(): Router {
   router.get('/integrations/event-types/:type', (req, res) => {
     const entry = catalog.get(req.params.type);
     if (!entry) {
-      throw new HttpProblem({ type: '/problems/unknown-event-type', title: 'Unknown event type', status: 404, detail: `No event type is named ${req.params.type}` });
+      throw new HttpProblem('EVENT_TYPE.NOT_FOUND', `No event type is named ${req.params.type}`);
     }
     res.json({ type: req.params.type, ...entry });
   });

@@ -101,13 +101,11 @@ export function integrationFeed({ eventStore, logger, heartbeatMs = 15_000, retr
 
 function tooManyFeeds(res: Response, cap: 'principal' | 'process', caps: FeedCaps, retryMs: number): void {
   res.set('Retry-After', String(Math.ceil(retryMs / 1000)));
-  sendProblem(res, {
-    type: '/problems/too-many-feeds',
-    title: 'Too many open feeds',
-    status: 429,
-    code: 'FEED.TOO_MANY',
-    detail: cap === 'principal' ? `This principal holds ${caps.perPrincipal} open feeds, the most one may; close one first` : `This server holds ${caps.perProcess} open feeds, the most it takes; try again later`,
-  });
+  sendProblem(
+    res,
+    'FEED.TOO_MANY',
+    cap === 'principal' ? `This principal holds ${caps.perPrincipal} open feeds, the most one may; close one first` : `This server holds ${caps.perProcess} open feeds, the most it takes; try again later`,
+  );
 }
 
 /** An event as a message; a checkpoint as a bare id, when it moves past the last one sent. */

@@ -105,9 +105,9 @@ async function view(deps: LifecycleDeps, id: string) {
 }
 
 function notFound(id: string): HttpProblem {
-  return new HttpProblem({ type: '/problems/principal-not-found', title: 'Principal not found', status: 404, code: 'PRINCIPAL.NOT_FOUND', detail: `No principal ${id}` });
+  return new HttpProblem('PRINCIPAL.NOT_FOUND', `No principal ${id}`);
 }
 
 function keyNotFound(): HttpProblem {
-  return new HttpProblem({ type: '/problems/principal-key-not-found', title: 'Key not found', status: 404, code: 'PRINCIPAL.KEY_NOT_FOUND', detail: 'No such key' });
+  return new HttpProblem('PRINCIPAL.KEY_NOT_FOUND', 'No such key');
 }

@@ -89,7 +89,7 @@ export function webhookRoutes({ knex, eventStore, box, outbound }: { knex: Knex;
     const refusal = await outbound.vet(body.url);
     if (refusal) throw new InvalidInputError('url', refusal);
     const filter = visibleFilter(body.filter, res.locals.principal as Principal, { categories: 'filter.categories', eventTypes: 'filter.eventTypes', streamIds: 'filter.streamIds' });
-    if (!box) throw new HttpProblem({ type: '/problems/secrets-unavailable', title: 'Webhook secrets cannot be kept', status: 503, detail: 'This deployment has no SECRETS_KEY to encrypt signing secrets with' });
+    if (!box) throw new HttpProblem('SECRETS.UNAVAILABLE', 'This deployment has no SECRETS_KEY to encrypt signing secrets with');
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const position = await startingPoint(eventStore, body.from, res);
@@ -156,7 +156,7 @@ async function found(knex: Knex, id: string, visible: Visibility) {
 }
 
 function notFound(id: string): HttpProblem {
-  return new HttpProblem({ type: '/problems/webhook-subscription-not-found', title: 'Webhook subscription not found', status: 404, detail: `No webhook subscription ${id}` });
+  return new HttpProblem('WEBHOOK.NOT_FOUND', `No webhook subscription ${id}`);
 }
 
 /** The position a subscription starts after: null for the start of the log. */
@@ -172,7 +172,7 @@ async function endOfLog(eventStore: EventStore, res: Response): Promise<Position
   }
   // A problem carries no headers; the problem handler keeps those already set.
   res.set('Retry-After', '1');
-  throw new HttpProblem({ type: '/problems/event-store-unavailable', title: STORE_UNREACHABLE, status: 503, detail: 'Could not find the end of the log; try again' });
+  throw new HttpProblem('EVENT_STORE.UNAVAILABLE', 'Could not find the end of the log; try again');
 }
 
 /** As Standard Webhooks libraries expect it: `whsec_` and base64 of 24 to 64 bytes. */

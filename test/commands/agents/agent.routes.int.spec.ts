@@ -38,6 +38,7 @@ describe('agent command routes (registration, budgets, runs)', () => {
       .expect(201);
     expect(res.headers.location).to.match(/^\/api\/agents\/[0-9a-f-]{36}$/);
     const agentId = idOf(res.headers.location!);
+    expect(res.body).to.deep.equal({ id: agentId, revision: '0', position: res.body.position });
     // scout is the agent principal of the agent registered last (each test runs its own agent).
     await knex('principals').where({ id: 'scout' }).update({ agent_id: agentId });
     return agentId;
@@ -45,6 +46,7 @@ describe('agent command routes (registration, budgets, runs)', () => {
   async function startRun(agentId: string, body: object = { goal: 'Research Acme' }): Promise<string> {
     const res = await request(app).post(`/api/agents/${agentId}/runs`).set(as('scout')).send(body).expect(201);
     expect(res.headers.location).to.match(new RegExp(`^/api/agents/${agentId}/runs/[0-9a-f-]{36}$`));
+    expect(res.body).to.have.keys('id', 'revision', 'position').and.include({ id: idOf(res.headers.location!) });
     return idOf(res.headers.location!);
   }
 
