@@ -62,8 +62,12 @@ function toJson(value: unknown): unknown {
   return value instanceof Date ? iso(value) : value;
 }
 
-/** A timestamp column as an ISO 8601 string (null stays null). */
+/** A timestamp column (a Date, or text inside JSON) as an ISO 8601 string in UTC (null stays null). */
 export function iso(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
+  return value === null || value === undefined ? null : isoTime(value);
+}
+
+/** A timestamp column that is never null, as an ISO 8601 string in UTC. */
+export function isoTime(value: unknown): string {
   return (value instanceof Date ? value : new Date(value as string)).toISOString();
 }

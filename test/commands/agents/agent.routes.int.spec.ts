@@ -73,6 +73,25 @@ describe('agent command routes (registration, budgets, runs)', () => {
     expect(comparePositions(done.body.position, run[2]!.position)).to.equal(1);
   });
 
+  it('records budgets and costs in their canonical form', async () => {
+    const agentId = await register(usd('10.00'));
+    await request(app).post(`/api/agents/${agentId}/budget`).set(as('root')).send({ budget: usd('12.50') }).expect(200);
+    const completed = await startRun(agentId);
+    await request(app).post(`/api/agents/${agentId}/runs/${completed}/complete`).set(as('scout')).send({ summary: 'ok', tokens, cost: usd('0.4200') }).expect(200);
+    const failed = await startRun(agentId);
+    await request(app).post(`/api/agents/${agentId}/runs/${failed}/fail`).set(as('scout')).send({ error: 'boom', cost: usd('1.10') }).expect(200);
+
+    const agent = await collect(store.readStream(`agent-${agentId}`));
+    expect(agent.map((event) => [event.type, event.data.budget ?? event.data.spent])).to.deep.equal([
+      ['AgentRegistered', usd('10')],
+      ['AgentBudgetSet', usd('12.5')],
+      ['AgentSpendRecorded', usd('0.42')],
+      ['AgentSpendRecorded', usd('1.52')],
+    ]);
+    const outcomes = await Promise.all([completed, failed].map(async (runId) => (await collect(store.readStream(`agent-${agentId}-run-${runId}`))).at(-1)!.data.cost));
+    expect(outcomes).to.deep.equal([usd('0.42'), usd('1.1')]);
+  });
+
   it('refuses a new run once the budget is spent, until an admin raises it', async () => {
     const agentId = await register(usd('1.00'));
     for (const cost of ['0.60', '0.40']) {

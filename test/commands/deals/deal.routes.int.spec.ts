@@ -55,6 +55,19 @@ describe('deal command routes', () => {
     expect(event!.metadata.actor).to.deep.equal({ kind: 'user', id: 'u-ana' });
   });
 
+  it('records amounts in their canonical form, and an update to the same amount in another form as no change', async () => {
+    const { id } = await create(); // 1250000.00
+    const [created] = await collect(store.readStream(`deal-${id}`));
+    expect(created!.data).to.deep.include({ amount: { amount: '1250000', currency: 'USD' } });
+    await request(app).patch(`/api/deals/${id}`).set(as(operator)).send({ amount: { amount: '1250000.0', currency: 'USD' } }).expect(200);
+    await request(app).patch(`/api/deals/${id}`).set(as(operator)).send({ amount: { amount: '1300000.50', currency: 'USD' } }).expect(200);
+    const events = await collect(store.readStream(`deal-${id}`));
+    expect(events.map((event) => [event.type, event.data.amount])).to.deep.equal([
+      ['DealCreated', { amount: '1250000', currency: 'USD' }],
+      ['DealUpdated', { amount: '1300000.5', currency: 'USD' }],
+    ]);
+  });
+
   it('moves a deal, and answers a domain refusal with 409 and its code, writing nothing', async () => {
     const { id } = await create();
     await request(app).post(`/api/deals/${id}/stage`).set(as(operator)).send({ to: 'closing' }).expect(200, /"revision":"1"/);
