@@ -39,7 +39,7 @@ const Me = z.object({
   kind: z.enum(PRINCIPAL_KINDS),
   name: z.string(),
   roles: z.array(z.enum(ROLES)),
-  agentId: z.uuid().optional().describe('An agent principal acts for this agent only'),
+  agentId: z.uuid().nullable().describe('The agent an agent principal acts for (its runs only); null: none'),
   credential: z.discriminatedUnion('type', [
     z.object({ type: z.literal('api_key'), keyId: z.uuid() }),
     z.object({ type: z.literal('token'), issuer: z.string().describe("The token's issuer") }),
@@ -73,7 +73,12 @@ export function principalRoutes(deps: LifecycleDeps): Router {
   const router = Router();
   router.get('/me', (_req, res) => {
     const { credential, ...principal } = res.locals.principal as Principal;
-    const me: z.input<typeof Me> = { ...principal, roles: [...principal.roles], credential: credential.type === 'api-key' ? { type: 'api_key', keyId: credential.id } : credential };
+    const me: z.input<typeof Me> = {
+      ...principal,
+      roles: [...principal.roles],
+      agentId: principal.agentId ?? null,
+      credential: credential.type === 'api-key' ? { type: 'api_key', keyId: credential.id } : credential,
+    };
     res.json(me);
   });
 

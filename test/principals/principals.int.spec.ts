@@ -34,7 +34,7 @@ describe('principals: the admin API, their history, and what each may touch', ()
     expect(issued.body.key).to.match(/^ds_/);
     expect(issued.headers['cache-control']).to.equal('no-store');
     const me = await request(harness.app).get('/api/me').set({ authorization: `Bearer ${issued.body.key}` }).expect(200);
-    expect(me.body).to.deep.include({ id: 'alice', kind: 'user', roles: ['approver'], credential: { type: 'api_key', keyId: issued.body.id } });
+    expect(me.body).to.deep.include({ id: 'alice', kind: 'user', roles: ['approver'], agentId: null, credential: { type: 'api_key', keyId: issued.body.id } });
 
     const shown = await api('root').get('/principals/alice').expect(200);
     expect(JSON.stringify(shown.body)).not.to.include(issued.body.key);
