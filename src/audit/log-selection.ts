@@ -66,9 +66,10 @@ export const LogPage = z.object({
 export type LogPage = z.input<typeof LogPage>;
 
 /**
- * A page of the log after `from` (the cursor's position). Category and type filters are the store's (it returns only
- * matching events, so `limit` of them fill the page); a deal is filtered here, over at most
- * MAX_SCAN events, so a page may come back short or empty with a cursor that has still advanced.
+ * A page of the log after `from` (the cursor's position). Category and type filters are the
+ * store's (it returns only matching events, so `limit` of them fill the page); a deal is filtered
+ * here, over at most MAX_SCAN events, so a page may come back short or empty with a cursor that
+ * has still advanced.
  */
 export async function logPage(store: EventStore, query: LogPageQuery): Promise<LogPage> {
   const maxCount = query.dealId ? MAX_SCAN : query.limit;
