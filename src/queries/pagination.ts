@@ -40,6 +40,14 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** A page's answer schema: `{ items, nextCursor }`. */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({
+    items: z.array(item),
+    nextCursor: z.string().nullable().describe('Opaque: pass it as `cursor` for the next page; null on the last page'),
+  });
+}
+
 /**
  * Keyset pagination over (sort column, unique tiebreak column): stable while rows are added, and as
  * fast on page 1,000 as on page 1. The selected row must expose both columns under `keys`.
