@@ -5,26 +5,52 @@ import { StreamNotFoundError } from '../eventstore/errors.js';
 import type { DescribedRoute } from '../http/openapi.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Logger } from '../platform/logger.js';
-import { toAuditEvent, type AuditEvent } from './audit-event.js';
-import { verifyStream } from './chain-verification.js';
-import { ExportQuery, LogPageQuery, logPage } from './log-selection.js';
+import { AuditEvent, toAuditEvent } from './audit-event.js';
+import { StreamVerification, verifyStream } from './chain-verification.js';
+import { ExportQuery, LogPage, LogPageQuery, logPage } from './log-selection.js';
 import { exportNdjson } from './ndjson-export.js';
-import { AuditLimit, Revision } from './query-params.js';
-import { AsOfQuery, REBUILDABLE, stateAsOf } from './time-travel.js';
+import { REBUILDABLE } from './past-states.js';
+import { AuditLimit, Revision, RevisionCursor, deprecated, notBoth, revisionCursor } from './query-params.js';
+import { AsOfQuery, pastState, stateAsOf } from './time-travel.js';
 
-const HistoryQuery = z.strictObject({ fromRevision: Revision.default(0n), limit: AuditLimit });
+const HistoryQuery = z
+  .strictObject({
+    cursor: RevisionCursor.optional().describe('A `nextCursor` from a previous page; none: from the first event'),
+    fromRevision: deprecated(Revision, 'cursor', 'the first revision to read'),
+    limit: AuditLimit,
+  })
+  .superRefine(notBoth('fromRevision', 'cursor'))
+  .transform(({ cursor, fromRevision, limit }) => ({ fromRevision: cursor ?? fromRevision ?? 0n, limit }));
+const History = z.object({
+  streamId: z.string(),
+  items: z.array(AuditEvent),
+  nextCursor: z.string().nullable().describe('Opaque: pass it as `cursor` for the next page; null on the last page'),
+});
 const EntityParams = z.object({ id: z.uuid() });
 
 const AUDITORS = ['auditor', 'admin'];
 /** For the OpenAPI document. */
 export const AUDIT_API: readonly DescribedRoute[] = [
-  { method: 'get', path: '/audit/streams/:streamId/events', summary: "A stream's whole history, paged by revision, each event with all its metadata", roles: AUDITORS, query: HistoryQuery },
-  { method: 'get', path: '/audit/streams/:streamId/verify', summary: "The stream's hash chain recomputed: valid, or its first broken link", roles: AUDITORS },
-  { method: 'get', path: '/audit/events', summary: 'The log after a position, filtered by category, event type or deal; nextCursor passes every event examined, even on an empty page; caughtUp marks the end of the log', roles: AUDITORS, query: LogPageQuery },
-  ...Object.keys(REBUILDABLE).map((path): DescribedRoute => ({
-    method: 'get', path: `/audit/${path}/:id/state`, summary: `The ${path.replace(/s$/, '')} as it stood at a revision or an instant, rebuilt from its events, with those events`, roles: AUDITORS, query: AsOfQuery,
+  {
+    method: 'get', path: '/audit/streams/:streamId/events', summary: "A stream's whole history, paged by revision, each event with all its metadata",
+    roles: AUDITORS, query: HistoryQuery, success: { schema: History },
+  },
+  {
+    method: 'get', path: '/audit/streams/:streamId/verify', summary: "The stream's hash chain recomputed: valid, or its first broken link",
+    roles: AUDITORS, success: { schema: StreamVerification },
+  },
+  {
+    method: 'get', path: '/audit/events', summary: 'The log, filtered by category, event type or deal; nextCursor passes every event examined, even on an empty page; caughtUp marks the end of the log',
+    roles: AUDITORS, query: LogPageQuery, success: { schema: LogPage },
+  },
+  ...Object.entries(REBUILDABLE).map(([path, rebuildable]): DescribedRoute => ({
+    method: 'get', path: `/audit/${path}/:id/state`, summary: `The ${path.replace(/s$/, '')} as it stood at a revision or an instant, rebuilt from its events, with those events`,
+    roles: AUDITORS, query: AsOfQuery, success: { schema: pastState(rebuildable.answer) },
   })),
-  { method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery, success: { contentType: 'application/x-ndjson', description: 'One JSON event per line' } },
+  {
+    method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery,
+    success: { contentType: 'application/x-ndjson', description: 'One JSON event per line: the envelope of `/audit/events` items, `data` in its type\'s current shape (`storedSchemaVersion` on an event stored in an older one)' },
+  },
 ];
 
 /**
@@ -37,28 +63,30 @@ export function auditRouter({ eventStore, logger }: { eventStore: EventStore; lo
 
   router.get('/streams/:streamId/events', async (req, res) => {
     const { fromRevision, limit } = HistoryQuery.parse(req.query);
-    const items: AuditEvent[] = [];
-    let nextCursor: string | null = null;
+    const body: z.input<typeof History> = { streamId: req.params.streamId, items: [], nextCursor: null };
     // One more than a page: whether it comes says whether there is a next page.
     for await (const event of eventStore.readStream(req.params.streamId, { fromRevision, maxCount: limit + 1 })) {
-      if (items.length === limit) nextCursor = event.revision.toString();
-      else items.push(toAuditEvent(event));
+      if (body.items.length === limit) body.nextCursor = revisionCursor(event.revision);
+      else body.items.push(toAuditEvent(event));
     }
-    res.json({ streamId: req.params.streamId, items, nextCursor });
+    res.json(body);
   });
 
   router.get('/streams/:streamId/verify', async (req, res) => {
-    res.json(await verifyStream(eventStore, req.params.streamId));
+    const body: z.input<typeof StreamVerification> = await verifyStream(eventStore, req.params.streamId);
+    res.json(body);
   });
 
   router.get('/events', async (req, res) => {
-    res.json(await logPage(eventStore, LogPageQuery.parse(req.query)));
+    const body: z.input<typeof LogPage> = await logPage(eventStore, LogPageQuery.parse(req.query));
+    res.json(body);
   });
 
   for (const [path, rebuildable] of Object.entries(REBUILDABLE)) {
     router.get(`/${path}/:id/state`, async (req, res) => {
       const { id } = EntityParams.parse(req.params);
-      res.json(await stateAsOf(eventStore, rebuildable.streamId(id), rebuildable, AsOfQuery.parse(req.query)));
+      const body: z.input<ReturnType<typeof pastState>> = await stateAsOf(eventStore, rebuildable.streamId(id), rebuildable, AsOfQuery.parse(req.query));
+      res.json(body);
     });
   }
 
@@ -84,5 +112,5 @@ export function auditRouter({ eventStore, logger }: { eventStore: EventStore; lo
 
 const streamNotFound: ErrorRequestHandler = (error, _req, _res, next) => {
   if (!(error instanceof StreamNotFoundError)) return next(error);
-  next(new HttpProblem({ type: '/problems/stream-not-found', title: 'Stream not found', status: 404, detail: `${error.streamId} has no events` }));
+  next(new HttpProblem('STREAM.NOT_FOUND', `${error.streamId} has no events`));
 };

@@ -1,22 +1,24 @@
+import { z } from 'zod';
 import { GENESIS_HASH, eventHash } from '../commands/hash-chain.js';
 import type { EventStore, RecordedEvent } from '../eventstore/contract.js';
 
 /**
- * - `revision-gap`: a revision is missing (a deleted event); `revision` names it, `expected` is the
+ * - `revision_gap`: a revision is missing (a deleted event); `revision` names it, `expected` is the
  *   hash the chain stood at, `found` the prevHash of the event stored next.
- * - `prev-hash-mismatch`: the event does not link to the one before (or to GENESIS_HASH).
- * - `hash-mismatch`: the event's content is not what its hash was computed over (it was edited).
- * - `missing-hash`: the event carries no hash although the chain runs through it.
+ * - `prev_hash_mismatch`: the event does not link to the one before (or to GENESIS_HASH).
+ * - `hash_mismatch`: the event's content is not what its hash was computed over (it was edited).
+ * - `missing_hash`: the event carries no hash although the chain runs through it.
  */
-export type BreakReason = 'revision-gap' | 'prev-hash-mismatch' | 'hash-mismatch' | 'missing-hash';
+export const BreakReason = z.enum(['revision_gap', 'prev_hash_mismatch', 'hash_mismatch', 'missing_hash']);
+export type BreakReason = z.infer<typeof BreakReason>;
 
-export interface BrokenLink {
-  /** A decimal string: revisions are 64-bit. */
-  revision: string;
-  reason: BreakReason;
-  expected: string | null;
-  found: string | null;
-}
+export const BrokenLink = z.object({
+  revision: z.string().describe('Where the chain breaks: a decimal string, revisions are 64-bit'),
+  reason: BreakReason.describe('`revision_gap` (an event is missing), `prev_hash_mismatch` (it does not link to the one before), `hash_mismatch` (it was edited), `missing_hash`'),
+  expected: z.string().nullable().describe('The hash the chain called for'),
+  found: z.string().nullable().describe('The hash found instead'),
+});
+export type BrokenLink = z.infer<typeof BrokenLink>;
 
 /**
  * Where a stream's verified chain ends. `hash` is null for an unchained stream: one whose first
@@ -38,26 +40,27 @@ export function checkLink(tip: ChainTip | undefined, event: RecordedEvent): { ti
     broken: { revision: revision.toString(), reason, expected, found: found ?? null },
   });
 
-  if (event.revision !== expectedRevision) return broken(expectedRevision, 'revision-gap', expectedPrev, prevHash);
+  if (event.revision !== expectedRevision) return broken(expectedRevision, 'revision_gap', expectedPrev, prevHash);
   if (!tip && prevHash === undefined && hash === undefined) return { tip: { revision: event.revision, hash: null } };
   if (expectedPrev === null) {
     // An unchained stream that starts linking: the event before it names a hash it does not carry.
     if (prevHash === undefined) return { tip: { revision: event.revision, hash: null } };
-    return broken(tip!.revision, 'missing-hash', prevHash, undefined);
+    return broken(tip!.revision, 'missing_hash', prevHash, undefined);
   }
-  if (prevHash !== expectedPrev) return broken(event.revision, 'prev-hash-mismatch', expectedPrev, prevHash);
+  if (prevHash !== expectedPrev) return broken(event.revision, 'prev_hash_mismatch', expectedPrev, prevHash);
   const computed = eventHash(expectedPrev, event);
-  if (hash !== computed) return broken(event.revision, hash === undefined ? 'missing-hash' : 'hash-mismatch', computed, hash);
+  if (hash !== computed) return broken(event.revision, hash === undefined ? 'missing_hash' : 'hash_mismatch', computed, hash);
   return { tip: { revision: event.revision, hash } };
 }
 
-export interface StreamVerification {
-  streamId: string;
-  events: number;
-  chained: boolean;
-  valid: boolean;
-  brokenLink?: BrokenLink;
-}
+export const StreamVerification = z.object({
+  streamId: z.string(),
+  events: z.number().int().describe('Events in the stream'),
+  chained: z.boolean().describe('False for a stream written around the commands (a seed, an import): its first event carries no hash'),
+  valid: z.boolean().describe('Chained, and every link holds'),
+  brokenLink: BrokenLink.optional().describe('The first broken link, when there is one'),
+});
+export type StreamVerification = z.input<typeof StreamVerification>;
 
 /** Recomputes one stream's chain; reports the first broken link. Throws StreamNotFoundError for a stream without events. */
 export async function verifyStream(store: EventStore, streamId: string): Promise<StreamVerification> {

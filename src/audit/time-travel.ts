@@ -1,35 +1,15 @@
 import { z } from 'zod';
-import { evolveAction, initialActionState } from '../domain/actions/action.state.js';
-import { evolveDeal, initialDealState } from '../domain/deals/deal.state.js';
-import type { DomainEvent } from '../domain/shared/event.js';
 import { upcast } from '../domain/upcasters.js';
 import type { EventStore, RecordedEvent } from '../eventstore/contract.js';
 import { HttpProblem } from '../http/problem.js';
+import type { AnyRebuildable } from './past-states.js';
 import { Revision } from './query-params.js';
-
-/** A kind of stream that can be rebuilt as it stood: how its id is built, and the domain's own fold. */
-export interface Rebuildable<S, E> {
-  streamId(id: string): string;
-  initialState: S;
-  evolve(state: S, event: E): S;
-}
-
-// Each entry is checked against its own types where it is declared (as commandRoute does).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyRebuildable = Rebuildable<any, any>;
-const rebuildable = <S, E extends DomainEvent>(spec: Rebuildable<S, E>): AnyRebuildable => spec;
-
-/** What auditors can rebuild, by path segment. */
-export const REBUILDABLE: Record<string, AnyRebuildable> = {
-  deals: rebuildable({ streamId: (id) => `deal-${id}`, initialState: initialDealState, evolve: evolveDeal }),
-  actions: rebuildable({ streamId: (id) => `action-${id}`, initialState: initialActionState, evolve: evolveAction }),
-};
 
 /** As of a revision, or of an instant: exactly one of them. */
 export const AsOfQuery = z
   .strictObject({
-    revision: Revision.optional(),
-    at: z.iso.datetime({ offset: true }).transform((at) => new Date(at)).optional(),
+    revision: Revision.optional().describe('As it stood after this revision (from 0)'),
+    at: z.iso.datetime({ offset: true }).transform((at) => new Date(at)).optional().describe('As it stood at this instant, by when the store recorded each event'),
   })
   .superRefine((query, context) => {
     if ((query.revision === undefined) === (query.at === undefined)) {
@@ -38,13 +18,24 @@ export const AsOfQuery = z
   });
 export type AsOf = z.infer<typeof AsOfQuery>;
 
-export interface PastState<S> {
-  streamId: string;
-  revision: string;
-  state: S;
-  /** The events folded into it, in revision order. */
-  events: { revision: string; id: string; type: string; position: string; occurredAt: unknown; recordedAt: string }[];
-}
+/** The answer: the state (in the shape `state` gives) and the events folded into it, in revision order. */
+export const pastState = <T extends z.ZodType>(state: T) =>
+  z.object({
+    streamId: z.string(),
+    revision: z.string().describe('The last revision folded in'),
+    state: state.nullable().describe('Null while the events up to there never created it (a stream written around the commands)'),
+    events: z.array(
+      z.object({
+        revision: z.string(),
+        id: z.guid(),
+        type: z.string(),
+        position: z.string().describe('An opaque position token'),
+        occurredAt: z.string().nullable().describe('As the command sent it (ISO 8601); null for an event stored without one'),
+        recordedAt: z.iso.datetime(),
+      }),
+    ),
+  });
+type PastState = z.input<ReturnType<typeof pastState<z.ZodType>>>;
 
 /**
  * A stream's state as it stood after a revision, or at an instant, folded from its events with the
@@ -58,7 +49,7 @@ export interface PastState<S> {
  * 404 problems: the stream has no events (StreamNotFoundError from the store), or it had not
  * reached the revision or did not exist yet at the instant (naming that field).
  */
-export async function stateAsOf<S, E extends DomainEvent>(store: EventStore, streamId: string, fold: Rebuildable<S, E>, asOf: AsOf): Promise<PastState<S>> {
+export async function stateAsOf(store: EventStore, streamId: string, fold: AnyRebuildable, asOf: AsOf): Promise<PastState> {
   const folded: RecordedEvent[] = [];
   const read = store.readStream(streamId, asOf.revision === undefined ? {} : { maxCount: Number(asOf.revision) + 1 });
   for await (const event of read) {
@@ -70,21 +61,22 @@ export async function stateAsOf<S, E extends DomainEvent>(store: EventStore, str
     throw notReached('revision', `${streamId} has no revision ${asOf.revision}; its last is ${last?.revision ?? 'none'}`);
   }
   if (!last) throw notReached('at', `${streamId} had no events at ${asOf.at!.toISOString()}`);
+  const current = folded.map(upcast);
   return {
     streamId,
     revision: last.revision.toString(),
-    state: folded.reduce((state, event) => fold.evolve(state, upcast(event) as unknown as E), fold.initialState),
+    state: fold.view(current.reduce((state, event) => fold.evolve(state, event), fold.initialState), current),
     events: folded.map((event) => ({
       revision: event.revision.toString(),
       id: event.id,
       type: event.type,
       position: event.position,
-      occurredAt: event.metadata.occurredAt,
+      occurredAt: typeof event.metadata.occurredAt === 'string' ? event.metadata.occurredAt : null,
       recordedAt: event.recordedAt.toISOString(),
     })),
   };
 }
 
 function notReached(field: 'revision' | 'at', detail: string): HttpProblem {
-  return new HttpProblem({ type: '/problems/state-not-found', title: 'No such state in the stream', status: 404, detail, errors: [{ field, message: detail }] });
+  return new HttpProblem('STREAM.STATE_NOT_FOUND', detail, { errors: [{ field, message: detail }] });
 }

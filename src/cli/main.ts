@@ -291,10 +291,12 @@ audit
   .option('--from <position>', 'after this position (exclusive)')
   .option('--to <position>', 'up to this position (inclusive)')
   .option('--out <file>', 'write to this file instead of stdout')
-  .action(({ out, ...filters }: { out?: string } & Record<string, string | undefined>) =>
+  .action(({ out, deal, ...filters }: { out?: string } & Record<string, string | undefined>) =>
     withServices(async ({ eventStore }) => {
-      const selection = ExportQuery.safeParse(filters);
-      if (!selection.success) throw new UsageError(selection.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`).join('; '));
+      // The flag keeps its short name; the HTTP parameter is dealId.
+      const selection = ExportQuery.safeParse({ ...filters, ...(deal === undefined ? {} : { dealId: deal }) });
+      const flag = (field: string) => (field === 'dealId' ? 'deal' : field);
+      if (!selection.success) throw new UsageError(selection.error.issues.map((issue) => `--${flag(String(issue.path[0]))}: ${issue.message}`).join('; '));
       await exportWithProgress(eventStore, selection.data, out);
     }),
   );

@@ -7,6 +7,7 @@ import { actionKinds } from '../domain/actions/action-kinds.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { RateLimits } from '../http/rate-limits.js';
+import { answerClientErrors } from '../http/client-errors.js';
 import { serverOptions } from '../http/server-timeouts.js';
 import { beginShutdown } from '../http/shutdown.js';
 import { PROJECTIONS } from '../projections/index.js';
@@ -50,7 +51,9 @@ async function startApi(services: Services): Promise<RunningRole> {
     actionKinds: actionKinds({ httpExecutors: Object.keys(config.ACTION_HTTP_EXECUTORS) }),
   });
   const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
-  const server: Server = createServer(serverOptions(timeouts), app).listen(services.config.PORT);
+  const server: Server = createServer(serverOptions(timeouts), app);
+  answerClientErrors(server);
+  server.listen(services.config.PORT);
   await once(server, 'listening');
   const address = server.address();
   services.logger.info('api listening', { port: typeof address === 'object' && address ? address.port : services.config.PORT });

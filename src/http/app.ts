@@ -7,6 +7,7 @@ import type { Logger } from '../platform/logger.js';
 import { OutboundGuard } from '../platform/outbound-guard.js';
 import type { SecretBox } from '../platform/secret-box.js';
 import { packageVersion } from '../platform/package-info.js';
+import { withinMs } from '../platform/within-ms.js';
 import { AUDIT_API, auditRouter } from '../audit/audit.routes.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
 import type { ActionKinds } from '../domain/actions/action-kinds.js';
@@ -22,22 +23,20 @@ import { WEBHOOKS_API, webhookRoutes } from '../integrations/webhooks/webhook.ro
 import { ACTION_KINDS_API, actionKindRoutes } from '../queries/action-kinds.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
-import { workersStatus } from '../workers/worker-status.js';
 import { mountQueries } from '../queries/query-route.js';
 import type { ReadPositions } from '../queries/read-positions.js';
-import { PROJECTIONS } from '../projections/index.js';
-import { projectionStatus } from '../projections/runtime/status.js';
 import type { AuthChanges } from '../auth/auth-changes.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { jwksRoutes } from '../auth/tokens/jwks.routes.js';
 import { peopleSignIn, type TokenVerifier } from '../principals/people.js';
 import { PRINCIPALS_API, principalRoutes } from '../principals/principal.routes.js';
+import { ADMIN_READS, adminReads } from './admin-reads.js';
 import { authenticate, requireRole } from './auth.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
-import { openApiDocument, type DescribedRoute } from './openapi.js';
+import { openApiDocument } from './openapi.js';
 import { Outages } from './outages.js';
-import { HttpProblem, notFound, problemHandler } from './problem.js';
+import { notFound, problemHandler } from './problem.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-dashboard.js';
 import type { RateLimits } from './rate-limits.js';
 import { corsFor, dashboardContentSecurityPolicy, docsContentSecurityPolicy, noStore, securityHeaders } from './security-headers.js';
@@ -142,14 +141,7 @@ export function createApp(dependencies: AppDependencies): Express {
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, outbound, ...(box ? { box } : {}) }));
   api.use(principalRoutes({ knex, eventStore, ...(authChanges ? { authChanges } : {}) }));
-  api.get(ADMIN_READS[0].path, requireRole(...ADMIN_READS[0].roles), async (_req, res) => {
-    res.json({ projections: await projectionStatus(knex, eventStore, PROJECTIONS) });
-  });
-  api.get(ADMIN_READS[1].path, requireRole(...ADMIN_READS[1].roles), async (_req, res) => {
-    const unavailable = (detail: string) => new HttpProblem({ type: '/problems/queues-unavailable', title: 'The job queues cannot be read', status: 503, detail });
-    if (!queues) throw unavailable('No job queues are configured in this process');
-    res.json(await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`))));
-  });
+  api.use(adminReads({ knex, eventStore, ...(queues ? { queues } : {}) }));
   // Before /api, so that its requests are authenticated once.
   app.use('/api/audit', signedIn, perPrincipal, requireRole('auditor', 'admin'), auditRouter({ eventStore, logger }));
   app.use('/api', signedIn, perPrincipal, api);
@@ -165,12 +157,6 @@ export function createApp(dependencies: AppDependencies): Express {
   app.use(problemHandler(logger, new Outages(logger, probes, shutdown)));
   return app;
 }
-
-/** The admins' views of the machinery, under /api (described in the OpenAPI document beside the queries). */
-const ADMIN_READS = [
-  { method: 'get', path: '/projections', roles: ['admin'], summary: "Each projection's state (live, catching up, rebuilding, stopped), version, checkpoint and lag" },
-  { method: 'get', path: '/workers', roles: ['admin'], summary: 'Each job queue: waiting, active, delayed, retrying and dead-lettered jobs, workers; and where the relay stands', unavailable: 'Redis cannot be read' },
-] as const satisfies readonly DescribedRoute[];
 
 async function postgresCheck(knex: Knex): Promise<string> {
   try {
@@ -203,11 +189,4 @@ async function redisCheck(queue: Queue): Promise<string> {
   } catch (error) {
     return `unavailable: ${(error as Error).message}`;
   }
-}
-
-/** BullMQ waits for a connection that is not there yet: an HTTP answer must not. */
-function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

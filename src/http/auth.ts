@@ -21,17 +21,15 @@ export function authenticate(authenticator: Authenticator, { scheme = 'Bearer', 
     if (!principal) {
       if (credential) await onRejected?.(req);
       res.set('WWW-Authenticate', `${scheme} realm="dealstream"${credential && scheme === 'Bearer' ? ', error="invalid_token"' : ''}`);
-      return sendProblem(res, {
-        type: '/problems/unauthenticated',
-        title: 'Authentication required',
-        status: 401,
-        code: 'AUTH.UNAUTHENTICATED',
-        detail: credential
+      return sendProblem(
+        res,
+        'AUTH.UNAUTHENTICATED',
+        credential
           ? 'The credential is unknown, expired or revoked, or its principal is disabled'
           : scheme === 'Bearer'
             ? 'Send an API key or a token as "Authorization: Bearer <credential>"'
             : 'Sign in with any user name and an API key as the password',
-      });
+      );
     }
     res.locals.principal = principal;
     next();
@@ -52,12 +50,6 @@ export function requireRole(...roles: Role[]): RequestHandler {
   return (_req, res, next) => {
     const principal = res.locals.principal as Principal | undefined;
     if (principal && hasRole(principal, roles)) return next();
-    sendProblem(res, {
-      type: '/problems/forbidden',
-      title: 'Forbidden',
-      status: 403,
-      code: 'AUTH.FORBIDDEN',
-      detail: `This needs one of the roles: ${roles.join(', ')}`,
-    });
+    sendProblem(res, 'AUTH.FORBIDDEN', `This needs one of the roles: ${roles.join(', ')}`);
   };
 }

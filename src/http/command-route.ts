@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import type { Knex } from 'knex';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
 import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
@@ -41,6 +41,17 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
 
 export type PathParams = Record<string, string>;
 
+/** What a command answers (200, with the revision as ETag). */
+export const CommandAnswer = z.object({
+  revision: z.string().nullable().describe("The stream's revision after the command; null while the stream has no events"),
+  position: z.string().nullable().describe('Position token: hand it to queries (`position`) to read your own write'),
+});
+/** What a creation answers (201, with Location and ETag). */
+export const CreationAnswer = z.object({
+  id: z.uuid().describe('The new id, the last segment of Location'),
+  ...CommandAnswer.shape,
+});
+
 export interface CommandContext {
   id: string;
   params: PathParams;
@@ -68,10 +79,10 @@ export function mountCommands(router: Router, deps: CommandDependencies, routes:
 
 /**
  * One route for one command: role check, body validation (400 naming each field), If-Match
- * (412 when stale), Idempotency-Key (the same key and request answer the first response again and
- * store nothing; the same key with another request is 422), load-decide-append, and a reply with
- * the new revision (also the ETag) and the position token, which queries accept to read their own
- * writes.
+ * (412 when stale), Idempotency-Key (the same key and request answer the first response again,
+ * byte for byte, and store nothing; the same key with another request is 422), load-decide-append,
+ * and a reply with the new revision (also the ETag) and the position token, which queries accept
+ * to read their own writes; a creation's reply names the new id too.
  */
 function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): RequestHandler {
   return (req, res) => deps.inFlight.run(async () => {
@@ -82,9 +93,9 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (key) {
       const stored = await findResponse(deps.knex, principal.id, key);
       if (stored && stored.requestHash !== hash) {
-        throw new HttpProblem({ type: '/problems/idempotency-key-reused', title: 'Idempotency-Key reused', status: 422, detail: 'This Idempotency-Key was used with another request' });
+        throw new HttpProblem('IDEMPOTENCY_KEY.REUSED', 'This Idempotency-Key was used with another request');
       }
-      if (stored) return void res.status(stored.status).set(stored.headers).json(stored.body);
+      if (stored) return sendJson(res, stored);
     }
 
     const body = spec.body.parse(req.body ?? {});
@@ -107,10 +118,17 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (result.revision !== null) headers.ETag = `"${result.revision}"`;
     if (spec.location) headers.Location = spec.location(id, params);
     // The later position, so that a query given it sees every stream the command wrote.
-    const reply = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
-    if (key && hash) await saveResponse(deps.knex, principal.id, key, { requestHash: hash, status, body: reply, headers });
-    res.status(status).set(headers).json(reply);
+    const done: z.infer<typeof CommandAnswer> = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
+    const reply = spec.location ? ({ id, ...done } satisfies z.infer<typeof CreationAnswer>) : done;
+    // Serialized once: a repeat answers these very bytes (see idempotency.ts).
+    const answer = { status, headers, body: JSON.stringify(reply) };
+    if (key && hash) await saveResponse(deps.knex, principal.id, key, { requestHash: hash, ...answer });
+    sendJson(res, answer);
   });
+}
+
+function sendJson(res: Response, { status, headers, body }: { status: number; headers: Record<string, string>; body: string }): void {
+  res.status(status).set(headers).type('application/json').send(body);
 }
 
 export interface CommandDependencies {
@@ -127,7 +145,7 @@ function idempotencyKey(req: Request): string | undefined {
   const key = req.get('idempotency-key');
   if (key === undefined) return undefined;
   if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
-    throw new HttpProblem({ type: '/problems/invalid-idempotency-key', title: 'Invalid Idempotency-Key', status: 400, detail: 'Use 1 to 200 visible ASCII characters' });
+    throw new HttpProblem('IDEMPOTENCY_KEY.INVALID', 'Use 1 to 200 visible ASCII characters');
   }
   return key;
 }
@@ -136,7 +154,7 @@ function idempotencyKey(req: Request): string | undefined {
 export const requireJson: RequestHandler = (req, _res, next) => {
   // req.is() is null when there is no body at all, false when the body is of another type.
   if (req.is('application/json') === false) {
-    return next(new HttpProblem({ type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail: 'Send application/json' }));
+    return next(new HttpProblem('REQUEST.UNSUPPORTED_MEDIA_TYPE', 'Send application/json'));
   }
   next();
 };
@@ -157,7 +175,7 @@ function ifMatch(req: Request): bigint | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"?(\d{1,18})"?$/.exec(header.trim());
   if (!match) {
-    throw new HttpProblem({ type: '/problems/invalid-if-match', title: 'Invalid If-Match', status: 400, detail: 'If-Match must be a revision, e.g. "3"' });
+    throw new HttpProblem('IF_MATCH.INVALID', 'If-Match must be a revision, e.g. "3"');
   }
   return BigInt(match[1]!);
 }

@@ -5,7 +5,9 @@ import type { Knex } from 'knex';
 export interface StoredResponse {
   requestHash: string;
   status: number;
-  body: unknown;
+  /** The body as it was sent, so that a repeat answers the same bytes. */
+  body: string;
+  /** In the order they were set. */
   headers: Record<string, string>;
 }
 
@@ -16,7 +18,10 @@ export function requestHash(method: string, path: string, body: unknown): string
 
 export async function findResponse(knex: Knex, principalId: string, key: string): Promise<StoredResponse | undefined> {
   const row = await knex('idempotency_keys').where({ principal_id: principalId, key }).first();
-  return row && { requestHash: row.request_hash, status: row.status, body: row.body, headers: row.headers };
+  if (!row) return undefined;
+  // Rows stored before body_text hold the body as jsonb (its key order lost), and headers as an object.
+  const headers: Record<string, string> = Array.isArray(row.headers) ? Object.fromEntries(row.headers) : row.headers;
+  return { requestHash: row.request_hash, status: row.status, body: row.body_text ?? JSON.stringify(row.body), headers };
 }
 
 /** Keeps the first response for a key; a concurrent twin stored the same one (same derived events). */
@@ -27,8 +32,9 @@ export async function saveResponse(knex: Knex, principalId: string, key: string,
       key,
       request_hash: response.requestHash,
       status: response.status,
-      body: JSON.stringify(response.body),
-      headers: JSON.stringify(response.headers),
+      body_text: response.body,
+      // As [name, value] pairs: a jsonb object would not keep their order.
+      headers: JSON.stringify(Object.entries(response.headers)),
     })
     .onConflict(['principal_id', 'key'])
     .ignore();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AnyQueryRoute } from '../queries/query-route.js';
-import type { AnyCommandRoute } from './command-route.js';
+import { CommandAnswer, CreationAnswer, type AnyCommandRoute } from './command-route.js';
+import { ProblemBody } from './problem-catalog.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
@@ -19,10 +20,15 @@ const jsonSchemaOf = (schema: z.ZodType) => {
   const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return rest as { properties?: Record<string, object>; required?: string[] };
 };
-/** A response body's shape as the handler produces it (zod's output side). */
-const responseSchemaOf = (schema: z.ZodType) => {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
+/**
+ * A response body's shape as the handler produces it (zod's output side). Shapes with an id
+ * (`.meta({ id })`), which zod writes as local $defs, go to `components` and are referenced there.
+ */
+const responseSchemaOf = (schema: z.ZodType, components: Record<string, object>) => {
+  const { $schema: _, $defs, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as { $schema?: string; $defs?: Record<string, object> };
+  const toComponents = <T>(value: T): T => JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/')) as T;
+  for (const [id, definition] of Object.entries($defs ?? {})) components[id] = toComponents(definition);
+  return toComponents(rest);
 };
 const queryParameters = (schema: z.ZodType | undefined) => {
   const query = schema ? jsonSchemaOf(schema) : {};
@@ -48,6 +54,7 @@ export interface DescribedRoute {
 /** OpenAPI 3.1, generated from the command and query routes (with their zod schemas) and the described routes. */
 export function openApiDocument(routes: readonly AnyCommandRoute[], queries: readonly AnyQueryRoute[], described: readonly DescribedRoute[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
+  const named: Record<string, object> = {};
   for (const route of described) {
     const path = '/api' + route.path.replace(/:(\w+)/g, '{$1}');
     const { status = route.method === 'delete' ? 204 : 200, contentType = 'application/json', description = 'Done', schema } = route.success ?? {};
@@ -59,7 +66,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
       parameters: [...pathParameters(route.path), ...queryParameters(route.query)],
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } } } : {}),
       responses: {
-        [status]: status === 204 ? { description } : { description, content: { [contentType]: { schema: contentType !== 'application/json' ? { type: 'string' } : schema ? responseSchemaOf(schema) : { type: 'object' } } } },
+        [status]: status === 204 ? { description } : { description, content: { [contentType]: { schema: contentType !== 'application/json' ? { type: 'string' } : schema ? responseSchemaOf(schema, named) : { type: 'object' } } } },
         ...(route.query || route.body ? { 400: problemResponse('Invalid request: each invalid field is named') } : {}),
         401: problemResponse('No valid API key'),
         ...(route.roles === 'every' ? {} : { 403: problemResponse('Role not allowed') }),
@@ -85,7 +92,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
         200: {
           description: 'The answer; lists are `{ items, nextCursor }`',
           headers: { 'X-Stale': { description: 'Given a position: false once it is included, true if the wait ran out', schema: { type: 'string' } } },
-          content: { 'application/json': { schema: route.response ? responseSchemaOf(route.response) : { type: 'object' } } },
+          content: { 'application/json': { schema: route.response ? responseSchemaOf(route.response, named) : { type: 'object' } } },
         },
         400: problemResponse('Invalid query: each invalid parameter is named'),
         401: problemResponse('No valid API key'),
@@ -115,7 +122,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
             ETag: { description: 'The new revision', schema: { type: 'string' } },
             ...(route.location ? { Location: { description: 'The new resource', schema: { type: 'string' } } } : {}),
           },
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/CommandResult' } } },
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${route.location ? 'CreationResult' : 'CommandResult'}` } } },
         },
         400: problemResponse('Invalid request: each invalid field is named'),
         401: problemResponse('No valid API key'),
@@ -138,25 +145,10 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of a principal (`dealstream keys issue`), or a person\'s token (`dealstream tokens issue`, or an OIDC provider\'s)' } },
       schemas: {
-        CommandResult: {
-          type: 'object',
-          properties: {
-            revision: { type: ['string', 'null'], description: "The stream's revision after the command" },
-            position: { type: ['string', 'null'], description: 'Position token: hand it to queries to read your own write' },
-          },
-        },
-        Problem: {
-          type: 'object',
-          description: 'RFC 9457 problem details',
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string' },
-            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
-          },
-        },
+        ...named,
+        CommandResult: responseSchemaOf(CommandAnswer, named),
+        CreationResult: responseSchemaOf(CreationAnswer, named),
+        Problem: responseSchemaOf(ProblemBody, named),
       },
     },
     paths,

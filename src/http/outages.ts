@@ -2,23 +2,12 @@ import type { Response } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { OutageLog } from '../platform/outage-log.js';
 import type { Dependency } from '../platform/unreachable.js';
+import { problemOf, type Problem, type ProblemCode } from './problem-catalog.js';
 
 /** How each dependency is asked whether it is back (without one, the log never says it is). */
 export type Probes = Partial<Record<Dependency, () => Promise<unknown>>>;
 
-/** A 503 problem detail (problem.ts sends it; imported from there, not the other way round). */
-export type UnavailableProblem = {
-  type: string;
-  title: string;
-  status: 503;
-  code: string;
-  detail: string;
-};
-
-const PROBLEMS: Record<Dependency, Pick<UnavailableProblem, 'type' | 'title' | 'code'>> = {
-  postgres: { type: '/problems/database-unavailable', title: 'The database cannot be reached', code: 'DATABASE.UNAVAILABLE' },
-  eventstore: { type: '/problems/event-store-unavailable', title: 'The event store cannot be reached', code: 'EVENT_STORE.UNAVAILABLE' },
-};
+const CODES: Record<Dependency, ProblemCode> = { postgres: 'DATABASE.UNAVAILABLE', eventstore: 'EVENT_STORE.UNAVAILABLE' };
 
 const NAMES: Record<Dependency, string> = { postgres: 'postgres', eventstore: 'event store' };
 
@@ -43,15 +32,12 @@ export class Outages {
     this.logs = { postgres: log('postgres'), eventstore: log('eventstore') };
   }
 
-  refuse(dependency: Dependency, error: unknown, res: Response): UnavailableProblem {
+  /** The 503 to answer (problem.ts sends it; imported from there, not the other way round). */
+  refuse(dependency: Dependency, error: unknown, res: Response): Problem {
     this.logs[dependency].failed(error);
     // Clients told the same second would all come back at once, onto the streams they all wanted.
     res.set('Retry-After', String(2 + Math.floor(Math.random() * 4)));
-    return {
-      ...PROBLEMS[dependency],
-      status: 503,
-      // Whether a refused command was stored is unknown when the connection broke during its append.
-      detail: 'A service this request needs cannot be reached; try again after Retry-After seconds (a command with the same Idempotency-Key, so that it is stored once)',
-    };
+    // Whether a refused command was stored is unknown when the connection broke during its append.
+    return problemOf(CODES[dependency], 'A service this request needs cannot be reached; try again after Retry-After seconds (a command with the same Idempotency-Key, so that it is stored once)');
   }
 }

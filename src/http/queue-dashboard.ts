@@ -32,7 +32,7 @@ export const sameOriginOnly: RequestHandler = (req, res, next) => {
   if (SAFE_METHODS.has(req.method)) return next();
   const why = crossSiteReason(req.get('sec-fetch-site'), req.get('origin'), req.get('host'), req.get('content-type'), hasBody(req.headers));
   if (!why) return next();
-  sendProblem(res, { type: '/problems/cross-site-request', title: 'Cross-site request refused', status: 403, code: 'CROSS_SITE_REQUEST', detail: why });
+  sendProblem(res, 'CROSS_SITE_REQUEST', why);
 };
 
 function crossSiteReason(fetchSite: string | undefined, origin: string | undefined, host: string | undefined, contentType: string | undefined, body: boolean): string | undefined {

@@ -111,14 +111,7 @@ export class RateLimits {
     const seconds = Math.max(1, Math.ceil(result.msBeforeNext / 1000));
     advertise(res, budget, result, true);
     res.set('Retry-After', String(seconds));
-    sendProblem(res, {
-      type: '/problems/rate-limited',
-      title: 'Too many requests',
-      status: 429,
-      code: 'RATE_LIMITED',
-      detail: `The ${name} limit is spent: at most ${budget.points} ${WHAT[name]} per ${budget.seconds} s; try again in ${seconds} s`,
-      limit: name,
-    });
+    sendProblem(res, 'RATE_LIMITED', `The ${name} limit is spent: at most ${budget.points} ${WHAT[name]} per ${budget.seconds} s; try again in ${seconds} s`, { limit: name });
   }
 }
 

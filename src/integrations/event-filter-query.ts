@@ -9,16 +9,22 @@ import { categoryOf } from '../eventstore/filter.js';
 import { EVENT_CATEGORIES, EVENT_TYPES, isCategory, isEventType, isStreamId } from './event-types.js';
 
 export const FeedQuery = z.strictObject({
-  category: commaList(isCategory, `of ${EVENT_CATEGORIES.join(', ')}`).optional(),
-  type: commaList(isEventType, 'event types (see /api/integrations/event-types)').optional(),
-  stream: commaList(isStreamId, `stream ids such as deal-<dealId> (categories: ${EVENT_CATEGORIES.join(', ')})`).optional(),
-  /** Exclusive: 'start', 'end' or an event's id (its position). */
-  from: LogPosition.optional(),
+  category: commaList(isCategory, `of ${EVENT_CATEGORIES.join(', ')}`).optional().describe(`Stream categories, comma-separated (${EVENT_CATEGORIES.join(', ')})`),
+  type: commaList(isEventType, 'event types (see /api/integrations/event-types)').optional().describe('Event types, comma-separated: `DealCreated,DealClosed`'),
+  stream: commaList(isStreamId, `stream ids such as deal-<dealId> (categories: ${EVENT_CATEGORIES.join(', ')})`).optional().describe('Stream ids, comma-separated: `deal-<dealId>`'),
+  /** Exclusive: 'start', 'end' or an event's id (its position). Not a page's cursor: where a live feed begins. */
+  from: LogPosition.optional().describe('Where to begin, exclusive: `start`, `end` (the default: live only) or an event\'s position (its SSE id); `Last-Event-ID` wins over it'),
+  events: z
+    .enum(['message', 'named'])
+    .default('message')
+    .describe('`message` (the default): every event is an unnamed SSE message, for `EventSource.onmessage`; its type is in the data\'s `type`. `named`: each carries `event: <type>`, for `addEventListener(type)`'),
 });
 
 export interface FeedSubscription {
   from: Position | 'start' | 'end';
   filter: EventFilter;
+  /** Each message names its event type (`event:`), for clients that listen by type. */
+  named: boolean;
 }
 
 /**
@@ -29,10 +35,11 @@ export interface FeedSubscription {
 export function feedSubscription(req: Request, principal: Principal): FeedSubscription {
   const query = FeedQuery.parse(req.query);
   const filter = visibleFilter({ categories: query.category, eventTypes: query.type, streamIds: query.stream }, principal, { categories: 'category', eventTypes: 'type', streamIds: 'stream' });
+  const named = query.events === 'named';
   const lastEventId = req.get('last-event-id');
-  if (!lastEventId) return { from: query.from ?? 'end', filter };
+  if (!lastEventId) return { from: query.from ?? 'end', filter, named };
   decodePosition(lastEventId, 'Last-Event-ID'); // InvalidInputError naming the header: a 400
-  return { from: lastEventId, filter };
+  return { from: lastEventId, filter, named };
 }
 
 /**

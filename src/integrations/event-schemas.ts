@@ -5,10 +5,21 @@ import type { DescribedRoute } from '../http/openapi.js';
 import { HttpProblem } from '../http/problem.js';
 import { EVENT_TYPES } from './event-types.js';
 
+const JsonSchema = z.record(z.string(), z.unknown()).describe('A JSON Schema (2020-12)');
+const EventTypeEntry = z.object({
+  category: z.string().describe("The part of the stream id before the first dash: what the feed's `category` filter matches"),
+  stream: z.string().describe('The ids of the streams holding this type, e.g. `deal-<dealId>`'),
+  version: z.number().int().describe("The current version of the data's shape (`metadata.schemaVersion`, `dealstreamschemaversion`)"),
+  schema: JsonSchema.describe("The data's current shape, as JSON Schema (2020-12)"),
+  earlierVersions: z.record(z.string(), JsonSchema).optional().describe('Only for a type changed in a breaking way: the shapes its events were stored in before, by version'),
+});
+const EventTypes = z.object({ eventTypes: z.record(z.string(), EventTypeEntry).describe('By event type') });
+const OneEventType = EventTypeEntry.extend({ type: z.string() });
+
 /** For the OpenAPI document. */
 export const EVENT_SCHEMAS_API: readonly DescribedRoute[] = [
-  { method: 'get', path: '/integrations/event-types', summary: "Every event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every' },
-  { method: 'get', path: '/integrations/event-types/:type', summary: "One event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every' },
+  { method: 'get', path: '/integrations/event-types', summary: "Every event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every', success: { schema: EventTypes } },
+  { method: 'get', path: '/integrations/event-types/:type', summary: "One event type with its data's JSON Schema (2020-12), its current version and earlier versions' schemas", roles: 'every', success: { schema: OneEventType } },
 ];
 
 /**
@@ -25,7 +36,7 @@ export const EVENT_SCHEMAS_API: readonly DescribedRoute[] = [
 export function eventSchemaRoutes(): Router {
   const jsonSchema = (data: z.ZodType) => z.toJSONSchema(data, { target: 'draft-2020-12', io: 'input' });
   const catalog = new Map(
-    [...EVENT_TYPES].map(([type, { category, stream, data }]) => {
+    [...EVENT_TYPES].map(([type, { category, stream, data }]): [string, z.input<typeof EventTypeEntry>] => {
       const earlier = eventVersions.earlierSchemas(type);
       return [
         type,
@@ -40,18 +51,19 @@ export function eventSchemaRoutes(): Router {
       ];
     }),
   );
-  const eventTypes = Object.fromEntries(catalog);
+  const all: z.input<typeof EventTypes> = { eventTypes: Object.fromEntries(catalog) };
 
   const router = Router();
   router.get('/integrations/event-types', (_req, res) => {
-    res.json({ eventTypes });
+    res.json(all);
   });
   router.get('/integrations/event-types/:type', (req, res) => {
     const entry = catalog.get(req.params.type);
     if (!entry) {
-      throw new HttpProblem({ type: '/problems/unknown-event-type', title: 'Unknown event type', status: 404, detail: `No event type is named ${req.params.type}` });
+      throw new HttpProblem('EVENT_TYPE.NOT_FOUND', `No event type is named ${req.params.type}`);
     }
-    res.json({ type: req.params.type, ...entry });
+    const body: z.input<typeof OneEventType> = { type: req.params.type, ...entry };
+    res.json(body);
   });
   return router;
 }

@@ -1,37 +1,25 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { ActionStatus } from '../domain/actions/action.state.js';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { NotFoundError } from '../domain/shared/errors.js';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
-import { Limit, cursorOf, encodeCursor, iso, keysetPage, type Page } from './pagination.js';
+import { ActionStatus, ActionStatusFilter, Approvals, answeredStatus, approvalsGivenSql, approvalsOf, storedStatuses, type ApprovalRow } from './action-answers.js';
+import { Actor, Id, Revision, Timestamp, pageOf } from './answers.js';
+import { Limit, cursorOf, encodeCursor, iso, isoTime, keysetPage, type Page } from './pagination.js';
+import { commaList } from './query-params.js';
 import { queryRoute } from './query-route.js';
-
-// A record, so that a status added to the domain fails to compile here until it is listed.
-const STATUSES = Object.keys({
-  AwaitingApproval: 0, Approved: 0, Rejected: 0, Expired: 0, Cancelled: 0, Executing: 0, Executed: 0, Failed: 0,
-} satisfies Record<ActionStatus, 0>) as ActionStatus[];
 
 /** The roles the approve command admits (src/commands/actions/action.routes.ts). */
 const APPROVER_ROLES: readonly Role[] = ['admin', 'approver'];
 
-/** `a` or `a,b,c`, each one of `allowed`. */
-function oneOrMore<T extends string>(allowed: readonly T[]) {
-  return z.string().transform((text, context) => {
-    const values = text.split(',').map((value) => value.trim());
-    const unknown = values.filter((value) => !(allowed as readonly string[]).includes(value));
-    if (unknown.length === 0) return values as T[];
-    context.addIssue({ code: 'custom', message: `unknown ${unknown.join(', ')}: use one or more of ${allowed.join(', ')}, comma-separated` });
-    return z.NEVER;
-  });
-}
-
+const Risk = z.enum(RISKS);
+const RiskFilter = commaList((value) => (RISKS as readonly string[]).includes(value), `of ${RISKS.join(', ')}`);
 const TimeAndId = z.tuple([z.iso.datetime(), z.string()]);
 
 const ListActionsQuery = z.strictObject({
   dealId: z.uuid().optional(),
-  status: oneOrMore(STATUSES).optional(),
-  risk: oneOrMore(RISKS).optional(),
+  status: ActionStatusFilter.optional(),
+  risk: RiskFilter.optional(),
   kind: z.string().max(64).optional(),
   proposedBy: z.string().max(200).optional(),
   sort: z.enum(['proposed', 'updated']).default('proposed'),
@@ -41,11 +29,49 @@ const ListActionsQuery = z.strictObject({
 
 const ApprovalQueueQuery = z.strictObject({
   dealId: z.uuid().optional(),
-  risk: oneOrMore(RISKS).optional(),
+  risk: RiskFilter.optional(),
   limit: Limit,
   // Risk rank, then (proposed at, id): the queue sorts by three keys.
   cursor: cursorOf(z.tuple([z.number().int(), TimeAndId])).optional(),
 });
+
+const deprecated = { deprecated: true };
+
+const ActionSummary = z
+  .strictObject({
+    id: Id,
+    dealId: Id,
+    kind: z.string(),
+    title: z.string(),
+    status: ActionStatus,
+    risk: Risk,
+    approvals: Approvals,
+    approvalsRequired: z.number().int().min(0).meta({ ...deprecated, description: 'Deprecated: read approvals.required' }),
+    approvalsGiven: z.number().int().min(0).meta({ ...deprecated, description: 'Deprecated: read the length of approvals.given' }),
+    proposedBy: Actor,
+    proposedAt: Timestamp,
+    updatedAt: Timestamp,
+    expiresAt: Timestamp.nullable().describe('While it awaits approval: when the request expires'),
+  })
+  .meta({ id: 'ActionSummary', description: 'An action as lists show it' });
+
+const Action = ActionSummary.extend({
+  payload: z.record(z.string(), z.unknown()),
+  riskReasons: z.array(z.string()),
+  approvedBy: z.enum(['policy', 'approvers']).nullable().meta({ ...deprecated, description: 'Deprecated: approvals.required is 0 when the policy approved it' }),
+  rejection: z.strictObject({ by: z.string(), reason: z.string() }).nullable(),
+  cancellation: z.strictObject({ by: z.string(), reason: z.string().nullable() }).nullable(),
+  attempts: z.number().int().min(0).describe('Execution attempts so far'),
+  result: z.record(z.string(), z.unknown()).nullable().describe("The executor's result, once executed"),
+  error: z.string().nullable().describe("The last failed attempt's error, until an attempt succeeds"),
+  revision: Revision,
+}).meta({ id: 'Action', description: 'One action in full' });
+
+const ApprovalQueueItem = ActionSummary.extend({
+  riskReasons: z.array(z.string()),
+  approvers: z.array(z.string()).meta({ ...deprecated, description: 'Deprecated: read approvals.given[].by' }),
+  canApprove: z.boolean().describe('Whether the caller may approve it: an approver, not its proposer, not approved by them already'),
+}).meta({ id: 'ApprovalQueueItem', description: 'An action awaiting approval, as the queue shows it' });
 
 type Row = Record<string, unknown>;
 
@@ -54,9 +80,10 @@ export const actionQueries = [
     path: '/actions',
     summary: 'Actions, newest first by proposal (or by last change); filter by deal, status, risk, kind and proposer',
     query: ListActionsQuery,
+    response: pageOf(ActionSummary),
     reads: ['actions'],
     handler: async (query, { knex }) => {
-      const rows = knex('read.actions').select(SUMMARY_COLUMNS);
+      const rows = summaries(knex);
       if (query.dealId) rows.where('deal_id', query.dealId);
       if (query.status) rows.whereIn('status', query.status);
       if (query.risk) rows.whereIn('risk', query.risk);
@@ -73,22 +100,21 @@ export const actionQueries = [
     path: '/actions/:id',
     summary: 'One action: payload, risk and its reasons, approvals given, execution attempts, result or error',
     query: z.strictObject({}),
+    response: Action,
     reads: ['actions'],
     handler: async (_query, { knex, params }) => {
-      const row = (await knex('read.actions').where('action_id', params.id).first()) as Row | undefined;
+      const row = (await knex('read.actions as a').select('a.*', knex.raw(approvalsGivenSql('a.action_id'))).where('a.action_id', params.id).first()) as Row | undefined;
       if (!row) throw new NotFoundError('ACTION.NOT_FOUND', 'No such action');
-      const approvals = (await knex('read.action_approvals').where('action_id', params.id).orderBy(['at', 'approver_id'])) as Row[];
       return {
         ...summary(row),
-        payload: row.payload,
-        riskReasons: row.risk_reasons,
-        approvedBy: row.approved_by,
-        approvals: approvals.map((approval) => ({ approverId: approval.approver_id, note: approval.note, at: iso(approval.at) })),
-        rejection: row.rejected_by ? { by: row.rejected_by, reason: row.rejection_reason } : null,
-        cancellation: row.cancelled_by ? { by: row.cancelled_by, reason: row.cancel_reason } : null,
-        attempts: row.attempts,
-        result: row.result,
-        error: row.error,
+        payload: row.payload as Record<string, unknown>,
+        riskReasons: row.risk_reasons as string[],
+        approvedBy: row.approved_by as 'policy' | 'approvers' | null,
+        rejection: row.rejected_by ? { by: row.rejected_by as string, reason: row.rejection_reason as string } : null,
+        cancellation: row.cancelled_by ? { by: row.cancelled_by as string, reason: row.cancel_reason as string | null } : null,
+        attempts: row.attempts as number,
+        result: row.result as Record<string, unknown> | null,
+        error: row.error as string | null,
         revision: String(row.revision),
       };
     },
@@ -97,11 +123,12 @@ export const actionQueries = [
     path: '/hitl/approval-queue',
     summary: 'Actions awaiting approval and not yet expired, highest risk first then oldest; canApprove says whether the caller may approve each',
     query: ApprovalQueueQuery,
+    response: pageOf(ApprovalQueueItem),
     reads: ['actions'],
     handler: async (query, { knex, principal }) => {
-      const rows = knex('read.actions')
-        .select([...SUMMARY_COLUMNS, 'risk_rank', 'risk_reasons'])
-        .where('status', 'AwaitingApproval')
+      const rows = summaries(knex)
+        .select(['a.risk_rank', 'a.risk_reasons'])
+        .whereIn('status', storedStatuses('awaiting_approval'))
         .where('expires_at', '>', knex.fn.now());
       if (query.dealId) rows.where('deal_id', query.dealId);
       if (query.risk) rows.whereIn('risk', query.risk);
@@ -109,8 +136,8 @@ export const actionQueries = [
       return {
         items: page.items.map((row) => ({
           ...summary(row),
-          riskReasons: row.risk_reasons,
-          approvers: row.approver_ids,
+          riskReasons: row.risk_reasons as string[],
+          approvers: row.approver_ids as string[],
           canApprove: canApprove(principal, row),
         })),
         nextCursor: page.nextCursor,
@@ -122,21 +149,28 @@ export const actionQueries = [
 const SUMMARY_COLUMNS = [
   'action_id', 'deal_id', 'kind', 'title', 'status', 'risk', 'approvals_required', 'approver_ids',
   'proposed_by_kind', 'proposed_by_id', 'proposed_at', 'updated_at', 'expires_at',
-];
+].map((column) => `a.${column}`);
 
-function summary(row: Row) {
+/** Actions with what a summary shows, the approvals given included. */
+function summaries(knex: Knex): Knex.QueryBuilder {
+  return knex('read.actions as a').select(...SUMMARY_COLUMNS, knex.raw(approvalsGivenSql('a.action_id')));
+}
+
+function summary(row: Row): z.infer<typeof ActionSummary> {
+  const approverIds = row.approver_ids as string[];
   return {
-    id: row.action_id,
-    dealId: row.deal_id,
-    kind: row.kind,
-    title: row.title,
-    status: row.status,
-    risk: row.risk,
-    approvalsRequired: row.approvals_required,
-    approvalsGiven: (row.approver_ids as string[]).length,
-    proposedBy: { kind: row.proposed_by_kind, id: row.proposed_by_id },
-    proposedAt: iso(row.proposed_at),
-    updatedAt: iso(row.updated_at),
+    id: row.action_id as string,
+    dealId: row.deal_id as string,
+    kind: row.kind as string,
+    title: row.title as string,
+    status: answeredStatus(row.status),
+    risk: row.risk as z.infer<typeof Risk>,
+    approvals: approvalsOf(row.approvals_required, row.approvals_given as ApprovalRow[]),
+    approvalsRequired: row.approvals_required as number,
+    approvalsGiven: approverIds.length,
+    proposedBy: { kind: row.proposed_by_kind as Actor['kind'], id: row.proposed_by_id as string },
+    proposedAt: isoTime(row.proposed_at),
+    updatedAt: isoTime(row.updated_at),
     expiresAt: iso(row.expires_at),
   };
 }

@@ -40,6 +40,14 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** A page's answer schema: `{ items, nextCursor }`. */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({
+    items: z.array(item),
+    nextCursor: z.string().nullable().describe('Opaque: pass it as `cursor` for the next page; null on the last page'),
+  });
+}
+
 /**
  * Keyset pagination over (sort column, unique tiebreak column): stable while rows are added, and as
  * fast on page 1,000 as on page 1. The selected row must expose both columns under `keys`.
@@ -62,8 +70,12 @@ function toJson(value: unknown): unknown {
   return value instanceof Date ? iso(value) : value;
 }
 
-/** A timestamp column as an ISO 8601 string (null stays null). */
+/** A timestamp column (a Date, or text inside JSON) as an ISO 8601 string in UTC (null stays null). */
 export function iso(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
+  return value === null || value === undefined ? null : isoTime(value);
+}
+
+/** A timestamp column that is never null, as an ISO 8601 string in UTC. */
+export function isoTime(value: unknown): string {
   return (value instanceof Date ? value : new Date(value as string)).toISOString();
 }

@@ -20,7 +20,7 @@ export interface QueryRouteSpec<Query, Response> {
    * The answer's shape: the handler's result is typed by it and the OpenAPI description is
    * generated from it (as output), so the two cannot drift apart.
    */
-  response?: z.ZodType<Response>;
+  response: z.ZodType<Response>;
   /** The projections whose tables it reads: a position token waits for these. */
   reads: readonly string[];
   handler: (query: Query, context: QueryContext) => Promise<Response>;

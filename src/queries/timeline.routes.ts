@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { withDeprecatedFields } from '../http/deprecated-event-fields.js';
 import { TIMELINE_CATEGORIES, TIMELINE_EVENT_TYPES } from '../projections/timeline/timeline.projection.js';
+import { Actor, pageOf, Timestamp } from './answers.js';
 import { Limit, cursorOf, keysetPage } from './pagination.js';
 import { PositionToken, commaList } from './query-params.js';
 import { queryRoute } from './query-route.js';
@@ -13,14 +14,29 @@ export const RecentEventsQuery = z.strictObject({
   cursor: cursorOf(z.tuple([PositionToken, PositionToken])).optional(),
 });
 
+const RecentEvent = z
+  .strictObject({
+    position: z.string().describe("The event's position in the log: hand it to queries as `position` to wait until they include it"),
+    id: z.guid().describe("The event's id"),
+    streamId: z.string(),
+    category: z.enum(TIMELINE_CATEGORIES),
+    type: z.enum(TIMELINE_EVENT_TYPES),
+    dealId: z.string().nullable().describe('The deal it concerns, if any'),
+    actor: Actor,
+    occurredAt: Timestamp,
+    summary: z.string().describe('One line for people'),
+    data: z.record(z.string(), z.unknown()).describe("The event's data in its type's current shape (see GET /api/integrations/event-types)"),
+  })
+  .meta({ id: 'RecentEvent', description: 'An event of the recent-events timeline' });
+
 interface RecentEventRow extends Record<string, unknown> {
   position: string;
   event_id: string;
   stream_id: string;
-  category: string;
-  type: string;
+  category: (typeof TIMELINE_CATEGORIES)[number];
+  type: (typeof TIMELINE_EVENT_TYPES)[number];
   deal_id: string | null;
-  actor_kind: string;
+  actor_kind: Actor['kind'];
   actor_id: string;
   occurred_at: Date;
   summary: string;
@@ -35,6 +51,7 @@ export const timelineQueries = [
     path: '/events/recent',
     summary: 'The latest events across the system, newest first; filter by category, deal or event type',
     query: RecentEventsQuery,
+    response: pageOf(RecentEvent),
     reads: ['timeline'],
     handler: async (query, { knex }) => {
       const select = knex('read.recent_events').select(COLUMNS);
@@ -55,7 +72,7 @@ export const timelineQueries = [
   }),
 ];
 
-function toItem(row: RecentEventRow) {
+function toItem(row: RecentEventRow): z.infer<typeof RecentEvent> {
   return {
     position: row.position,
     id: row.event_id,

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { MAX_SCAN } from '../../src/audit/log-selection.js';
+import { positionCursor } from '../../src/audit/query-params.js';
+import { encodeCursor } from '../../src/queries/pagination.js';
 import { GENESIS_HASH } from '../../src/commands/hash-chain.js';
 import type { RecordedEvent } from '../../src/eventstore/contract.js';
 import { collect, patient } from '../support/async.js';
@@ -39,10 +41,11 @@ describe('audit reads: stream histories and the log', function () {
   });
   after(() => app.harness.close());
 
-  it("pages through a stream's history, every event with its whole envelope and metadata", async () => {
+  it("pages through a stream's history with an opaque cursor, every event with its whole envelope and metadata", async () => {
     const streamId = `deal-${ids.acme}`;
-    const pages = await allPages(`/api/audit/streams/${streamId}/events`, { limit: 2 }, 'fromRevision', (page) => page.nextCursor === null);
-    expect(pages.map((page) => page.nextCursor)).to.deep.equal(['2', null]);
+    const pages = await allPages(`/api/audit/streams/${streamId}/events`, { limit: 2 }, 'cursor', (page) => page.nextCursor === null);
+    expect(pages.map((page) => page.items.length)).to.deep.equal([2, 2]);
+    expect(pages[0]!.nextCursor, 'opaque, not a revision').to.match(/^[A-Za-z0-9_-]+$/).and.not.match(/^\d+$/);
     const stored = await collect(app.harness.store.readStream(streamId));
     expect(pages.flatMap((page) => page.items)).to.deep.equal(
       stored.map((event) => ({
@@ -58,22 +61,45 @@ describe('audit reads: stream histories and the log', function () {
     expect(created!.metadata.hash).to.match(/^[0-9a-f]{64}$/);
   });
 
+  it('still takes fromRevision, the deprecated name of a first revision, for one version', async () => {
+    const streamId = `deal-${ids.acme}`;
+    const [first] = await allPages(`/api/audit/streams/${streamId}/events`, { limit: 2 }, 'cursor', () => true);
+    const byCursor = await app.get(`/api/audit/streams/${streamId}/events`, { cursor: first!.nextCursor! }).expect(200);
+    const byRevision = await app.get(`/api/audit/streams/${streamId}/events`, { fromRevision: 2 }).expect(200);
+    expect(byRevision.body).to.deep.equal(byCursor.body);
+    expect(idsOf(byRevision.body.items)).to.deep.equal(idsOf((await collect(app.harness.store.readStream(streamId))).slice(2)));
+  });
+
   it('answers an unknown stream with a 404 problem, and a revision past the end with an empty last page', async () => {
-    const missing = await app.get(`/api/audit/streams/deal-${randomUUID()}/events`).expect(404);
+    const streamId = `deal-${randomUUID()}`;
+    const missing = await app.get(`/api/audit/streams/${streamId}/events`).expect(404);
     expect(missing.headers['content-type']).to.match(/^application\/problem\+json/);
-    expect(missing.body.type).to.equal('/problems/stream-not-found');
+    expect(missing.body).to.deep.include({ type: '/problems/stream-not-found', title: 'Stream not found', code: 'STREAM.NOT_FOUND', detail: `${streamId} has no events` });
     const past = await app.get(`/api/audit/streams/deal-${ids.acme}/events`, { fromRevision: 99 }).expect(200);
     expect(past.body).to.deep.include({ items: [], nextCursor: null });
   });
 
-  it('pages through the whole log from any position, the cursor being the last position examined', async () => {
-    const pages = await allPages('/api/audit/events', { limit: 5 }, 'from', (page) => page.caughtUp!);
+  it('pages through the whole log with an opaque cursor, which passes the last event examined', async () => {
+    const pages = await allPages('/api/audit/events', { limit: 5 }, 'cursor', (page) => page.caughtUp!);
     expect(idsOf(pages.flatMap((page) => page.items))).to.deep.equal(idsOf(log));
-    expect(pages.at(-1)!.nextCursor, 'where to come back for what is appended later').to.equal(log.at(-1)!.position);
+    expect(pages.at(-1)!.nextCursor, 'where to come back for what is appended later').to.equal(positionCursor(log.at(-1)!.position));
     expect(pages.slice(0, -1).every((page) => !page.caughtUp && page.items.length === 5)).to.equal(true);
+    expect(pages.map((page) => page.nextCursor), 'opaque, not a position').to.not.include(log[4]!.position);
 
-    const after = await app.get('/api/audit/events', { from: log[3]!.position }).expect(200);
+    const first = await app.get('/api/audit/events', { limit: 4 }).expect(200);
+    const after = await app.get('/api/audit/events', { cursor: first.body.nextCursor }).expect(200);
     expect(idsOf(after.body.items)).to.deep.equal(idsOf(log.slice(4)));
+  });
+
+  it('still takes from (a position) and deal, the deprecated names of cursor and dealId, for one version', async () => {
+    const byPosition = await app.get('/api/audit/events', { from: log[3]!.position }).expect(200);
+    expect(idsOf(byPosition.body.items)).to.deep.equal(idsOf(log.slice(4)));
+    const first = await app.get('/api/audit/events', { limit: 4 }).expect(200);
+    expect((await app.get('/api/audit/events', { cursor: first.body.nextCursor }).expect(200)).body).to.deep.equal(byPosition.body);
+
+    const byDeal = await app.get('/api/audit/events', { deal: ids.acme }).expect(200);
+    expect(byDeal.body).to.deep.equal((await app.get('/api/audit/events', { dealId: ids.acme }).expect(200)).body);
+    expect(byDeal.body.items.length).to.be.above(0);
   });
 
   it('filters the log by categories and by event types, given as comma lists', async () => {
@@ -81,7 +107,7 @@ describe('audit reads: stream histories and the log', function () {
     expect(idsOf(actionsAndAgents.body.items)).to.deep.equal(idsOf(log.filter((event) => /^(action|agent)-/.test(event.streamId))));
     const types = await app.get('/api/audit/events', { type: 'DealCreated,ActionApproved', limit: 2 }).expect(200);
     expect(idsOf(types.body.items)).to.deep.equal(idsOf(log.filter((event) => ['DealCreated', 'ActionApproved'].includes(event.type)).slice(0, 2)));
-    expect(types.body.nextCursor).to.equal(types.body.items[1].position);
+    expect(types.body.nextCursor).to.equal(positionCursor(types.body.items[1].position));
   });
 
   it("filters the log by deal: the deal's stream and those of its actions and agent runs, also from mid-log", async () => {
@@ -89,12 +115,12 @@ describe('audit reads: stream histories and the log', function () {
     const ofAcme = log.filter((event) => dealStreams.includes(event.streamId));
     expect(new Set(ofAcme.map((event) => event.streamId)).size, 'all three kinds of stream occur').to.equal(3);
 
-    const pages = await allPages('/api/audit/events', { deal: ids.acme, limit: 2 }, 'from', (page) => page.caughtUp!);
+    const pages = await allPages('/api/audit/events', { dealId: ids.acme, limit: 2 }, 'cursor', (page) => page.caughtUp!);
     expect(idsOf(pages.flatMap((page) => page.items))).to.deep.equal(idsOf(ofAcme));
 
     // From after the proposal and the run's start: their streams are recognised by their first events all the same.
     const runStarted = log.find((event) => event.type === 'AgentRunStarted')!;
-    const later = await app.get('/api/audit/events', { deal: ids.acme, from: runStarted.position }).expect(200);
+    const later = await app.get('/api/audit/events', { dealId: ids.acme, cursor: positionCursor(runStarted.position) }).expect(200);
     expect(later.body.items.map((event: { type: string }) => event.type)).to.deep.equal(['ActionApprovalGiven', 'ActionApproved', 'AgentToolCalled', 'DealOwnerAssigned']);
     expect(idsOf(later.body.items)).to.deep.equal(idsOf(ofAcme.filter((event) => event.position > runStarted.position)));
   });
@@ -124,7 +150,19 @@ describe('audit reads: stream histories and the log', function () {
     const cases: [string, Record<string, string | number>, string[]][] = [
       ['/api/audit/events', { limit: 0 }, ['limit']],
       ['/api/audit/events', { limit: 1001, from: 'zzz', colour: 'red' }, ['limit', 'from', 'colour']],
-      ['/api/audit/events', { from: '0'.repeat(31) + 'g', category: 'deal,no such', deal: 'acme' }, ['from', 'category', 'deal']],
+      ['/api/audit/events', { from: '0'.repeat(31) + 'g', category: 'deal,no such', deal: 'acme', dealId: 'acme' }, ['from', 'category', 'deal', 'dealId']],
+      // Forged cursors: not base64url JSON, the wrong shape, a position posing as a cursor, another route's cursor.
+      ['/api/audit/events', { cursor: 'forged' }, ['cursor']],
+      ['/api/audit/events', { cursor: encodeCursor(['zzz']) }, ['cursor']],
+      ['/api/audit/events', { cursor: log[0]!.position }, ['cursor']],
+      ['/api/audit/events', { cursor: encodeCursor(['3']) }, ['cursor']],
+      [`/api/audit/streams/deal-${ids.acme}/events`, { cursor: positionCursor(log[0]!.position) }, ['cursor']],
+      [`/api/audit/streams/deal-${ids.acme}/events`, { cursor: encodeCursor([-1]) }, ['cursor']],
+      // A name and its deprecated one: one of them, not both.
+      ['/api/audit/events', { cursor: positionCursor(log[0]!.position), from: log[0]!.position }, ['from']],
+      ['/api/audit/events', { deal: ids.acme, dealId: ids.acme }, ['deal']],
+      [`/api/audit/streams/deal-${ids.acme}/events`, { cursor: encodeCursor(['1']), fromRevision: 1 }, ['fromRevision']],
+      ['/api/audit/export', { deal: ids.acme, dealId: ids.acme }, ['deal']],
       [`/api/audit/streams/deal-${ids.acme}/events`, { fromRevision: -1, limit: 'many' }, ['fromRevision', 'limit']],
       [acmeState, {}, ['revision', 'at']],
       [acmeState, { revision: 1, at: '2026-01-01T00:00:00Z' }, ['revision', 'at']],
@@ -140,6 +178,7 @@ describe('audit reads: stream histories and the log', function () {
       expect(res.status, `${path} ${JSON.stringify(query)}`).to.equal(400);
       expect(res.headers['content-type']).to.match(/^application\/problem\+json/);
       expect(res.body.errors.map((error: { field: string }) => error.field), `${path} ${JSON.stringify(query)}`).to.have.members(fields);
+      if (fields.includes('cursor')) expect(res.body.errors[0].message).to.equal('must be a nextCursor returned by a previous page');
     }
   });
 
@@ -155,12 +194,12 @@ describe('audit reads: stream histories and the log', function () {
     await logSettled(app.harness.knex);
     const scanned = (await collect(app.harness.store.readAll({ filter: { categories: ['deal', 'action', 'agent'] } })));
 
-    const first = await app.get('/api/audit/events', { deal: ids.acme, limit: 1000 }).expect(200);
+    const first = await app.get('/api/audit/events', { dealId: ids.acme, limit: 1000 }).expect(200);
     expect(idsOf(first.body.items)).to.deep.equal(idsOf(log.filter((event) => dealStreams.includes(event.streamId))));
-    expect(first.body).to.deep.include({ nextCursor: scanned[MAX_SCAN - 1]!.position, caughtUp: false });
+    expect(first.body).to.deep.include({ nextCursor: positionCursor(scanned[MAX_SCAN - 1]!.position), caughtUp: false });
 
-    const second = await app.get('/api/audit/events', { deal: ids.acme, limit: 1000, from: first.body.nextCursor }).expect(200);
+    const second = await app.get('/api/audit/events', { dealId: ids.acme, limit: 1000, cursor: first.body.nextCursor }).expect(200);
     expect(second.body.items.map((event: { data: { text?: string } }) => event.data.text)).to.deep.equal(['After the flood']);
-    expect(second.body).to.deep.include({ nextCursor: scanned.at(-1)!.position, caughtUp: true });
+    expect(second.body).to.deep.include({ nextCursor: positionCursor(scanned.at(-1)!.position), caughtUp: true });
   });
 });

@@ -38,30 +38,30 @@ describe('hash-chain verification of one stream', () => {
     const events = chainedStream(4);
     const edited = { ...events[2]!, data: { text: 'rewritten' } };
     expect(check([events[0]!, events[1]!, edited, events[3]!])).to.deep.equal({
-      revision: '2', reason: 'hash-mismatch', expected: eventHash(events[1]!.metadata.hash as string, edited), found: events[2]!.metadata.hash,
+      revision: '2', reason: 'hash_mismatch', expected: eventHash(events[1]!.metadata.hash as string, edited), found: events[2]!.metadata.hash,
     });
   });
 
   it('names a deleted event as a revision gap, with the hash the chain stood at and the prevHash found next', () => {
     const events = chainedStream(4);
     expect(check([events[0]!, events[2]!, events[3]!])).to.deep.equal({
-      revision: '1', reason: 'revision-gap', expected: events[0]!.metadata.hash, found: events[2]!.metadata.prevHash,
+      revision: '1', reason: 'revision_gap', expected: events[0]!.metadata.hash, found: events[2]!.metadata.prevHash,
     });
-    expect(check(events.slice(1))).to.deep.include({ revision: '0', reason: 'revision-gap', expected: GENESIS_HASH });
+    expect(check(events.slice(1))).to.deep.include({ revision: '0', reason: 'revision_gap', expected: GENESIS_HASH });
   });
 
   it('names an event linked to another hash, and one that lost its hash', () => {
     const events = chainedStream(3);
     const relinked = { ...events[1]!, metadata: { ...events[1]!.metadata, prevHash: 'f'.repeat(64) } };
-    expect(check([events[0]!, relinked])).to.deep.equal({ revision: '1', reason: 'prev-hash-mismatch', expected: events[0]!.metadata.hash, found: 'f'.repeat(64) });
+    expect(check([events[0]!, relinked])).to.deep.equal({ revision: '1', reason: 'prev_hash_mismatch', expected: events[0]!.metadata.hash, found: 'f'.repeat(64) });
     const { hash: _, ...unhashed } = events[1]!.metadata;
-    expect(check([events[0]!, { ...events[1]!, metadata: unhashed }])).to.deep.include({ revision: '1', reason: 'missing-hash', found: null });
+    expect(check([events[0]!, { ...events[1]!, metadata: unhashed }])).to.deep.include({ revision: '1', reason: 'missing_hash', found: null });
   });
 
   it('leaves a stream without hashes unchained, unless a later event links to a hash the one before lacks', () => {
     const plain = [0, 1, 2].map((n) => recorded(n, randomUUID(), { text: `note ${n}` }, metadata));
     expect(check(plain)).to.deep.equal({ revision: 2n, hash: null });
     const linked = { ...plain[2]!, metadata: { ...metadata, prevHash: 'a'.repeat(64), hash: 'b'.repeat(64) } };
-    expect(check([plain[0]!, plain[1]!, linked])).to.deep.equal({ revision: '1', reason: 'missing-hash', expected: 'a'.repeat(64), found: null });
+    expect(check([plain[0]!, plain[1]!, linked])).to.deep.equal({ revision: '1', reason: 'missing_hash', expected: 'a'.repeat(64), found: null });
   });
 });

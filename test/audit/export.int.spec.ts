@@ -58,7 +58,8 @@ describe('audit export: NDJSON of a selection, over HTTP and from the CLI', func
     expect(email[0]!.metadata).to.include.keys('actor', 'correlationId', 'causationId', 'occurredAt', 'prevHash', 'hash');
 
     expect(idsOf(await exported({ category: 'deal,agent' }))).to.deep.equal(idsOf(log.filter((event) => /^(deal|agent)-/.test(event.streamId))));
-    expect(idsOf(await exported({ deal: ids.acme }))).to.deep.equal(idsOf(ofAcme()));
+    expect(idsOf(await exported({ dealId: ids.acme }))).to.deep.equal(idsOf(ofAcme()));
+    expect(idsOf(await exported({ deal: ids.acme })), 'by the deprecated name, for one version').to.deep.equal(idsOf(ofAcme()));
     expect(idsOf(await exported({ from: log[2]!.position, to: log[6]!.position })), 'from is exclusive, to inclusive').to.deep.equal(idsOf(log.slice(3, 7)));
     expect(idsOf(await exported({ stream: `action-${ids.email}`, from: log[2]!.position, type: 'ActionApproved' }))).to.have.length(1);
 

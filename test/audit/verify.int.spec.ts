@@ -95,9 +95,9 @@ describe('audit verify: hash chains over HTTP and from the CLI', function () {
       const edited = (await collect(app.harness.store.readStream(acme)))[2]!;
       expect(edited.data.text).to.equal('Call went badly');
       return {
-        [acme]: { revision: '2', reason: 'hash-mismatch', expected: eventHash(original.acme[1]!.metadata.hash as string, edited), found: original.acme[2]!.metadata.hash },
-        [email]: { revision: '2', reason: 'revision-gap', expected: original.email[1]!.metadata.hash, found: original.email[3]!.metadata.prevHash },
-        [run]: { revision: '1', reason: 'prev-hash-mismatch', expected: original.run[0]!.metadata.hash, found: 'f'.repeat(64) },
+        [acme]: { revision: '2', reason: 'hash_mismatch', expected: eventHash(original.acme[1]!.metadata.hash as string, edited), found: original.acme[2]!.metadata.hash },
+        [email]: { revision: '2', reason: 'revision_gap', expected: original.email[1]!.metadata.hash, found: original.email[3]!.metadata.prevHash },
+        [run]: { revision: '1', reason: 'prev_hash_mismatch', expected: original.run[0]!.metadata.hash, found: 'f'.repeat(64) },
       };
     }
 

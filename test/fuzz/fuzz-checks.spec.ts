@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/contract.js';
+import { PROBLEM_CATALOG } from '../../src/http/problem-catalog.js';
 import { EventLedger, correlationIdOf } from './event-ledger.js';
 import type { Operation } from './operations.js';
 import type { Outcome, Sent } from './send.js';
@@ -9,7 +10,11 @@ import { verdictOn } from './verdict.js';
 describe('fuzz checks', () => {
   describe('verdictOn', () => {
     const sent = (blame: string[] = [], body = '{}'): Sent => ({ method: 'post', url: '/api/x', headers: {}, body: Buffer.from(body), blame });
-    const problem = (status: number, extra: object = {}): Outcome => ({ status, contentType: 'application/problem+json; charset=utf-8', body: { type: '/problems/x', title: 'X', status, ...extra } });
+    /** A problem of the first catalogued code with this status. */
+    const problem = (status: number, extra: object = {}): Outcome => {
+      const { code, title, type } = PROBLEM_CATALOG.find((entry) => entry.status === status)!;
+      return { status, contentType: 'application/problem+json; charset=utf-8', body: { type, title, status, code, ...extra } };
+    };
 
     it('passes successes and well-formed problems', () => {
       expect(verdictOn(sent(), { status: 201, contentType: 'application/json', body: {} }, [])).to.equal(undefined);
@@ -21,6 +26,13 @@ describe('fuzz checks', () => {
       expect(verdictOn(sent(), problem(500), [])).to.equal('server error');
       expect(verdictOn(sent(), { status: 404, contentType: 'text/html', body: '' }, [])).to.match(/not application\/problem\+json/);
       expect(verdictOn(sent(), { ...problem(400), status: 409 }, [])).to.match(/status/);
+    });
+
+    it("fails a problem without a catalogued code, or with a title or type not its code's", () => {
+      expect(verdictOn(sent(), problem(404, { code: undefined }), [])).to.match(/code is not catalogued/);
+      expect(verdictOn(sent(), problem(404, { code: 'NOT.A_CODE' }), [])).to.match(/code is not catalogued/);
+      expect(verdictOn(sent(), problem(404, { title: 'Deal 42 not found' }), [])).to.match(/title or type/);
+      expect(verdictOn(sent(), problem(404, { type: '/problems/elsewhere' }), [])).to.match(/title or type/);
     });
 
     it('fails a 400 naming no field, unless nothing could be named: an unreadable body, a bad path, a bad header it names', () => {

@@ -44,6 +44,9 @@ const POOL_OF_SEGMENT: Record<string, string> = {
   'event-types': 'type',
 };
 
+/** What commands answer: a creation, or another command. */
+const COMMAND_ANSWERS = new Set(['#/components/schemas/CommandResult', '#/components/schemas/CreationResult']);
+
 /** Every operation the document describes. */
 export function operationsOf(document: OpenApiDocument): Operation[] {
   return Object.entries(document.paths).flatMap(([template, methods]) =>
@@ -56,7 +59,7 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
       query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map(({ name, required, schema }) => ({ name, required: required ?? false, schema })),
       ...(operation.requestBody ? { body: operation.requestBody.content['application/json']!.schema } : {}),
       streaming: Object.values(operation.responses).some((response) => Object.keys(response.content ?? {}).includes('text/event-stream')),
-      command: Object.values(operation.responses).some((response) => response.content?.['application/json']?.schema?.$ref === '#/components/schemas/CommandResult'),
+      command: Object.values(operation.responses).some((response) => COMMAND_ANSWERS.has(response.content?.['application/json']?.schema?.$ref ?? '')),
     })),
   );
 }

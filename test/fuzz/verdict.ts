@@ -1,3 +1,4 @@
+import { PROBLEM_CATALOG } from '../../src/http/problem-catalog.js';
 import type { Outcome, Sent } from './send.js';
 
 /** Why an answer is wrong; undefined when it is not. `logged`: what the server logged meanwhile. */
@@ -11,6 +12,8 @@ export function verdictOn(sent: Sent, outcome: Outcome, logged: readonly { level
   if (!outcome.contentType.startsWith('application/problem+json')) return `a ${status} that is not application/problem+json (${outcome.contentType || 'no content type'})`;
   if (!isProblem(body)) return 'a problem without type and title';
   if (body.status !== status) return `a problem whose status (${String(body.status)}) is not the answer's`;
+  const uncatalogued = notAsCatalogued(body);
+  if (uncatalogued) return uncatalogued;
   if (status === 400) return namesWhatIsWrong(sent, body);
   return undefined;
 }
@@ -18,6 +21,7 @@ export function verdictOn(sent: Sent, outcome: Outcome, logged: readonly { level
 interface Problem {
   type: string;
   title: string;
+  code?: unknown;
   status?: unknown;
   detail?: unknown;
   errors?: unknown;
@@ -25,6 +29,14 @@ interface Problem {
 
 function isProblem(body: unknown): body is Problem {
   return typeof body === 'object' && body !== null && typeof (body as Problem).type === 'string' && typeof (body as Problem).title === 'string';
+}
+
+/** Every problem has a catalogued code, and that code's own title and type (the occurrence goes in detail). */
+function notAsCatalogued(problem: Problem): string | undefined {
+  const entry = PROBLEM_CATALOG.find((e) => e.code === problem.code);
+  if (!entry) return `a problem whose code is not catalogued (${String(problem.code)})`;
+  if (problem.title !== entry.title || problem.type !== entry.type) return `a ${entry.code} problem whose title or type is not its code's`;
+  return undefined;
 }
 
 /**

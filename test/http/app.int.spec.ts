@@ -174,7 +174,8 @@ describe('HTTP app', () => {
     // Auditors' and integrators' routes, with their roles, parameters, bodies and media types.
     const history = res.body.paths['/api/audit/streams/{streamId}/events'].get;
     expect(history.description).to.equal('Roles: auditor, admin.');
-    expect(history.parameters.map((p: { name: string }) => p.name)).to.deep.equal(['streamId', 'fromRevision', 'limit']);
+    expect(history.parameters.map((p: { name: string }) => p.name)).to.deep.equal(['streamId', 'cursor', 'fromRevision', 'limit']);
+    expect(history.parameters[2].schema.deprecated, 'fromRevision: kept for one version').to.equal(true);
     expect(history.parameters[0].schema).to.deep.equal({ type: 'string' });
     expect(res.body.paths['/api/audit/deals/{id}/state'].get.parameters.map((p: { name: string }) => p.name)).to.include.members(['id', 'revision', 'at']);
     expect(res.body.paths['/api/audit/export'].get.responses['200'].content).to.have.key('application/x-ndjson');

@@ -9,6 +9,7 @@ import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
 import { spawnDealstream, type DealstreamProcess } from '../support/processes.js';
+import { expectCatalogued } from '../support/problems.js';
 import { dropTestPrefixes, testPrefix } from '../support/workers.js';
 
 const LISTED = 'https://app.example.com';
@@ -195,9 +196,17 @@ describe('HTTP hardening', function () {
       return { received, ms: Date.now() - started };
     }
 
+    /** Node's 408, answered as problem+json like every other refusal. */
+    function expectTimeoutProblem(received: string): void {
+      const [head, body] = received.split('\r\n\r\n') as [string, string];
+      expect(head).to.match(/\r\ncontent-type: application\/problem\+json\r\n/i);
+      expect(expectCatalogued(JSON.parse(body)).code).to.equal('REQUEST.TIMEOUT');
+    }
+
     it('cuts a body sent at one byte a second with 408 within the request timeout', async () => {
       const { received, ms } = await dribble('POST /health HTTP/1.1\r\nHost: dealstream\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n', `{"a":"${'x'.repeat(90)}"}`);
       expect(received).to.match(/^HTTP\/1\.1 408 /);
+      expectTimeoutProblem(received);
       // Cut after the 2 s request timeout, long before the 100 s the body would take (slack for a loaded machine).
       expect(ms).to.be.within(1900, 30_000);
     });
@@ -205,6 +214,7 @@ describe('HTTP hardening', function () {
     it('cuts headers sent at one byte a second with 408 within the headers timeout', async () => {
       const { received, ms } = await dribble('GET /health HTTP/1.1\r\nHost: dealstream\r\n', 'X-Slow: aaaaaaaaaaaaaaa\r\n\r\n');
       expect(received).to.match(/^HTTP\/1\.1 408 /);
+      expectTimeoutProblem(received);
       expect(ms).to.be.within(900, 20_000);
     });
 

@@ -103,7 +103,7 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
     expect(res.body).to.deep.equal({ type: 'ActionApproved', ...eventTypes.ActionApproved });
     const unknown = await request(harness.app).get('/api/integrations/event-types/ActionApprove').set(as('auditor')).expect(404);
     expect(unknown.type).to.equal('application/problem+json');
-    expect(unknown.body).to.include({ type: '/problems/unknown-event-type', status: 404 });
+    expect(unknown.body).to.include({ type: '/problems/unknown-event-type', title: 'Unknown event type', status: 404, code: 'EVENT_TYPE.NOT_FOUND', detail: 'No event type is named ActionApprove' });
     await request(harness.app).get('/api/integrations/event-types/constructor').set(as('auditor')).expect(404);
   });
 

@@ -26,7 +26,8 @@ const PATH = '/api/integrations/feed';
 
 interface Received {
   id: string;
-  type: string;
+  /** The SSE event name: `message` unless the feed names its events. */
+  name: string;
   event: { id: string; streamId: string; type: string; revision: string; position: string; data: unknown; metadata: unknown; recordedAt: string };
 }
 
@@ -77,21 +78,34 @@ function counting(store: EventStore) {
   return counted;
 }
 
-/** A real SSE client: EventSource with the API key in each (re)connection's headers. */
+/**
+ * A real SSE client: EventSource with the API key in each (re)connection's headers. A plain one
+ * listens with `onmessage` only; a `named` one with a listener per event type (for `?events=named`),
+ * counting what still reaches its `onmessage` in `unnamed`.
+ */
 class FeedClient {
   readonly received: Received[] = [];
+  unnamed = 0;
   opened = 0;
   private readonly source: EventSource;
 
-  constructor(url: string, key: string, lastEventId?: string) {
+  constructor(url: string, key: string, lastEventId?: string, listen: 'onmessage' | 'named' = 'onmessage') {
     this.source = new EventSource(url, {
       // On its own reconnections EventSource sends the id it last saw, under this same name.
       fetch: (input, init) => fetch(input, { ...init, headers: { ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}), ...init.headers, authorization: `Bearer ${key}` } }),
     });
     this.source.addEventListener('open', () => this.opened++);
-    for (const type of EVENT_TYPES.keys()) {
-      this.source.addEventListener(type, (message) => this.received.push({ id: message.lastEventId, type: message.type, event: JSON.parse(message.data) }));
+    const receive = (message: MessageEvent) => this.received.push({ id: message.lastEventId, name: message.type, event: JSON.parse(message.data) });
+    if (listen === 'onmessage') {
+      this.source.onmessage = receive;
+      return;
     }
+    for (const type of EVENT_TYPES.keys()) this.source.addEventListener(type, receive);
+    this.source.onmessage = () => this.unnamed++;
+  }
+
+  get types(): string[] {
+    return this.received.map((item) => item.event.type);
   }
 
   get ids(): string[] {
@@ -150,8 +164,8 @@ describe('integration feed: GET /api/integrations/feed', () => {
     await eventually(complete, 10_000, 'the log to hold the last command');
     return log;
   }
-  function client(url: string, key = keys.int!, lastEventId?: string): FeedClient {
-    const feed = new FeedClient(url, key, lastEventId);
+  function client(url: string, key = keys.int!, lastEventId?: string, listen?: 'onmessage' | 'named'): FeedClient {
+    const feed = new FeedClient(url, key, lastEventId, listen);
     cleanups.push(() => feed.close());
     return feed;
   }
@@ -189,7 +203,8 @@ describe('integration feed: GET /api/integrations/feed', () => {
 
     const log = await logAfter(from);
     await feed.receives(log.length);
-    expect(feed.received.map((item) => item.type)).to.deep.equal(['DealCreated', 'DealStageChanged', 'DealNoteAdded']);
+    expect(feed.types).to.deep.equal(['DealCreated', 'DealStageChanged', 'DealNoteAdded']);
+    expect(feed.received.map((item) => item.name), 'unnamed: every message reaches onmessage').to.deep.equal(['message', 'message', 'message']);
     expect(feed.ids).to.deep.equal(log.map((event) => event.position));
     const created = log[0]!;
     expect(feed.received[0]!.event).to.deep.equal({
@@ -265,6 +280,49 @@ describe('integration feed: GET /api/integrations/feed', () => {
     await source.receives(log.length);
     expect(source.opened).to.equal(2);
     expect(source.ids).to.deep.equal(log.map((event) => event.position));
+  });
+
+  it('reaches an EventSource that has only onmessage, resuming after Last-Event-ID across a dropped connection: every event of the resumed feed', async () => {
+    const feed = await feedApp({ retryMs: 300 });
+    const from = head();
+    const dealId = await newDeal('Plain');
+    for (const text of ['one', 'two']) await command(`/api/deals/${dealId}/notes`, { text }, 'ops');
+    const [created] = await logAfter(from);
+
+    const plain = client(`${feed.url}?from=start`, keys.int, created!.position); // Last-Event-ID wins over from
+    await command(`/api/deals/${dealId}/stage`, { to: 'screening' }, 'ops');
+    await plain.receives(3);
+    feed.server.closeAllConnections(); // EventSource reconnects with the last id it saw
+    await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA' }, 'scout');
+    await command(`/api/deals/${dealId}/notes`, { text: 'three' }, 'ops');
+
+    const resumed = (await logAfter(from)).slice(1);
+    await plain.receives(resumed.length);
+    expect(plain.opened).to.equal(2);
+    expect(plain.ids).to.deep.equal(resumed.map((event) => event.position));
+    expect(plain.types).to.deep.equal(resumed.map((event) => event.type));
+    expect(new Set(plain.types).size, 'events of several types, deal and action').to.be.above(3);
+    expect(new Set(plain.received.map((item) => item.name))).to.deep.equal(new Set(['message']));
+  });
+
+  it('names each message by its event type with events=named, for clients that listen by type; onmessage then hears nothing', async () => {
+    const from = head();
+    const named = client(`${app.url}?from=${from}&events=named`, keys.int, undefined, 'named');
+    const raw = await rawFeed(`${app.url}?from=${from}&events=named`, keys.int!);
+    const plain = await rawFeed(`${app.url}?from=${from}`, keys.int!);
+    cleanups.push(raw.close, plain.close);
+    const dealId = await newDeal('Named');
+    await command(`/api/deals/${dealId}/notes`, { text: 'named' }, 'ops');
+
+    const log = await logAfter(from);
+    await named.receives(log.length);
+    expect(named.received.map((item) => item.name)).to.deep.equal(['DealCreated', 'DealNoteAdded']);
+    expect(named.types).to.deep.equal(['DealCreated', 'DealNoteAdded']);
+    expect(named.ids).to.deep.equal(log.map((event) => event.position));
+    expect(named.unnamed).to.equal(0);
+    await eventually(() => raw.text().includes(`id: ${log[1]!.position}\n`) && plain.text().includes(`id: ${log[1]!.position}\n`), 10_000, 'both raw feeds');
+    expect(raw.text()).to.include(`id: ${log[0]!.position}\nevent: DealCreated\ndata: {`);
+    expect(plain.text()).to.include(`id: ${log[0]!.position}\ndata: {`).and.not.include('event:');
   });
 
   it('resumes after Last-Event-ID, which wins over from', async () => {
@@ -393,6 +451,7 @@ describe('integration feed: GET /api/integrations/feed', () => {
     expect(await fieldsOf('category=deal&type=&stream=deal-1')).to.deep.equal(['type']);
     expect(await fieldsOf('from=yesterday')).to.deep.equal(['from']);
     expect(await fieldsOf('limit=5')).to.deep.equal(['limit']);
+    expect(await fieldsOf('events=typed')).to.deep.equal(['events']);
     expect(await fieldsOf('from=start', { 'Last-Event-ID': 'not-a-position' })).to.deep.equal(['Last-Event-ID']);
   });
 

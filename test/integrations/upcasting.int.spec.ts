@@ -54,9 +54,10 @@ async function feedFrames(url: string, key: string, count: number): Promise<{ ty
     res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     const frames = () =>
       text.split('\n\n').flatMap((frame) => {
-        const event = /^event: (.+)$/m.exec(frame)?.[1];
+        // Unnamed messages (the default): the type is in the data.
         const data = /^data: (.+)$/m.exec(frame)?.[1];
-        return event && data ? [{ type: event, event: JSON.parse(data) }] : [];
+        const event = data && (JSON.parse(data) as RecordedEvent & { revision: string });
+        return event ? [{ type: event.type, event }] : [];
       });
     await eventually(() => frames().length >= count, 10_000, `${count} feed events`);
     return frames();

@@ -9,6 +9,7 @@ import type { WorkerHost } from '../../src/workers/worker-host.js';
 import { workersStatus } from '../../src/workers/worker-status.js';
 import { deliveryJobOptions, wakeSubscriptions } from '../../src/integrations/webhooks/webhook-jobs.js';
 import { jobOptions } from '../../src/workers/worker-host.js';
+import { encodeCursor } from '../../src/queries/pagination.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
@@ -321,7 +322,22 @@ describe('integrations: webhook subscriptions and their delivery', function () {
       expect(await fieldsOf(api().post(`/${id}/reset`, { position: 'g'.repeat(32) }))).to.deep.equal(['position']);
       expect(await fieldsOf(api().post(`/${id}/reset`, {}))).to.deep.equal(['position']);
       expect(await fieldsOf(api().get('?limit=0'))).to.deep.equal(['limit']);
+      // Forged cursors: not base64url JSON, or not the keys a page of that list ends with.
       expect(await fieldsOf(api().get(`/${id}/deliveries?cursor=forged`))).to.deep.equal(['cursor']);
+      expect(await fieldsOf(api().get(`/${id}/deliveries?cursor=${encodeCursor(['1', 'x'])}`))).to.deep.equal(['cursor']);
+      expect(await fieldsOf(api().get('?cursor=forged'))).to.deep.equal(['cursor']);
+      expect(await fieldsOf(api().get(`?cursor=${encodeCursor(['1', '2'])}`))).to.deep.equal(['cursor']);
+      expect(await fieldsOf(api().get('?state=dead-lettered'))).to.deep.equal(['state']);
+    });
+
+    it('answers a delivery dead-lettered before subscriptions were suspended as dead_lettered', async () => {
+      const { id } = (await api().post('', { url, filter: quiet }).expect(201)).body;
+      const [event] = await append(stream('deal'), 'DealCreated');
+      // As an older version stored it (the stored value stays; the answer uses the one casing).
+      await harness.knex('webhook_deliveries').insert({ subscription_id: id, event_id: event!.id, position: event!.position, attempt: 6, status: 'dead-lettered', http_status: 503, error: 'answered 503', duration_ms: 3 });
+      const [delivery] = await deliveries(id);
+      expect(delivery).to.deep.include({ eventId: event!.id, status: 'dead_lettered', attempt: 6 });
+      expect((await subscription(id)).lastDelivery).to.deep.include({ status: 'dead_lettered' });
     });
 
     it('answers 404 for an unknown subscription', async () => {
@@ -336,7 +352,8 @@ describe('integrations: webhook subscriptions and their delivery', function () {
         await api().get('/not-a-uuid'),
       ]) {
         expect(res.status).to.equal(404);
-        expect(res.body.type).to.equal('/problems/webhook-subscription-not-found');
+        expect(res.body).to.deep.include({ type: '/problems/webhook-subscription-not-found', title: 'Webhook subscription not found', code: 'WEBHOOK.NOT_FOUND' });
+        expect(res.body.detail).to.match(/^No webhook subscription /);
       }
     });
   });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { principalStreamId } from '../../src/domain/principals/principal.events.js';
+import { encodeCursor } from '../../src/queries/pagination.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect } from '../support/async.js';
@@ -34,7 +35,7 @@ describe('principals: the admin API, their history, and what each may touch', ()
     expect(issued.body.key).to.match(/^ds_/);
     expect(issued.headers['cache-control']).to.equal('no-store');
     const me = await request(harness.app).get('/api/me').set({ authorization: `Bearer ${issued.body.key}` }).expect(200);
-    expect(me.body).to.deep.include({ id: 'alice', kind: 'user', roles: ['approver'], credential: { type: 'api-key', keyId: issued.body.id } });
+    expect(me.body).to.deep.include({ id: 'alice', kind: 'user', roles: ['approver'], agentId: null, credential: { type: 'api_key', keyId: issued.body.id } });
 
     const shown = await api('root').get('/principals/alice').expect(200);
     expect(JSON.stringify(shown.body)).not.to.include(issued.body.key);
@@ -63,6 +64,10 @@ describe('principals: the admin API, their history, and what each may touch', ()
     expect(page.body.items[0].kind).to.equal('integration');
     const rest = await api('root').get(`/principals?kind=integration&cursor=${page.body.nextCursor}`).expect(200);
     expect([...page.body.items, ...rest.body.items].map((p: { id: string }) => p.id)).to.include.members(['hookA', 'hookB']);
+    for (const forged of ['forged', encodeCursor(['hookA']), 'hookA']) {
+      const refused = await api('root').get(`/principals?cursor=${forged}`).expect(400);
+      expect(refused.body.errors).to.deep.equal([{ field: 'cursor', message: 'must be a nextCursor returned by a previous page' }]);
+    }
   });
 
   it('answers bad input with 400 naming the field, unknown principals and keys with 404, non-admins with 403', async () => {
@@ -72,7 +77,8 @@ describe('principals: the admin API, their history, and what each may touch', ()
     expect(agentForUser.body.errors[0].field).to.equal('agentId');
     await api('root').post('/principals/alice/keys', { name: 'k', expiresAt: 'tomorrow' }).expect(400);
     await api('root').post('/principals', { id: 'alice', kind: 'user', name: 'Again', roles: ['admin'] }).expect(409);
-    await api('root').get('/principals/nobody').expect(404);
+    const unknown = await api('root').get('/principals/nobody').expect(404);
+    expect(unknown.body).to.deep.include({ title: 'Principal not found', code: 'PRINCIPAL.NOT_FOUND', detail: 'No principal nobody' });
     await api('root').post('/principals/nobody/disable').expect(404);
     await api('root').post('/principals/alice/keys/00000000-0000-4000-8000-000000000000/revoke').expect(404);
     await api('root').post('/principals/alice/keys/not-a-uuid/revoke').expect(404);

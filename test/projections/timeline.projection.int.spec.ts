@@ -60,7 +60,7 @@ describe('timeline projection', () => {
       recorded(stream, 'DealUpdated', { dealId, tags: ['saas', 'eu'] }),
     );
     expect(await summaries(stream)).to.deep.equal([
-      ['DealCreated', dealId, 'ana created Acme (Acme Ltd, 1250000.00 USD)'],
+      ['DealCreated', dealId, 'ana created Acme (Acme Ltd, 1250000 USD)'],
       ['DealStageChanged', dealId, 'ana moved Acme from sourcing to screening'],
       ['DealUpdated', dealId, 'ana updated Acme (name, amount)'],
       ['DealStageChanged', dealId, 'ana moved Acme Corp from screening to diligence'],

@@ -9,6 +9,7 @@ import type { Actor } from '../../src/domain/shared/event.js';
 import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { payloadOf, type SampleKind } from '../support/action-payloads.js';
+import { expectDeclaredShape } from './declared-shape.js';
 
 const MINUTE = 60_000;
 /** Decodes like a cursor, but its values are no times. */
@@ -59,6 +60,7 @@ describe('action queries and the approval queue', () => {
     const res = await get(path, query, who);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     expect(res.headers['x-stale']).to.equal('false');
+    expectDeclaredShape(path, res.body);
     return res.body;
   }
 
@@ -113,8 +115,9 @@ describe('action queries and the approval queue', () => {
         dealId: deals.large,
         kind: 'share_data_room',
         title: 'Do share_data_room',
-        status: 'AwaitingApproval',
+        status: 'awaiting_approval',
         risk: 'critical',
+        approvals: { required: 2, given: [{ by: 'ana', at: critical.approvals.given[0].at, note: 'numbers check out' }] },
         approvalsRequired: 2,
         approvalsGiven: 1,
         proposedBy: { kind: 'user', id: 'root' },
@@ -128,12 +131,23 @@ describe('action queries and the approval queue', () => {
     it('filters by deal, status (one or several), risk, kind and proposer', async () => {
       const ids = async (query: Record<string, string>) => (await ok('/api/actions', query)).items.map((item: { id: string }) => item.id);
       expect(await ids({ dealId: deals.large })).to.deep.equal([a.critical, a.high2]);
-      expect(await ids({ status: 'Approved' })).to.deep.equal([a.viaHttp, a.low]);
-      expect(await ids({ status: 'Rejected,Approved' })).to.deep.equal([a.viaHttp, a.rejected, a.low]);
+      expect(await ids({ status: 'approved' })).to.deep.equal([a.viaHttp, a.low]);
+      expect(await ids({ status: 'rejected,approved' })).to.deep.equal([a.viaHttp, a.rejected, a.low]);
       expect(await ids({ risk: 'high' })).to.deep.equal([a.high2, a.high1, a.expired]);
       expect(await ids({ kind: 'send_email' })).to.deep.equal([a.rejected, a.high2, a.medium]);
       expect(await ids({ proposedBy: 'root' })).to.deep.equal([a.critical]);
-      expect(await ids({ dealId: deals.small, status: 'AwaitingApproval', risk: 'high' })).to.deep.equal([a.high1, a.expired]);
+      expect(await ids({ dealId: deals.small, status: 'awaiting_approval', risk: 'high' })).to.deep.equal([a.high1, a.expired]);
+    });
+
+    it('still takes the PascalCase statuses of the previous version (deprecated), alone or beside the new ones', async () => {
+      const ids = async (query: Record<string, string>) => (await ok('/api/actions', query)).items.map((item: { id: string }) => item.id);
+      const awaiting = [a.critical, a.high2, a.high1, a.medium, a.expired];
+      expect(await ids({ status: 'awaiting_approval' })).to.deep.equal(awaiting);
+      expect(await ids({ status: 'AwaitingApproval' })).to.deep.equal(awaiting);
+      expect(await ids({ status: 'Approved' })).to.deep.equal([a.viaHttp, a.low]);
+      expect(await ids({ status: 'Rejected,approved' })).to.deep.equal([a.viaHttp, a.rejected, a.low]);
+      const items = (await ok('/api/actions', { status: 'AwaitingApproval' })).items as { status: string }[];
+      expect(new Set(items.map((item) => item.status)), 'answers use the new names').to.deep.equal(new Set(['awaiting_approval']));
     });
 
     it('sorts by last change on request', async () => {
@@ -151,7 +165,7 @@ describe('action queries and the approval queue', () => {
     });
 
     it('answers a bad query with 400 naming the field, and no key with 401', async () => {
-      for (const [field, value] of [['status', 'Approved,Done'], ['risk', 'extreme'], ['sort', 'risk'], ['limit', '0'], ['cursor', 'nope'], ['cursor', forged], ['dealId', 'deal-1']]) {
+      for (const [field, value] of [['status', 'approved,done'], ['status', 'APPROVED'], ['risk', 'extreme'], ['sort', 'risk'], ['limit', '0'], ['cursor', 'nope'], ['cursor', forged], ['dealId', 'deal-1']]) {
         const res = await get('/api/actions', { [field!]: value! }).expect(400);
         expect(res.type).to.equal('application/problem+json');
         expect(res.body.errors.map((error: { field: string }) => error.field)).to.deep.equal([field]);
@@ -165,9 +179,9 @@ describe('action queries and the approval queue', () => {
       const body = await ok(`/api/actions/${a.critical}`);
       expect(body).to.deep.include({
         id: a.critical,
-        status: 'AwaitingApproval',
+        status: 'awaiting_approval',
         payload: payloadOf('share_data_room'),
-        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000.00 USD is at least 10000000'],
+        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000 USD is at least 10000000'],
         approvedBy: null,
         rejection: null,
         cancellation: null,
@@ -176,14 +190,17 @@ describe('action queries and the approval queue', () => {
         error: null,
         revision: '3',
       });
-      expect(body.approvals).to.have.length(1);
-      expect(body.approvals[0]).to.include({ approverId: 'ana', note: 'numbers check out' });
-      expect(Date.parse(body.approvals[0].at)).to.be.at.least(base);
+      expect(body.approvals.required).to.equal(2);
+      expect(body.approvals.given).to.have.length(1);
+      expect(body.approvals.given[0]).to.include({ by: 'ana', note: 'numbers check out' });
+      expect(Date.parse(body.approvals.given[0].at)).to.be.at.least(base);
     });
 
     it('says who rejected an action and why, and how one was approved', async () => {
       expect((await ok(`/api/actions/${a.rejected}`)).rejection).to.deep.equal({ by: 'bo', reason: 'wrong recipient' });
-      expect(await ok(`/api/actions/${a.viaHttp}`)).to.include({ status: 'Approved', approvedBy: 'policy', expiresAt: null });
+      const viaHttp = await ok(`/api/actions/${a.viaHttp}`);
+      expect(viaHttp).to.include({ status: 'approved', approvedBy: 'policy', expiresAt: null });
+      expect(viaHttp.approvals).to.deep.equal({ required: 0, given: [] });
     });
 
     it('answers 404 ACTION.NOT_FOUND for an unknown action', async () => {
@@ -201,16 +218,14 @@ describe('action queries and the approval queue', () => {
       expect(body.items.map((item: { id: string }) => item.id)).to.deep.equal([a.critical, a.high1, a.high2, a.medium]);
       expect(body.items[0]).to.deep.include({
         risk: 'critical',
-        approvalsRequired: 2,
-        approvalsGiven: 1,
-        approvers: ['ana'],
-        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000.00 USD is at least 10000000'],
+        status: 'awaiting_approval',
+        riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000 USD is at least 10000000'],
         expiresAt: new Date(base - 30 * MINUTE + 8 * 60 * MINUTE).toISOString(),
       });
     });
 
     it('leaves out an action whose deadline passed, though nobody has expired it yet', async () => {
-      expect((await ok(`/api/actions/${a.expired}`)).status).to.equal('AwaitingApproval');
+      expect((await ok(`/api/actions/${a.expired}`)).status).to.equal('awaiting_approval');
       expect((await ok(queue, { risk: 'high' })).items.map((item: { id: string }) => item.id)).to.deep.equal([a.high1, a.high2]);
     });
 
@@ -242,6 +257,51 @@ describe('action queries and the approval queue', () => {
         expect(res.body.errors.map((error: { field: string }) => error.field)).to.deep.equal([field]);
       }
       await request(app).get(queue).expect(401);
+    });
+  });
+
+  describe('one approval shape everywhere an action appears', () => {
+    const queue = '/api/hitl/approval-queue';
+    const approvalsIn = async () => {
+      const detail = await ok(`/api/actions/${a.critical}`);
+      const list = (await ok('/api/actions', { dealId: deals.large })).items.find((item: { id: string }) => item.id === a.critical);
+      const queued = (await ok(queue, { dealId: deals.large })).items.find((item: { id: string }) => item.id === a.critical);
+      const deal = (await ok(`/api/deals/${deals.large}`)).openActions.find((action: { id: string }) => action.id === a.critical);
+      return { detail, list, queued, deal };
+    };
+
+    it('names who approved, when and with what note, after one of two approvals: alike in the list, the queue, the detail and the deal', async () => {
+      const { detail, list, queued, deal } = await approvalsIn();
+      const [given] = detail.approvals.given;
+      expect(Date.parse(given.at)).to.be.at.least(base);
+      const expected = { required: 2, given: [{ by: 'ana', at: given.at, note: 'numbers check out' }] };
+      for (const [where, answer] of Object.entries({ detail, list, queued, deal })) expect(answer.approvals, where).to.deep.equal(expected);
+    });
+
+    it('keeps the approval fields of the previous version for one more, marked deprecated in the description', async () => {
+      const { detail, list, queued } = await approvalsIn();
+      expect(list).to.deep.include({ approvalsRequired: 2, approvalsGiven: 1 });
+      expect(queued).to.deep.include({ approvalsRequired: 2, approvalsGiven: 1, approvers: ['ana'] });
+      expect(detail).to.deep.include({ approvalsRequired: 2, approvalsGiven: 1, approvedBy: null });
+
+      const { components } = (await request(app).get('/openapi.json').expect(200)).body;
+      const deprecated = (schema: string, field: string) => components.schemas[schema].properties[field].deprecated;
+      for (const field of ['approvalsRequired', 'approvalsGiven']) expect(deprecated('ActionSummary', field), field).to.equal(true);
+      expect(deprecated('ApprovalQueueItem', 'approvers')).to.equal(true);
+      expect(deprecated('Action', 'approvedBy')).to.equal(true);
+      expect(deprecated('ActionSummary', 'approvals')).to.equal(undefined);
+    });
+
+    it('lists both approvals once the second is given, and the action leaves the queue', async () => {
+      await command(`/api/actions/${a.critical}/approve`, 'bo', {});
+      const { detail, list, queued } = await approvalsIn();
+      expect(queued).to.equal(undefined);
+      expect(detail).to.deep.include({ status: 'approved', approvedBy: 'approvers', approvalsGiven: 2 });
+      expect(detail.approvals.given.map((approval: { by: string; note: string | null }) => [approval.by, approval.note])).to.deep.equal([
+        ['ana', 'numbers check out'],
+        ['bo', null],
+      ]);
+      expect(list.approvals).to.deep.equal(detail.approvals);
     });
   });
 });

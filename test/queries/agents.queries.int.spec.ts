@@ -1,9 +1,15 @@
 import { expect } from 'chai';
 import type { Express } from 'express';
 import request from 'supertest';
+import { randomUUID } from 'node:crypto';
+import { handleCommand, loadStream } from '../../src/commands/handle-command.js';
+import { agentRunDecider } from '../../src/domain/agents/agent-run.decider.js';
+import { agentDecider } from '../../src/domain/agents/agent.decider.js';
+import { agentRunStreamId, agentStreamId } from '../../src/domain/agents/agent.events.js';
 import { comparePositions } from '../../src/eventstore/position.js';
 import { bindAgent, createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { expectDeclaredShape } from './declared-shape.js';
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 /** Decodes like a cursor, but its first value is no time. */
@@ -56,6 +62,7 @@ describe('agent queries: activity, agents and runs', () => {
     const res = await get(path, query);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     expect(res.headers['x-stale']).to.equal('false');
+    expectDeclaredShape(path, res.body);
     return res.body;
   }
   /** Follows nextCursor to the end, `limit` at a time. */
@@ -157,9 +164,9 @@ describe('agent queries: activity, agents and runs', () => {
         agentId: agents.scout,
         model: 'gpt-5',
         capabilities: ['research'],
-        budget: usd('1.00'),
+        budget: usd('1'),
         spent: usd('0.3'),
-        budgetLeft: '0.70',
+        budgetLeft: '0.7',
         spentByCurrency: { USD: '0.3' },
         runs: { running: 1, completed: 1, failed: 1, total: 3 },
         tokens: { input: 1050, output: 200 },
@@ -168,7 +175,7 @@ describe('agent queries: activity, agents and runs', () => {
       expect(analyst).to.deep.include({ budget: null, spent: null, budgetLeft: null, spentByCurrency: { USD: '3' } });
       expect(busy.runs).to.deep.equal({ running: 21, completed: 0, failed: 0, total: 21 });
       // Zed's one run cost more than its budget had left: nothing is left, and spent says by how much.
-      expect(zed).to.deep.include({ budget: { amount: '0.50', currency: 'EUR' }, spent: { amount: '0.75', currency: 'EUR' }, budgetLeft: '0' });
+      expect(zed).to.deep.include({ budget: { amount: '0.5', currency: 'EUR' }, spent: { amount: '0.75', currency: 'EUR' }, budgetLeft: '0' });
     });
 
     it('pages through the agents with the cursor', async () => {
@@ -186,7 +193,7 @@ describe('agent queries: activity, agents and runs', () => {
   describe('GET /api/agents/:id', () => {
     it('answers an agent with its latest runs, each with its tool calls', async () => {
       const scout = await ok(`/api/agents/${agents.scout}`);
-      expect(scout).to.deep.include({ agentId: agents.scout, name: 'Scout', budgetLeft: '0.70' });
+      expect(scout).to.deep.include({ agentId: agents.scout, name: 'Scout', budgetLeft: '0.7' });
       expect(ids(scout.recentRuns)).to.deep.equal([runs.running, runs.failed, runs.researched]);
       const researched = scout.recentRuns.at(-1);
       expect(researched.toolCalls.map((call: { toolCallId: string }) => call.toolCallId)).to.deep.equal(['search', 'fetch']);
@@ -242,5 +249,27 @@ describe('agent queries: activity, agents and runs', () => {
     for (const path of ['/api/agent/activity', '/api/agents', `/api/agents/${agents.scout}`, `/api/agents/${agents.scout}/runs/${runs.researched}`]) {
       await request(app).get(path).expect(401);
     }
+  });
+
+  // Last (a suite runs its own tests before its inner suites): it adds an agent and a run the lists above do not expect.
+  describe('amounts from before', () => {
+    it('answers amounts that events from before carry in another form ("2.50") in the canonical form', async () => {
+      const agentId = randomUUID();
+      const runId = randomUUID();
+      const metadata = () => ({ actor: { kind: 'user' as const, id: 'root' }, now: new Date().toISOString(), correlationId: randomUUID(), causationId: randomUUID() });
+      const decide = async (streamId: string, decider: Parameters<typeof handleCommand>[2], command: Parameters<typeof handleCommand>[3]) => {
+        const result = await handleCommand(harness.store, streamId, decider, command);
+        if (comparePositions(result.position!, position) > 0) position = result.position!;
+      };
+      // Straight to the deciders, as the commands did before they kept the canonical form.
+      await decide(agentStreamId(agentId), agentDecider, { type: 'RegisterAgent', data: { agentId, name: 'Legacy', model: 'm', capabilities: [], budget: usd('2.50') }, metadata: metadata() });
+      const agent = (await loadStream(harness.store, agentStreamId(agentId), agentDecider)).state;
+      await decide(agentRunStreamId(agentId, runId), agentRunDecider, { type: 'StartAgentRun', data: { agentId, runId, goal: 'Old times', agent }, metadata: metadata() });
+      await decide(agentRunStreamId(agentId, runId), agentRunDecider, { type: 'CompleteAgentRun', data: { summary: 'done', tokens: tokens(1, 1), cost: usd('0.10') }, metadata: metadata() });
+      await decide(agentStreamId(agentId), agentDecider, { type: 'RecordAgentSpend', data: { runId, cost: usd('0.10') }, metadata: metadata() });
+
+      expect(await ok(`/api/agents/${agentId}`)).to.deep.include({ budget: usd('2.5'), spent: usd('0.1'), budgetLeft: '2.4', spentByCurrency: { USD: '0.1' } });
+      expect((await ok(`/api/agents/${agentId}/runs/${runId}`)).cost).to.deep.equal(usd('0.1'));
+    });
   });
 });

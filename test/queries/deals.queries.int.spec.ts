@@ -5,6 +5,7 @@ import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
 import { payloadOf } from '../support/action-payloads.js';
+import { expectDeclaredShape } from './declared-shape.js';
 
 interface DealItem {
   id: string;
@@ -25,8 +26,8 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
   const deals: Record<string, string> = {};
 
   const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
-  async function command(path: string, body: object, who = 'ops'): Promise<request.Response> {
-    const res = await request(app).post(path).set(as(who)).send(body);
+  async function command(path: string, body: object, who = 'ops', method: 'post' | 'patch' = 'post'): Promise<request.Response> {
+    const res = await request(app)[method](path).set(as(who)).send(body);
     expect(res.status, JSON.stringify(res.body)).to.be.oneOf([200, 201]);
     if (res.body.position > position) position = res.body.position;
     return res;
@@ -39,6 +40,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     const res = await request(app).get(path).query({ ...query, position }).set(as('audit'));
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     expect(res.headers['x-stale']).to.equal('false');
+    expectDeclaredShape(path, res.body);
     return res.body;
   }
   async function names(query: Record<string, string | number>): Promise<string[]> {
@@ -70,7 +72,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     expect(nextCursor).to.equal(null);
     const acme = items.find((deal: DealItem) => deal.name === 'Acme buyout');
     expect(acme).to.deep.include({ id: deals.acme, ownerId: 'bo', stage: 'sourcing', status: 'open', notesCount: 1, pendingApprovals: 1 });
-    expect(acme.amount).to.deep.equal({ amount: '1250000.50', currency: 'USD' });
+    expect(acme.amount).to.deep.equal({ amount: '1250000.5', currency: 'USD' });
     expect(acme.lastActivityAt >= acme.updatedAt, 'the action came after the note').to.equal(true);
   });
 
@@ -105,14 +107,14 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     expect(acme.stageHistory.map((step: { to: string }) => step.to)).to.deep.equal(['sourcing']);
     expect(acme.notes.map((note: { text: string }) => note.text)).to.deep.equal(['Call went well']);
     expect(acme.openActions.map((action: { title: string; status: string }) => [action.title, action.status])).to.have.deep.members([
-      ['Send the NDA', 'AwaitingApproval'],
-      ['Book a call', 'Approved'],
+      ['Send the NDA', 'awaiting_approval'],
+      ['Book a call', 'approved'],
     ]);
     expect(acme.recentEvents[0].type).to.equal('ActionApproved');
     expect(acme.recentEvents.map((event: { type: string }) => event.type)).to.include.members(['DealCreated', 'DealOwnerAssigned', 'DealNoteAdded']);
     // Times in the lists are ISO 8601 in UTC, as everywhere else in the API.
     const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-    for (const time of [acme.stageHistory[0].at, acme.notes[0].at, ...acme.openActions.map((action: { proposedAt: string }) => action.proposedAt), acme.openActions.find((action: { status: string }) => action.status === 'AwaitingApproval').expiresAt, acme.recentEvents[0].occurredAt]) {
+    for (const time of [acme.stageHistory[0].at, acme.notes[0].at, ...acme.openActions.map((action: { proposedAt: string }) => action.proposedAt), acme.openActions.find((action: { status: string }) => action.status === 'awaiting_approval').expiresAt, acme.recentEvents[0].occurredAt]) {
       expect(time).to.match(isoTime);
     }
 
@@ -126,11 +128,27 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
 
   it('sums the pipeline per stage and currency, in stage order', async () => {
     expect((await ok('/api/pipeline')).stages).to.deep.equal([
-      { stage: 'sourcing', currency: 'USD', deals: 2, total: '10250000.50' },
-      { stage: 'diligence', currency: 'USD', deals: 1, total: '300000.00' },
-      { stage: 'lost', currency: 'EUR', deals: 1, total: '75000.00' },
+      { stage: 'sourcing', currency: 'USD', deals: 2, total: '10250000.5' },
+      { stage: 'diligence', currency: 'USD', deals: 1, total: '300000' },
+      { stage: 'lost', currency: 'EUR', deals: 1, total: '75000' },
     ]);
     expect((await ok('/api/pipeline', { currency: 'EUR' })).stages).to.have.length(1);
+  });
+
+  it('answers every amount in its canonical form: a deal created with "25000000.00" reads "25000000" everywhere', async () => {
+    await create('wayne', 'Wayne spin-off', 'Wayne Enterprises', '25000000.00', 'GBP');
+    const expected = { amount: '25000000', currency: 'GBP' };
+    const listed = (await ok('/api/deals', { currency: 'GBP' })).items as DealItem[];
+    expect(listed.map((deal) => deal.amount)).to.deep.equal([expected]);
+    expect((await ok(`/api/deals/${deals.wayne}`)).amount).to.deep.equal(expected);
+    expect((await ok('/api/pipeline', { currency: 'GBP' })).stages).to.deep.equal([{ stage: 'sourcing', currency: 'GBP', deals: 1, total: '25000000' }]);
+    // The event carries it so too, and the timeline's summary of it.
+    const [created] = (await ok('/api/events/recent', { dealId: deals.wayne! })).items;
+    expect(created.data.amount).to.deep.equal(expected);
+    expect(created.summary).to.equal('ops created Wayne spin-off (Wayne Enterprises, 25000000 GBP)');
+    // Updated by another form of the same amount: no change, no event.
+    await command(`/api/deals/${deals.wayne}`, { amount: { amount: '25000000.0000', currency: 'GBP' } }, 'ops', 'patch');
+    expect((await ok(`/api/deals/${deals.wayne}`)).revision).to.equal('0');
   });
 
   it('reads its own writes: a query given the command position sees it, every time', async () => {
@@ -167,7 +185,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     await eventually(async () => (await projections()).every((status) => status.checkpoint >= position), 5000, 'stored checkpoints');
     const statuses = await projections();
     expect(statuses.map((p) => p.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
-    const versions: Record<string, number> = { deals: 2, actions: 1, agents: 1, timeline: 2 };
+    const versions: Record<string, number> = { deals: 2, actions: 1, agents: 1, timeline: 3 };
     for (const status of statuses) {
       expect(status, status.name).to.deep.include({ state: 'live', version: versions[status.name], codeVersion: versions[status.name], rebuild: null });
     }

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { bindAgent, createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { payloadOf } from '../support/action-payloads.js';
+import { expectDeclaredShape } from './declared-shape.js';
 
 interface Item {
   position: string;
@@ -42,6 +43,7 @@ describe('timeline queries: GET /api/events/recent', () => {
       .set(as('ops'))
       .expect(200);
     expect(res.headers['x-stale']).to.equal('false');
+    expectDeclaredShape('/api/events/recent', res.body);
     return res.body;
   }
   async function all(query: Record<string, string | number> = {}): Promise<Item[]> {

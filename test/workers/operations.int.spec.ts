@@ -62,6 +62,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
     expect(status.status).to.equal(200);
     expect(status.body.queues.find((queue: { name: string }) => queue.name === 'actions')).to.deep.include({ deadLettered: 1, active: 0, workers: 1 });
     expect(status.body.relay).to.deep.include({ name: 'jobs', running: true });
+    expect(status.body.queues.map((queue: { name: string }) => queue.name), 'enum values in snake_case').to.have.members(['actions', 'approvals', 'agent_runs', 'webhooks']);
     expect((await request(app).get('/api/workers').set(as('ops'))).status).to.equal(403);
     expect((await request(app).get('/api/workers')).status).to.equal(401);
 
@@ -107,7 +108,8 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
       expect(degraded.body.checks.redis).to.match(/^unavailable/);
       const workers = await request(cut).get('/api/workers').set(as('root'));
       expect(workers.status).to.equal(503);
-      expect(workers.body.title).to.equal('The job queues cannot be read');
+      expect(workers.body).to.deep.include({ title: 'The job queues cannot be read', code: 'QUEUES.UNAVAILABLE' });
+      expect(workers.body.detail).to.match(/^Redis: /);
     } finally {
       unreachable.disconnect();
     }

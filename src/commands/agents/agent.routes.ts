@@ -3,7 +3,7 @@ import { agentRunDecider } from '../../domain/agents/agent-run.decider.js';
 import { agentDecider } from '../../domain/agents/agent.decider.js';
 import { Tokens, agentRunStreamId, agentStreamId, type AgentRunEvent } from '../../domain/agents/agent.events.js';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
-import { Money } from '../../domain/shared/money.js';
+import { CanonicalMoney } from '../../domain/shared/money.js';
 import type { Position } from '../../eventstore/contract.js';
 import { isAdmin, type Principal } from '../../auth/principal.js';
 import { NotFoundError } from '../../domain/shared/errors.js';
@@ -18,9 +18,9 @@ export const RegisterAgentBody = z.strictObject({
   name: Name,
   model: Name,
   capabilities: z.array(Capability).max(100).default([]),
-  budget: Money.optional(),
+  budget: CanonicalMoney.optional(),
 });
-export const SetAgentBudgetBody = z.strictObject({ budget: Money.nullable() });
+export const SetAgentBudgetBody = z.strictObject({ budget: CanonicalMoney.nullable() });
 export const StartAgentRunBody = z.strictObject({ goal: z.string().trim().min(1).max(2000), dealId: z.uuid().optional() });
 export const RecordToolCallBody = z.strictObject({
   toolCallId: z.string().trim().min(1).max(200).optional(),
@@ -30,11 +30,11 @@ export const RecordToolCallBody = z.strictObject({
   error: z.string().max(10_000).optional(),
   durationMs: z.number().int().min(0).optional(),
 });
-export const CompleteAgentRunBody = z.strictObject({ summary: z.string().trim().min(1).max(10_000), tokens: Tokens, cost: Money });
+export const CompleteAgentRunBody = z.strictObject({ summary: z.string().trim().min(1).max(10_000), tokens: Tokens, cost: CanonicalMoney });
 export const FailAgentRunBody = z.strictObject({
   error: z.string().trim().min(1).max(10_000),
   tokens: Tokens.default({ input: 0, output: 0 }),
-  cost: Money.optional(),
+  cost: CanonicalMoney.optional(),
 });
 
 const agent = { decider: agentDecider, streamId: (id: string) => agentStreamId(id) };

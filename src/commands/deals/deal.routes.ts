@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { dealDecider } from '../../domain/deals/deal.decider.js';
 import { CompanyName, DealName, DealStage, Reason, Tags } from '../../domain/deals/deal.events.js';
-import { Money } from '../../domain/shared/money.js';
+import { CanonicalMoney } from '../../domain/shared/money.js';
 import { commandRoute } from '../../http/command-route.js';
 
 const editors = ['admin', 'operator'] as const;
 const PersonId = z.string().trim().min(1).max(200);
 const deal = { decider: dealDecider, streamId: (id: string) => `deal-${id}` };
 
-export const CreateDealBody = z.strictObject({ name: DealName, company: CompanyName, amount: Money, ownerId: PersonId.optional(), tags: Tags.default([]) });
+export const CreateDealBody = z.strictObject({ name: DealName, company: CompanyName, amount: CanonicalMoney, ownerId: PersonId.optional(), tags: Tags.default([]) });
 export const UpdateDealBody = z
-  .strictObject({ name: DealName.optional(), company: CompanyName.optional(), amount: Money.optional(), tags: Tags.optional() })
+  .strictObject({ name: DealName.optional(), company: CompanyName.optional(), amount: CanonicalMoney.optional(), tags: Tags.optional() })
   .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
 export const AssignOwnerBody = z.strictObject({ ownerId: PersonId });
 export const AddNoteBody = z.strictObject({ text: z.string().trim().min(1).max(10_000) });

@@ -1,6 +1,6 @@
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
-import type { Money } from '../shared/money.js';
+import { compareDecimals, type Money } from '../shared/money.js';
 import { stampingVersions } from '../upcasters.js';
 import { OPEN_STAGES, type DealEvent, type DealStage, type OpenStage } from './deal.events.js';
 import { evolveDeal, initialDealState, type DealState } from './deal.state.js';
@@ -89,7 +89,8 @@ function changedFields(state: OpenDeal, update: Extract<DealCommand, { type: 'Up
   const changes: { name?: string; company?: string; amount?: Money; tags?: string[] } = {};
   if (update.name !== undefined && update.name !== state.name) changes.name = update.name;
   if (update.company !== undefined && update.company !== state.company) changes.company = update.company;
-  if (update.amount !== undefined && (update.amount.amount !== state.amount.amount || update.amount.currency !== state.amount.currency)) {
+  // By value: "25000000" is no change to a deal created with "25000000.00".
+  if (update.amount !== undefined && (compareDecimals(update.amount.amount, state.amount.amount) !== 0 || update.amount.currency !== state.amount.currency)) {
     changes.amount = update.amount;
   }
   if (update.tags !== undefined && JSON.stringify(update.tags) !== JSON.stringify(state.tags)) changes.tags = update.tags;

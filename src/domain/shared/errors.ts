@@ -1,4 +1,9 @@
-/** A rule of the domain refused a command. `code` is stable (clients and tests rely on it). */
+/**
+ * A rule of the domain refused a command. `code` is stable (clients and tests rely on it) and
+ * stands for the kind of refusal; `message` says what happened this time (the stage it saw, the
+ * revision it found) and becomes the problem's `detail`. The title a client sees is the code's,
+ * from the HTTP edge's catalogue (src/http/problem-catalog.ts): list a new code there.
+ */
 export class DomainError extends Error {
   constructor(
     readonly code: string,
@@ -34,8 +39,7 @@ export class NotFoundError extends DomainError {
   }
 }
 
-/** The command's data breaks a rule that needs no state, such as a missing reason (400). */
-/** Input the domain refuses (400), naming the field at fault as the request spells it. */
+/** Input the domain refuses (400), such as a missing reason, naming the field at fault as the request spells it. */
 export class ValidationError extends DomainError {
   /** Each field at fault with what is wrong with it; by default `field` with the message. */
   readonly errors: readonly { field: string; message: string }[];

@@ -49,3 +49,6 @@ export function fromTenThousandths(value: bigint): string {
 export function canonicalAmount(decimal: string): string {
   return fromTenThousandths(toTenThousandths(decimal));
 }
+
+/** Money as a command accepts it: any form Money allows, kept in the canonical one, so new events carry that. */
+export const CanonicalMoney = Money.transform(({ amount, currency }) => ({ amount: canonicalAmount(amount), currency }));

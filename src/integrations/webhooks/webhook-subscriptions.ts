@@ -1,15 +1,16 @@
 import type { Knex } from 'knex';
+import { z } from 'zod';
 import type { EventFilter, Position, RecordedEvent } from '../../eventstore/contract.js';
 import type { SecretBox } from '../../platform/secret-box.js';
 import { iso, keysetPage, type Page } from '../../queries/pagination.js';
-import { deliveryView, type DeliveryAttempt, type DeliveryRow, type DeliveryView } from './webhook-deliveries.js';
+import { DeliveryView, deliveryView, type DeliveryAttempt, type DeliveryRow } from './webhook-deliveries.js';
 
 /** Every change to a subscription is announced here (NOTIFY, sent on commit) with its id: the waker listens. */
 export const SUBSCRIPTION_CHANGES = 'ds_webhook_subscriptions';
 
 /** `failing`: an event used up the retry schedule; delivery waits at it until the owner resumes. */
-export type SubscriptionState = 'active' | 'paused' | 'failing';
-export const SUBSCRIPTION_STATES: readonly SubscriptionState[] = ['active', 'paused', 'failing'];
+export const SUBSCRIPTION_STATES = ['active', 'paused', 'failing'] as const;
+export type SubscriptionState = (typeof SUBSCRIPTION_STATES)[number];
 
 export interface NewSubscription {
   id: string;
@@ -29,20 +30,26 @@ export interface NewSubscription {
  */
 export type Visibility = { ownerId: string } | 'all';
 
+/** A filter as stored (JSON): the event store's EventFilter. */
+const StoredFilter = z.object({ categories: z.array(z.string()).optional(), eventTypes: z.array(z.string()).optional(), streamIds: z.array(z.string()).optional() });
+
 /** What the API shows of a subscription: everything but its secret. */
-export interface SubscriptionView {
-  id: string;
-  url: string;
-  filter: EventFilter;
-  state: SubscriptionState;
-  /** The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered. */
-  position: Position | null;
-  lastDelivery: DeliveryView | null;
-  failures: { consecutive: number; deadLettered: number };
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-}
+export const SubscriptionView = z.object({
+  id: z.uuid(),
+  url: z.string(),
+  filter: StoredFilter.describe('The events it receives: lists combine with AND, each matches any of its entries'),
+  state: z.enum(SUBSCRIPTION_STATES).describe('`failing`: an event used up the retry schedule; delivery waits at it until resumed'),
+  position: z
+    .string()
+    .nullable()
+    .describe('The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered'),
+  lastDelivery: DeliveryView.nullable(),
+  failures: z.object({ consecutive: z.number().int(), deadLettered: z.number().int() }),
+  createdBy: z.string().describe('The principal id that created it'),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type SubscriptionView = z.infer<typeof SubscriptionView>;
 
 /** What a delivery run needs, its secret opened. */
 export interface SubscriptionToDeliver {
@@ -73,13 +80,13 @@ export async function insertSubscription(knex: Knex, subscription: NewSubscripti
   });
 }
 
-export async function findSubscription(knex: Knex, id: string, visible: Visibility): Promise<SubscriptionView | undefined> {
+export async function findSubscription(knex: Knex, id: string, visible: Visibility): Promise<z.input<typeof SubscriptionView> | undefined> {
   const row = await visibleTo(views(knex), visible, 's.').where('s.id', id).first();
   return row && subscriptionView(row);
 }
 
 /** Oldest first, by creation; only those in `state`, if given. */
-export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }, visible: Visibility, state?: SubscriptionState): Promise<Page<SubscriptionView>> {
+export async function listSubscriptions(knex: Knex, page: { limit: number; cursor?: [string, string] }, visible: Visibility, state?: SubscriptionState): Promise<Page<z.input<typeof SubscriptionView>>> {
   const query = visibleTo(views(knex), visible, 's.');
   if (state) query.where('s.state', state);
   const rows = await keysetPage<SubscriptionRow>(query, {
@@ -212,7 +219,7 @@ function announce(trx: Knex.Transaction, id: string) {
 interface SubscriptionRow extends Record<string, unknown> {
   id: string;
   url: string;
-  filter: EventFilter;
+  filter: z.infer<typeof StoredFilter>;
   state: SubscriptionState;
   position: Position | null;
   consecutive_failures: number;
@@ -231,7 +238,7 @@ function views(knex: Knex): Knex.QueryBuilder {
     .select(knex.raw('row_to_json(last) AS last_delivery'));
 }
 
-function subscriptionView(row: SubscriptionRow): SubscriptionView {
+function subscriptionView(row: SubscriptionRow): z.input<typeof SubscriptionView> {
   return {
     id: row.id,
     url: row.url,

@@ -14,11 +14,11 @@ import { HttpProblem } from '../../http/problem.js';
 import { InvalidInputError } from '../../eventstore/errors.js';
 import type { OutboundGuard } from '../../platform/outbound-guard.js';
 import type { SecretBox } from '../../platform/secret-box.js';
-import { Limit, cursorOf } from '../../queries/pagination.js';
+import { Limit, cursorOf, pageOf } from '../../queries/pagination.js';
 import { LogPosition } from '../../queries/query-params.js';
 import { visibleFilter } from '../event-filter-query.js';
 import { EVENT_CATEGORIES, isCategory, isEventType, isStreamId } from '../event-types.js';
-import { listDeliveries } from './webhook-deliveries.js';
+import { DeliveryView, listDeliveries } from './webhook-deliveries.js';
 import {
   deleteSubscription,
   findSubscription,
@@ -27,6 +27,7 @@ import {
   resetSubscription,
   setSubscriptionState,
   SUBSCRIPTION_STATES,
+  SubscriptionView,
   type Visibility,
 } from './webhook-subscriptions.js';
 
@@ -51,8 +52,18 @@ export const CreateWebhookBody = z.strictObject({
 
 const ResetWebhookBody = z.strictObject({ position: LogPosition });
 
-const ListQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.iso.datetime(), z.uuid()])).optional(), state: z.enum(SUBSCRIPTION_STATES).optional() });
-const DeliveriesQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.string().regex(/^\d{1,19}$/), z.string().regex(/^\d{1,19}$/)])).optional() });
+const PAGE_CURSOR = 'A `nextCursor` from a previous page';
+const ListQuery = z.strictObject({
+  limit: Limit,
+  cursor: cursorOf(z.tuple([z.iso.datetime(), z.uuid()])).optional().describe(PAGE_CURSOR),
+  state: z.enum(SUBSCRIPTION_STATES).optional().describe('Only those in this state: `failing` lists those suspended at an event'),
+});
+const DeliveriesQuery = z.strictObject({ limit: Limit, cursor: cursorOf(z.tuple([z.string().regex(/^\d{1,19}$/), z.string().regex(/^\d{1,19}$/)])).optional().describe(PAGE_CURSOR) });
+
+/** A subscription as its creation answers it: with its signing secret, this once. */
+const CreatedSubscription = SubscriptionView.extend({ secret: z.string().describe('The signing secret (Standard Webhooks, `whsec_…`): shown only here') });
+const Subscriptions = pageOf(SubscriptionView);
+const Deliveries = pageOf(DeliveryView);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -63,19 +74,25 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * deliver-webhooks.worker.ts); every change here is announced to them on commit.
  */
 const INTEGRATORS = ['integration', 'admin'];
-/** As the problem handler titles EventStoreUnavailableError. */
+/** As the problem handler titles EventStoreUnavailableError (see Outages). */
 const STORE_UNREACHABLE = 'The event store cannot be reached';
 const WEBHOOKS = '/integrations/webhooks';
 /** For the OpenAPI document. */
 export const WEBHOOKS_API: readonly DescribedRoute[] = [
-  { method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody, success: { status: 201, description: 'Created' }, unavailable: STORE_UNREACHABLE },
-  { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets; `state=failing` lists those suspended at an event', roles: INTEGRATORS, query: ListQuery },
-  { method: 'get', path: `${WEBHOOKS}/:id`, summary: 'One subscription: state, position, last delivery, failures', roles: INTEGRATORS },
-  { method: 'post', path: `${WEBHOOKS}/:id/pause`, summary: 'Stop delivering until resumed', roles: INTEGRATORS },
-  { method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped: a failing subscription starts with the event it could not deliver, with the retry schedule afresh', roles: INTEGRATORS },
-  { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody, unavailable: STORE_UNREACHABLE },
+  {
+    method: 'post', path: WEBHOOKS, summary: 'Subscribe a URL to the events a filter matches; the answer holds the signing secret, once', roles: INTEGRATORS, body: CreateWebhookBody,
+    success: { status: 201, description: 'Created', schema: CreatedSubscription }, unavailable: `${STORE_UNREACHABLE} (\`EVENT_STORE.UNAVAILABLE\`), or no signing secret can be kept (\`SECRETS.UNAVAILABLE\`)`,
+  },
+  { method: 'get', path: WEBHOOKS, summary: 'The subscriptions, oldest first, without their secrets; `state=failing` lists those suspended at an event', roles: INTEGRATORS, query: ListQuery, success: { schema: Subscriptions } },
+  { method: 'get', path: `${WEBHOOKS}/:id`, summary: 'One subscription: state, position, last delivery, failures', roles: INTEGRATORS, success: { schema: SubscriptionView } },
+  { method: 'post', path: `${WEBHOOKS}/:id/pause`, summary: 'Stop delivering until resumed', roles: INTEGRATORS, success: { schema: SubscriptionView } },
+  {
+    method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped: a failing subscription starts with the event it could not deliver, with the retry schedule afresh',
+    roles: INTEGRATORS, success: { schema: SubscriptionView },
+  },
+  { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody, success: { schema: SubscriptionView }, unavailable: `${STORE_UNREACHABLE} (\`EVENT_STORE.UNAVAILABLE\`)` },
   { method: 'delete', path: `${WEBHOOKS}/:id`, summary: 'End the subscription', roles: INTEGRATORS },
-  { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery },
+  { method: 'get', path: `${WEBHOOKS}/:id/deliveries`, summary: 'Delivery attempts, newest first', roles: INTEGRATORS, query: DeliveriesQuery, success: { schema: Deliveries } },
 ];
 
 export function webhookRoutes({ knex, eventStore, box, outbound }: { knex: Knex; eventStore: EventStore; box?: SecretBox; outbound: OutboundGuard }): Router {
@@ -89,17 +106,19 @@ export function webhookRoutes({ knex, eventStore, box, outbound }: { knex: Knex;
     const refusal = await outbound.vet(body.url);
     if (refusal) throw new InvalidInputError('url', refusal);
     const filter = visibleFilter(body.filter, res.locals.principal as Principal, { categories: 'filter.categories', eventTypes: 'filter.eventTypes', streamIds: 'filter.streamIds' });
-    if (!box) throw new HttpProblem({ type: '/problems/secrets-unavailable', title: 'Webhook secrets cannot be kept', status: 503, detail: 'This deployment has no SECRETS_KEY to encrypt signing secrets with' });
+    if (!box) throw new HttpProblem('SECRETS.UNAVAILABLE', 'This deployment has no SECRETS_KEY to encrypt signing secrets with');
     const id = randomUUID();
     const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const position = await startingPoint(eventStore, body.from, res);
     await insertSubscription(knex, { id, url: body.url, sealedSecret: box.encrypt(secret), filter, position, ownerId: (res.locals.principal as Principal).id });
-    res.status(201).location(`${req.baseUrl}/${id}`).json({ ...(await found(knex, id, visibility(res))), secret });
+    const created: z.input<typeof CreatedSubscription> = { ...(await found(knex, id, visibility(res))), secret };
+    res.status(201).location(`${req.baseUrl}/${id}`).json(created);
   });
 
   router.get('/', async (req, res) => {
     const { state, ...page } = ListQuery.parse(req.query);
-    res.json(await listSubscriptions(knex, page, visibility(res), state));
+    const body: z.input<typeof Subscriptions> = await listSubscriptions(knex, page, visibility(res), state);
+    res.json(body);
   });
 
   router.get('/:id', async (req, res) => {
@@ -137,7 +156,8 @@ export function webhookRoutes({ knex, eventStore, box, outbound }: { knex: Knex;
   router.get('/:id/deliveries', async (req, res) => {
     const query = DeliveriesQuery.parse(req.query);
     await found(knex, req.params.id, visibility(res));
-    res.json(await listDeliveries(knex, req.params.id, query));
+    const body: z.input<typeof Deliveries> = await listDeliveries(knex, req.params.id, query);
+    res.json(body);
   });
 
   return router;
@@ -149,14 +169,15 @@ function visibility(res: Response): Visibility {
   return isAdmin(principal) ? 'all' : { ownerId: principal.id };
 }
 
-async function found(knex: Knex, id: string, visible: Visibility) {
+/** The subscription as every route but the creation answers it. */
+async function found(knex: Knex, id: string, visible: Visibility): Promise<z.input<typeof SubscriptionView>> {
   const subscription = await findSubscription(knex, id, visible);
   if (!subscription) throw notFound(id);
   return subscription;
 }
 
 function notFound(id: string): HttpProblem {
-  return new HttpProblem({ type: '/problems/webhook-subscription-not-found', title: 'Webhook subscription not found', status: 404, detail: `No webhook subscription ${id}` });
+  return new HttpProblem('WEBHOOK.NOT_FOUND', `No webhook subscription ${id}`);
 }
 
 /** The position a subscription starts after: null for the start of the log. */
@@ -172,7 +193,7 @@ async function endOfLog(eventStore: EventStore, res: Response): Promise<Position
   }
   // A problem carries no headers; the problem handler keeps those already set.
   res.set('Retry-After', '1');
-  throw new HttpProblem({ type: '/problems/event-store-unavailable', title: STORE_UNREACHABLE, status: 503, detail: 'Could not find the end of the log; try again' });
+  throw new HttpProblem('EVENT_STORE.UNAVAILABLE', 'Could not find the end of the log; try again');
 }
 
 /** As Standard Webhooks libraries expect it: `whsec_` and base64 of 24 to 64 bytes. */

@@ -3,7 +3,7 @@ import { ActionEventSchemas } from '../../domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas, agentRunStreamId, agentStreamId } from '../../domain/agents/agent.events.js';
 import { DealEventSchemas } from '../../domain/deals/deal.events.js';
 import type { OnBehalfOf } from '../../domain/shared/event.js';
-import type { Money } from '../../domain/shared/money.js';
+import { canonicalAmount, type Money } from '../../domain/shared/money.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
 import type { Projection, TableRows } from '../runtime/projection.js';
 
@@ -37,7 +37,8 @@ interface SummaryContext {
   label(streamId?: string): string;
 }
 
-const money = (value: Money) => `${value.amount} ${value.currency}`;
+/** In the canonical form every answer uses, whatever form the event was given. */
+const money = (value: Money) => `${canonicalAmount(value.amount)} ${value.currency}`;
 /** Free text (titles, goals, reasons) shortened so that a summary stays one line. */
 const clip = (text: string) => (text.length > 80 ? `${text.slice(0, 79)}…` : text);
 const quote = (text: string) => `"${clip(text)}"`;
@@ -127,7 +128,8 @@ function timelineRow(event: RecordedEvent, streams: TableRows<StreamRow>): Recor
 export const timelineProjection: Projection = {
   name: 'timeline',
   // 2: rows hold each event's data in its type's current shape (DealClosed version 2), old events too.
-  version: 2,
+  // 3: amounts in summaries in their canonical form ("25000000 USD", not "25000000.00 USD").
+  version: 3,
   eventTypes: TIMELINE_EVENT_TYPES,
   tables: ['recent_events', 'timeline_streams'],
   async createTables(trx, schema) {

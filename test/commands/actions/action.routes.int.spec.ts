@@ -34,6 +34,7 @@ describe('action command routes (proposals and human approval)', () => {
   async function propose(dealId: string, kind: SampleKind, by = 'scout'): Promise<string> {
     const res = await request(app).post('/api/actions').set(as(by)).send({ dealId, kind, title: `Do ${kind}`, payload: payloadOf(kind) }).expect(201);
     expect(res.headers.location).to.match(/^\/api\/actions\//);
+    expect(res.body).to.have.keys('id', 'revision', 'position').and.include({ id: idOf(res.headers.location!) });
     return idOf(res.headers.location!);
   }
   const types = async (actionId: string) => (await collect(store.readStream(`action-${actionId}`))).map((e) => e.type);

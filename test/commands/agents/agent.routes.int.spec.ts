@@ -38,6 +38,7 @@ describe('agent command routes (registration, budgets, runs)', () => {
       .expect(201);
     expect(res.headers.location).to.match(/^\/api\/agents\/[0-9a-f-]{36}$/);
     const agentId = idOf(res.headers.location!);
+    expect(res.body).to.deep.equal({ id: agentId, revision: '0', position: res.body.position });
     // scout is the agent principal of the agent registered last (each test runs its own agent).
     await knex('principals').where({ id: 'scout' }).update({ agent_id: agentId });
     return agentId;
@@ -45,6 +46,7 @@ describe('agent command routes (registration, budgets, runs)', () => {
   async function startRun(agentId: string, body: object = { goal: 'Research Acme' }): Promise<string> {
     const res = await request(app).post(`/api/agents/${agentId}/runs`).set(as('scout')).send(body).expect(201);
     expect(res.headers.location).to.match(new RegExp(`^/api/agents/${agentId}/runs/[0-9a-f-]{36}$`));
+    expect(res.body).to.have.keys('id', 'revision', 'position').and.include({ id: idOf(res.headers.location!) });
     return idOf(res.headers.location!);
   }
 
@@ -69,6 +71,25 @@ describe('agent command routes (registration, budgets, runs)', () => {
     // The reply's position covers the ledger entry too, so a query given it sees the spend.
     expect(done.body.position).to.equal(agent[1]!.position);
     expect(comparePositions(done.body.position, run[2]!.position)).to.equal(1);
+  });
+
+  it('records budgets and costs in their canonical form', async () => {
+    const agentId = await register(usd('10.00'));
+    await request(app).post(`/api/agents/${agentId}/budget`).set(as('root')).send({ budget: usd('12.50') }).expect(200);
+    const completed = await startRun(agentId);
+    await request(app).post(`/api/agents/${agentId}/runs/${completed}/complete`).set(as('scout')).send({ summary: 'ok', tokens, cost: usd('0.4200') }).expect(200);
+    const failed = await startRun(agentId);
+    await request(app).post(`/api/agents/${agentId}/runs/${failed}/fail`).set(as('scout')).send({ error: 'boom', cost: usd('1.10') }).expect(200);
+
+    const agent = await collect(store.readStream(`agent-${agentId}`));
+    expect(agent.map((event) => [event.type, event.data.budget ?? event.data.spent])).to.deep.equal([
+      ['AgentRegistered', usd('10')],
+      ['AgentBudgetSet', usd('12.5')],
+      ['AgentSpendRecorded', usd('0.42')],
+      ['AgentSpendRecorded', usd('1.52')],
+    ]);
+    const outcomes = await Promise.all([completed, failed].map(async (runId) => (await collect(store.readStream(`agent-${agentId}-run-${runId}`))).at(-1)!.data.cost));
+    expect(outcomes).to.deep.equal([usd('0.42'), usd('1.1')]);
   });
 
   it('refuses a new run once the budget is spent, until an admin raises it', async () => {

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import request from 'supertest';
 import type { EventStore } from '../../../src/eventstore/contract.js';
 import { createApiKey } from '../../support/principals.js';
+import { requestHash } from '../../../src/http/idempotency.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
 
@@ -25,21 +26,46 @@ describe('deal command routes', () => {
 
   const as = (key: string) => ({ authorization: `Bearer ${key}` });
   const newDeal = { name: 'Acme buyout', company: 'Acme Ltd', amount: { amount: '1250000.00', currency: 'USD' }, tags: ['saas'] };
+  /** The answer's bytes as they came, and its headers. */
+  async function sendRaw(method: 'post' | 'patch', path: string, body: object, key: string): Promise<{ status: number; headers: Record<string, string>; bytes: Buffer }> {
+    const res = await request(app)[method](path).set(as(operator)).set('idempotency-key', key).send(body)
+      .buffer(true)
+      .parse((stream, done) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+    return { status: res.status, headers: res.headers as Record<string, string>, bytes: res.body as Buffer };
+  }
+  const withoutDate = ({ date: _, ...headers }: Record<string, string>) => headers;
   async function create(): Promise<{ id: string; location: string }> {
     const res = await request(app).post('/api/deals').set(as(operator)).send(newDeal).expect(201);
     return { id: res.headers.location!.split('/').pop()!, location: res.headers.location! };
   }
 
-  it('creates a deal: 201 with Location, ETag, revision and position; the actor is the key owner', async () => {
+  it('creates a deal: 201 with Location, ETag, its id, revision and position; the actor is the key owner', async () => {
     const res = await request(app).post('/api/deals').set(as(operator)).send(newDeal).expect(201);
     expect(res.headers.location).to.match(/^\/api\/deals\/[0-9a-f-]{36}$/);
     expect(res.headers.etag).to.equal('"0"');
-    expect(res.body.revision).to.equal('0');
-    expect(res.body.position).to.match(/^[0-9a-f]{32}$/);
-    const [event] = await collect(store.readStream(`deal-${res.headers.location!.split('/').pop()}`));
+    const id = res.headers.location!.split('/').pop()!;
+    expect(res.text).to.match(new RegExp(`^\\{"id":"${id}","revision":"0","position":"[0-9a-f]{32}"\\}$`));
+    const [event] = await collect(store.readStream(`deal-${id}`));
     expect(event!.type).to.equal('DealCreated');
     expect(event!.data).to.include({ ownerId: 'u-ana', stage: 'sourcing' });
     expect(event!.metadata.actor).to.deep.equal({ kind: 'user', id: 'u-ana' });
+  });
+
+  it('records amounts in their canonical form, and an update to the same amount in another form as no change', async () => {
+    const { id } = await create(); // 1250000.00
+    const [created] = await collect(store.readStream(`deal-${id}`));
+    expect(created!.data).to.deep.include({ amount: { amount: '1250000', currency: 'USD' } });
+    await request(app).patch(`/api/deals/${id}`).set(as(operator)).send({ amount: { amount: '1250000.0', currency: 'USD' } }).expect(200);
+    await request(app).patch(`/api/deals/${id}`).set(as(operator)).send({ amount: { amount: '1300000.50', currency: 'USD' } }).expect(200);
+    const events = await collect(store.readStream(`deal-${id}`));
+    expect(events.map((event) => [event.type, event.data.amount])).to.deep.equal([
+      ['DealCreated', { amount: '1250000', currency: 'USD' }],
+      ['DealUpdated', { amount: '1300000.5', currency: 'USD' }],
+    ]);
   });
 
   it('moves a deal, and answers a domain refusal with 409 and its code, writing nothing', async () => {
@@ -100,6 +126,36 @@ describe('deal command routes', () => {
       expect(again.headers.etag).to.equal(first.headers.etag);
       expect(again.body).to.deep.equal(first.body);
       expect(await collect(store.readStream(`deal-${first.headers.location!.split('/').pop()}`))).to.have.length(1);
+    });
+
+    it('answers a repeat with the very bytes and headers of the first answer, creation or command', async () => {
+      const first = await sendRaw('post', '/api/deals', newDeal, 'bytes-create');
+      expect(first.status).to.equal(201);
+      const id = first.headers.location!.split('/').pop()!;
+      // A nested body, and one whose answer's keys jsonb would have put in another order.
+      const update = { amount: { amount: '1300000', currency: 'EUR' }, tags: ['saas', 'eu'] };
+      const changed = await sendRaw('patch', `/api/deals/${id}`, update, 'bytes-update');
+      expect(changed.status).to.equal(200);
+      for (const [original, method, path, body, key] of [[first, 'post', '/api/deals', newDeal, 'bytes-create'], [changed, 'patch', `/api/deals/${id}`, update, 'bytes-update']] as const) {
+        const again = await sendRaw(method, path, body, key);
+        expect(again.status).to.equal(original.status);
+        expect(again.bytes.equals(original.bytes), `${again.bytes} vs ${original.bytes}`).to.equal(true);
+        expect(withoutDate(again.headers)).to.deep.equal(withoutDate(original.headers));
+      }
+      expect(JSON.parse(first.bytes.toString())).to.have.keys('id', 'revision', 'position');
+    });
+
+    it('answers a repeat stored before bodies were kept as text', async () => {
+      const { id } = await create();
+      const body = { position: '0000000000000000000000000000000a', revision: '0', id };
+      await knex('idempotency_keys').insert({
+        principal_id: 'u-ana', key: 'stored-as-jsonb', request_hash: requestHash('POST', '/api/deals', newDeal),
+        status: 201, body: JSON.stringify(body), headers: JSON.stringify({ ETag: '"0"', Location: `/api/deals/${id}` }),
+      });
+      const again = await request(app).post('/api/deals').set(as(operator)).set('idempotency-key', 'stored-as-jsonb').send(newDeal).expect(201);
+      expect(again.headers).to.include({ etag: '"0"', location: `/api/deals/${id}` });
+      expect(again.type).to.equal('application/json');
+      expect(again.body).to.deep.equal(body);
     });
 
     it('answers the same key with another request with 422, storing nothing', async () => {

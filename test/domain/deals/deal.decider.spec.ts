@@ -68,6 +68,8 @@ describe('Deal decider', () => {
         .then([{ type: 'DealUpdated', data: { dealId, amount: { amount: '1250000.01', currency: 'USD' } }, metadata }]));
     it('records nothing when nothing changes', () =>
       given([created]).when({ type: 'UpdateDeal', data: { name: 'Acme buyout', amount }, metadata: command }).then([]));
+    it('compares amounts by value: the canonical form of the same amount is no change', () =>
+      given([created]).when({ type: 'UpdateDeal', data: { amount: { amount: '1250000', currency: 'USD' } }, metadata: command }).then([]));
     it('refuses to update a closed deal', () =>
       given([...inClosing, wonEvent]).when({ type: 'UpdateDeal', data: { name: 'x' }, metadata: command }).thenThrows('DEAL.CLOSED', 409));
   });
