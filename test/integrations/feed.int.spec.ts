@@ -293,7 +293,7 @@ describe('integration feed: GET /api/integrations/feed', () => {
     await command(`/api/deals/${dealId}/stage`, { to: 'screening' }, 'ops');
     await plain.receives(3);
     feed.server.closeAllConnections(); // EventSource reconnects with the last id it saw
-    await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA' }, 'scout');
+    await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout');
     await command(`/api/deals/${dealId}/notes`, { text: 'three' }, 'ops');
 
     const resumed = (await logAfter(from)).slice(1);
