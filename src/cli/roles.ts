@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { AuthChanges } from '../auth/auth-changes.js';
 import { ensureSigningKey } from '../auth/tokens/signing-keys.js';
 import { TokenVerifier } from '../auth/tokens/token-verifier.js';
+import { actionKinds } from '../domain/actions/action-kinds.js';
 import { createApp } from '../http/app.js';
 import type { InFlight } from '../http/in-flight.js';
 import { RateLimits } from '../http/rate-limits.js';
@@ -47,6 +48,7 @@ async function startApi(services: Services): Promise<RunningRole> {
     knex, eventStore, logger, readPositions, consistencyWaitMs: config.CONSISTENCY_WAIT_MS, snapshotEvery: config.SNAPSHOT_EVERY, authCacheMs: config.AUTH_CACHE_MS, authChanges, tokens, queues,
     limits, corsOrigins: config.CORS_ORIGINS, trustProxy: config.TRUST_PROXY, ...(services.box ? { box: services.box } : {}), outbound: services.outbound,
     feedCaps: { perPrincipal: config.FEED_MAX_CONNECTIONS_PER_PRINCIPAL, perProcess: config.FEED_MAX_CONNECTIONS },
+    actionKinds: actionKinds({ httpExecutors: Object.keys(config.ACTION_HTTP_EXECUTORS) }),
   });
   const timeouts = { requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS };
   const server: Server = createServer(serverOptions(timeouts), app);

@@ -10,6 +10,7 @@ import { packageVersion } from '../platform/package-info.js';
 import { withinMs } from '../platform/within-ms.js';
 import { AUDIT_API, auditRouter } from '../audit/audit.routes.js';
 import { actionCommands } from '../commands/actions/action.routes.js';
+import type { ActionKinds } from '../domain/actions/action-kinds.js';
 import { agentCommands } from '../commands/agents/agent.routes.js';
 import { dealCommands } from '../commands/deals/deal.routes.js';
 import { StreamStates } from '../commands/handle-command.js';
@@ -19,6 +20,7 @@ import { EVENT_SCHEMAS_API, eventSchemaRoutes } from '../integrations/event-sche
 import { FEED_API, integrationFeed } from '../integrations/feed.js';
 import type { FeedCaps } from '../integrations/feed-slots.js';
 import { WEBHOOKS_API, webhookRoutes } from '../integrations/webhooks/webhook.routes.js';
+import { ACTION_KINDS_API, actionKindRoutes } from '../queries/action-kinds.routes.js';
 import { queryRoutes } from '../queries/index.js';
 import type { QueueName } from '../workers/jobs.js';
 import { mountQueries } from '../queries/query-route.js';
@@ -72,10 +74,12 @@ export interface AppDependencies {
   box?: SecretBox;
   /** Vets webhook URLs as they are given; by default nothing private may be reached. */
   outbound?: OutboundGuard;
+  /** The action kinds that may be proposed (with the HTTP executors configured); by default dealstream's own. */
+  actionKinds?: ActionKinds;
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, snapshotEvery = DEFAULT_SNAPSHOT_EVERY, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard() } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, snapshotEvery = DEFAULT_SNAPSHOT_EVERY, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard(), actionKinds } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -121,8 +125,8 @@ export function createApp(dependencies: AppDependencies): Express {
   const signedIn = authenticate(authenticator, { ...(onRejected ? { onRejected } : {}) });
   const perPrincipal = limits?.afterAuthentication ?? ((_req, _res, next) => next());
 
-  const commands = [...dealCommands, ...actionCommands(), ...agentCommands];
-  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
+  const commands = [...dealCommands, ...actionCommands(actionKinds && { kinds: actionKinds }), ...agentCommands];
+  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...ACTION_KINDS_API, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -133,6 +137,7 @@ export function createApp(dependencies: AppDependencies): Express {
   const api = Router();
   mountCommands(api, { eventStore, knex, inFlight, streams: new StreamStates(new SnapshotWriter(snapshotEvery, logger)) }, commands);
   mountQueries(api, { knex, positions: readPositions, consistencyWaitMs }, queryRoutes);
+  api.use(actionKindRoutes(actionKinds && { kinds: actionKinds }));
   api.use(integrationFeed({ eventStore, logger, ...(feedCaps ? { caps: feedCaps } : {}) }), eventSchemaRoutes());
   api.use('/integrations/webhooks', webhookRoutes({ knex, eventStore, outbound, ...(box ? { box } : {}) }));
   api.use(principalRoutes({ knex, eventStore, ...(authChanges ? { authChanges } : {}) }));

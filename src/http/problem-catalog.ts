@@ -73,6 +73,9 @@ const CATALOG = {
   'ACTION.NOT_APPROVED': { status: 409, title: 'The action is not approved' },
   'ACTION.NOT_EXECUTING': { status: 409, title: 'The action is not executing' },
   'ACTION.NOT_FAILED': { status: 409, title: 'Only a failed execution is tried again' },
+  'ACTION.UNKNOWN_KIND': { status: 400, title: 'Unknown action kind' },
+  'ACTION.INVALID_PAYLOAD': { status: 400, title: 'The payload does not fit its action kind' },
+  'ACTION.NOT_MANUAL': { status: 409, title: 'The action is not carried out by people' },
   // --- Principals and their keys
   'PRINCIPAL.NOT_FOUND': { status: 404, title: 'Principal not found' },
   'PRINCIPAL.ALREADY_EXISTS': { status: 409, title: 'The principal exists already' },

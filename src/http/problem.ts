@@ -67,8 +67,8 @@ export function domainProblem(error: DomainError): Problem {
     ...describeCode(error.code),
     status: error.status,
     code: error.code,
-    detail: validation ? `${error.field}: ${error.message}` : error.message,
-    ...(validation ? { errors: [{ field: error.field, message: error.message }] } : {}),
+    detail: validation ? error.errors.map((e) => `${e.field}: ${e.message}`).join('; ') : error.message,
+    ...(validation ? { errors: error.errors } : {}),
   };
 }
 

@@ -227,14 +227,18 @@ const ConfigSchema = z.object({
   SNAPSHOT_EVERY: integer(1, 1_000_000).default(100),
   /** A running agent run silent for this long is failed as timed out. */
   AGENT_RUN_IDLE_MS: integer(1000).default(15 * 60_000),
-  /** Action kinds executed by calling an endpoint: a JSON object of kind to URL. */
+  /**
+   * Action kinds executed by calling an endpoint: a JSON object of kind to URL. A kind dealstream
+   * does not describe is offered with any object as its payload; set it alike on the API and the workers.
+   */
   ACTION_HTTP_EXECUTORS: z
     .string()
     .default('{}')
     .transform((text, context) => {
-      const parsed = z.record(z.string(), z.url({ protocol: /^https?$/ })).safeParse(safeJson(text));
+      // Kinds are named as proposals name them (snake_case, see ProposeActionBody).
+      const parsed = z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), z.url({ protocol: /^https?$/ })).safeParse(safeJson(text));
       if (parsed.success) return parsed.data;
-      context.addIssue({ code: 'custom', message: 'must be a JSON object of action kind to http(s) URL' });
+      context.addIssue({ code: 'custom', message: 'must be a JSON object of snake_case action kind to http(s) URL' });
       return z.NEVER;
     }),
   /** Signs the calls of the http executor (HMAC-SHA256); empty: unsigned. */

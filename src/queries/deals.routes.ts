@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { DealStage, OPEN_STAGES } from '../domain/deals/deal.events.js';
 import { NotFoundError } from '../domain/shared/errors.js';
+import { OnBehalfOf } from '../domain/shared/event.js';
 import { ActionStatus, Approvals, answeredStatus, approvalsGivenSql, approvalsOf, storedStatuses, type ApprovalRow } from './action-answers.js';
 import { Actor, Amount, Currency, Id, Money, Revision, Timestamp, amountOf, pageOf } from './answers.js';
 import { Limit, cursorOf, iso, isoTime, keysetPage } from './pagination.js';
@@ -58,9 +59,21 @@ const DealSummary = z
   })
   .meta({ id: 'DealSummary', description: 'A deal as the list shows it' });
 
+/** What a worker acted for (event metadata `onBehalfOf`). */
+const ActedFor = OnBehalfOf.meta({ id: 'OnBehalfOf', description: "An approved action and who approved it: 'policy' (no person needed) or the approvers' principal ids" });
+
 const Deal = DealSummary.extend({
   stageHistory: z
-    .array(z.strictObject({ from: DealStage.nullable(), to: DealStage, reason: z.string().nullable(), by: z.string().describe('The principal id of who moved it'), at: Timestamp }))
+    .array(
+      z.strictObject({
+        from: DealStage.nullable(),
+        to: DealStage,
+        reason: z.string().nullable(),
+        by: z.string().describe('The principal id of who moved it (a worker process for a change an approved action made)'),
+        onBehalfOf: ActedFor.nullable().describe('The approved action the change was made for, and who approved it; null for a change made directly'),
+        at: Timestamp,
+      }),
+    )
     .describe('Every stage the deal went through, oldest first'),
   notes: z.array(z.strictObject({ id: z.string(), text: z.string(), authorId: z.string(), at: Timestamp })).describe('The latest 100 notes, newest first'),
   openActions: z
@@ -117,7 +130,7 @@ export const dealQueries = [
         ...DEAL_COLUMNS,
         pendingApprovals(knex),
         lastActivity(knex),
-        jsonRows(knex, 'stage_history', 'SELECT from_stage, to_stage, reason, actor_id, at, revision FROM read.deal_stage_history WHERE deal_id = d.deal_id', 'revision'),
+        jsonRows(knex, 'stage_history', 'SELECT from_stage, to_stage, reason, actor_id, on_behalf_of, at, revision FROM read.deal_stage_history WHERE deal_id = d.deal_id', 'revision'),
         jsonRows(knex, 'notes', 'SELECT note_id, text, author_id, at, revision FROM read.deal_notes WHERE deal_id = d.deal_id ORDER BY revision DESC LIMIT 100', 'revision DESC'),
         jsonRows(knex, 'open_actions', `SELECT a.action_id, a.kind, a.title, a.status, a.risk, a.approvals_required, ${approvalsGivenSql('a.action_id')}, a.proposed_at, a.expires_at
                                     FROM read.actions a WHERE a.deal_id = d.deal_id AND a.status IN (${OPEN_ACTION_STATUSES.map((status) => `'${status}'`).join(', ')})`, 'proposed_at DESC'),
@@ -126,7 +139,7 @@ export const dealQueries = [
       if (!row) throw new NotFoundError('DEAL.NOT_FOUND', 'No such deal');
       return {
         ...dealSummary(row),
-        stageHistory: row.stage_history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, at: isoTime(step.at) })),
+        stageHistory: row.stage_history.map((step) => ({ from: step.from_stage, to: step.to_stage, reason: step.reason, by: step.actor_id, onBehalfOf: step.on_behalf_of ?? null, at: isoTime(step.at) })),
         notes: row.notes.map((note) => ({ id: note.note_id, text: note.text, authorId: note.author_id, at: isoTime(note.at) })),
         openActions: row.open_actions.map((action) => ({
           id: action.action_id,
@@ -180,7 +193,7 @@ interface DealRow extends Record<string, unknown> {
 
 /** The rows of the detail's lists, as JSON: times are text. */
 interface DealLists {
-  stage_history: { from_stage: DealStage | null; to_stage: DealStage; reason: string | null; actor_id: string; at: string }[];
+  stage_history: { from_stage: DealStage | null; to_stage: DealStage; reason: string | null; actor_id: string; on_behalf_of: OnBehalfOf | null; at: string }[];
   notes: { note_id: string; text: string; author_id: string; at: string }[];
   open_actions: {
     action_id: string; kind: string; title: string; status: string; risk: (typeof RISKS)[number];

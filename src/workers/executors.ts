@@ -1,7 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
-import { dealDecider } from '../domain/deals/deal.decider.js';
-import { DealStage } from '../domain/deals/deal.events.js';
+import { ACTION_KIND_DEFINITIONS, type ActionKinds } from '../domain/actions/action-kinds.js';
+import { dealDecider, type DealCommand } from '../domain/deals/deal.decider.js';
+import type { OnBehalfOf } from '../domain/shared/event.js';
 import { ContentionError, DomainError } from '../domain/shared/errors.js';
 import type { JsonObject } from '../eventstore/contract.js';
 import { findUnstorable } from '../eventstore/validation.js';
@@ -15,6 +16,8 @@ export interface ActionToExecute {
   kind: string;
   payload: Record<string, unknown>;
   attempt: number;
+  /** Who approved it: the commands an executor sends on the action's behalf name them. */
+  onBehalfOf: OnBehalfOf;
 }
 
 /** Does what an action asks for, once in effect however often it runs; returns the result to record. */
@@ -27,20 +30,28 @@ export type Executor = (action: ActionToExecute, context: JobContext) => Promise
 export class PermanentFailure extends UnrecoverableError {}
 
 /**
- * Internal kinds turn into commands on the action's deal; kinds configured with a URL are sent
- * there. The effects' events have ids derived from the job, so they happen once.
+ * The executor of each kind the registry says a machine executes: internal kinds turn into
+ * commands on the action's deal, http kinds are sent to their URL. Manual kinds have none (a
+ * person records their outcome). The effects' events have ids derived from the job, so they happen once.
  */
-export function executors(httpExecutors: Record<string, string>): Record<string, Executor> {
-  const http = Object.fromEntries(Object.entries(httpExecutors).map(([kind, url]) => [kind, httpExecutor(url)]));
-  return { ...http, ...INTERNAL };
+export function executors(kinds: ActionKinds, httpExecutors: Record<string, string>): Record<string, Executor> {
+  const registry: Record<string, Executor> = {};
+  for (const kind of kinds.values()) {
+    const url = httpExecutors[kind.name];
+    if (kind.execution === 'internal' && kind.name in INTERNAL) registry[kind.name] = INTERNAL[kind.name as keyof typeof INTERNAL];
+    if (kind.execution === 'http' && url) registry[kind.name] = httpExecutor(url);
+  }
+  return registry;
 }
 
-const onDeal = <T>(schema: z.ZodType<T>, run: (payload: T, action: ActionToExecute, context: JobContext) => Promise<JsonObject>): Executor =>
+const onDeal = <S extends z.ZodObject>(schema: S, run: (payload: z.output<S>, action: ActionToExecute, context: JobContext) => Promise<JsonObject>): Executor =>
   async (action, context) => {
-    const payload = schema.safeParse(action.payload);
+    // Checked at the proposal already, strictly; read with the same schema, but fields it does not
+    // know are dropped: an action proposed before they were refused still runs.
+    const payload = schema.strip().safeParse(action.payload);
     if (!payload.success) throw new PermanentFailure(`the payload of a ${action.kind} action does not fit: ${z.prettifyError(payload.error)}`);
     try {
-      return await run(payload.data, action, context);
+      return await run(payload.data as z.output<S>, action, context);
     } catch (error) {
       // A rule's refusal will not change on a retry; a contended stream will (the job tries again).
       if (error instanceof DomainError && !(error instanceof ContentionError)) throw new PermanentFailure(`${error.code}: ${error.message}`);
@@ -49,19 +60,23 @@ const onDeal = <T>(schema: z.ZodType<T>, run: (payload: T, action: ActionToExecu
   };
 
 const dealStream = (action: ActionToExecute) => `deal-${action.dealId}`;
+/** Sends a command to the action's deal as this worker, on the action's behalf. */
+const onItsDeal = (action: ActionToExecute, context: JobContext, command: Omit<DealCommand, 'metadata'>, step: string) =>
+  context.send(dealStream(action), dealDecider, command, step, { onBehalfOf: action.onBehalfOf });
 
-const INTERNAL: Record<string, Executor> = {
-  add_note: onDeal(z.object({ text: z.string().trim().min(1).max(10_000) }), async ({ text }, action, context) => {
+const { add_note, assign_owner, change_stage } = ACTION_KIND_DEFINITIONS;
+const INTERNAL = {
+  add_note: onDeal(add_note.payload, async ({ text }, action, context) => {
     const noteId = action.actionId; // one note per action, whatever the attempts
-    await context.send(dealStream(action), dealDecider, { type: 'AddDealNote', data: { noteId, text } }, 'add_note');
+    await onItsDeal(action, context, { type: 'AddDealNote', data: { noteId, text } }, 'add_note');
     return { noteId };
   }),
-  assign_owner: onDeal(z.object({ ownerId: z.string().min(1).max(200) }), async ({ ownerId }, action, context) => {
-    await context.send(dealStream(action), dealDecider, { type: 'AssignDealOwner', data: { ownerId } }, 'assign_owner');
+  assign_owner: onDeal(assign_owner.payload, async ({ ownerId }, action, context) => {
+    await onItsDeal(action, context, { type: 'AssignDealOwner', data: { ownerId } }, 'assign_owner');
     return { ownerId };
   }),
-  change_stage: onDeal(z.object({ to: DealStage, reason: z.string().max(2000).optional() }), async ({ to, reason }, action, context) => {
-    await context.send(dealStream(action), dealDecider, { type: 'ChangeDealStage', data: { to, ...(reason ? { reason } : {}) } }, 'change_stage');
+  change_stage: onDeal(change_stage.payload, async ({ to, reason }, action, context) => {
+    await onItsDeal(action, context, { type: 'ChangeDealStage', data: { to, ...(reason ? { reason } : {}) } }, 'change_stage');
     return { stage: to };
   }),
 };

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { derivedUuid } from '../commands/event-ids.js';
 import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
-import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
+import type { CommandMetadata, Decider, DomainEvent, OnBehalfOf } from '../domain/shared/event.js';
 import type { EventStore } from '../eventstore/contract.js';
 import type { Logger } from '../platform/logger.js';
 import type { OutboundGuard } from '../platform/outbound-guard.js';
@@ -41,13 +41,19 @@ export class JobContext {
     readonly signal: AbortSignal,
   ) {}
 
-  metadata(): CommandMetadata {
+  /**
+   * The metadata of the job's commands: this worker acts, caused by the job's event (for an action's
+   * execution, the event that approved it, or an operator's retry), and on an action's behalf when
+   * it executes one.
+   */
+  metadata(onBehalfOf?: OnBehalfOf): CommandMetadata {
     return {
       actor: { kind: 'worker', id: this.deps.workerId },
       now: new Date().toISOString(),
       // A job the relay made carries its event; a webhook delivery run is its own cause.
       correlationId: this.job.data.correlationId ?? this.job.id!,
       causationId: this.job.data.eventId ?? this.job.id!,
+      ...(onBehalfOf ? { onBehalfOf } : {}),
     };
   }
 
@@ -56,8 +62,9 @@ export class JobContext {
     decider: Decider<C, E, S>,
     command: Omit<C, 'metadata'>,
     step: string,
+    { onBehalfOf }: { onBehalfOf?: OnBehalfOf } = {},
   ): Promise<CommandResult<E>> {
-    return handleCommand(this.deps.eventStore, streamId, decider, { ...command, metadata: this.metadata() } as unknown as C, {
+    return handleCommand(this.deps.eventStore, streamId, decider, { ...command, metadata: this.metadata(onBehalfOf) } as unknown as C, {
       eventIdFor: (index) => derivedUuid(this.job.id!, step, String(index)),
       known: this.deps.streams,
     });

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { derivedUuid } from '../commands/event-ids.js';
 import { StreamStates, handleCommand } from '../commands/handle-command.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotWriter } from '../commands/snapshots.js';
+import { actionKinds } from '../domain/actions/action-kinds.js';
 import { workerDecider, type WorkerCommand } from '../domain/workers/worker.decider.js';
 import { workerStreamId } from '../domain/workers/worker.events.js';
 import type { EventStore, JsonObject } from '../eventstore/contract.js';
@@ -94,7 +95,8 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const streams = new StreamStates(new SnapshotWriter(options.settings.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY, logger));
   const deps: WorkerDependencies = { eventStore, logger, workerId, settings: options.settings, outbound: options.outbound, streams };
-  const registry = executors(options.settings.http.executors);
+  const kinds = actionKinds({ httpExecutors: Object.keys(options.settings.http.executors) });
+  const registry = executors(kinds, options.settings.http.executors);
   const record = (command: Omit<WorkerCommand, 'metadata'>, ...idParts: string[]) =>
     handleCommand(eventStore, workerStreamId(workerId), workerDecider, { ...command, metadata: { actor: { kind: 'worker', id: workerId }, now: new Date().toISOString(), correlationId: workerId, causationId: workerId } } as WorkerCommand, {
       eventIdFor: (index) => derivedUuid(workerId, ...idParts, String(index)),
@@ -113,7 +115,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
   const { box } = options;
 
   const processors: Record<JobName, (context: JobContext) => Promise<JsonObject>> = {
-    'execute-action': (context) => executeAction(context, registry),
+    'execute-action': (context) => executeAction(context, kinds, registry),
     'expire-approval': expireApproval,
     'watch-run': watchRun,
     'settle-run-cost': settleCost,

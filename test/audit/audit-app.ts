@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { recordMigratedPrincipals } from '../../src/principals/record-migrated.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 export interface AuditApp {
   harness: TestApp;
@@ -33,14 +34,14 @@ export async function dealActivity(send: AuditApp['send']) {
   const acme = (await send('/api/deals', { name: 'Acme buyout', company: 'Acme Ltd', amount: { amount: '1250000.00', currency: 'USD' } }, 'ops'))!;
   const globex = (await send('/api/deals', { name: 'Globex merger', company: 'Globex', amount: { amount: '300000', currency: 'EUR' } }, 'ops'))!;
   await send(`/api/deals/${acme}/stage`, { to: 'screening' }, 'ops');
-  const email = (await send('/api/actions', { dealId: acme, kind: 'send_email', title: 'Send the NDA', payload: {} }, 'scout'))!;
+  const email = (await send('/api/actions', { dealId: acme, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout'))!;
   await send(`/api/deals/${acme}/notes`, { text: 'Call went well' }, 'ops');
   const agent = (await send('/api/agents', { name: 'Scout', model: 'gpt-5', capabilities: ['research'] }, 'boss'))!;
   const run = (await send(`/api/agents/${agent}/runs`, { goal: 'Research Acme', dealId: acme }, 'boss'))!;
   await send(`/api/deals/${globex}/owner`, { ownerId: 'bo' }, 'ops');
   await send(`/api/actions/${email}/approve`, {}, 'ana');
   await send(`/api/agents/${agent}/runs/${run}/tool-calls`, { tool: 'web_search', input: { q: 'Acme' } }, 'boss');
-  const meeting = (await send('/api/actions', { dealId: globex, kind: 'schedule_meeting', title: 'Book a call', payload: {} }, 'scout'))!;
+  const meeting = (await send('/api/actions', { dealId: globex, kind: 'schedule_meeting', title: 'Book a call', payload: payloadOf('schedule_meeting') }, 'scout'))!;
   await send(`/api/deals/${acme}/owner`, { ownerId: 'cy' }, 'ops');
   return { acme, globex, email, meeting, agent, run };
 }

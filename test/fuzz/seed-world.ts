@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { collect } from '../support/async.js';
 import { bindAgent, createApiKey } from '../support/principals.js';
 import type { Ref } from './fuzz-values.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 /**
  * A key per role, and pools of real ids (and positions) that requests name by index, newest first:
@@ -59,8 +60,9 @@ export async function seedWorld(server: Server, knex: Knex, store: EventStore): 
   const deal = [];
   for (const name of ['Acme', 'Globex', 'Initech']) deal.push(await created('operator', '/api/deals', { name, company: name, amount: money('250000'), tags: ['fuzz'] }));
   const action = [];
-  for (const kind of ['send_email', 'update_crm', 'wire_funds', 'schedule_call']) {
-    action.push(await created('agent', '/api/actions', { dealId: deal[0], kind, title: kind, payload: { to: 'a@example.com' } }));
+  // Each needs approval (none is low risk), as the proposals of unknown kinds this world began with did.
+  for (const kind of ['send_email', 'assign_owner', 'change_stage', 'share_data_room'] as const) {
+    action.push(await created('agent', '/api/actions', { dealId: deal[0], kind, title: kind, payload: payloadOf(kind) }));
   }
   const run = [];
   for (const goal of ['research', 'draft', 'summarise']) run.push(`${agent[0]}/${await created('agent', `/api/agents/${agent[0]}/runs`, { goal, dealId: deal[0] })}`);

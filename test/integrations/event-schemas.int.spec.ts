@@ -12,6 +12,7 @@ import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { bindAgent } from '../support/principals.js';
 import { collect } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 type JsonSchemaObject = { $schema: string; type: string; properties: Record<string, object>; required?: string[]; additionalProperties?: unknown };
 interface EventTypeEntry {
@@ -58,7 +59,7 @@ describe('event types as JSON Schema: GET /api/integrations/event-types', () => 
     const dealId = (await command('/api/deals', { name: 'Acme', company: 'Acme Ltd', amount: usd('100'), tags: ['saas'] }, 'operator'))!;
     await command(`/api/deals/${dealId}/stage`, { to: 'screening' }, 'operator');
     await command(`/api/deals/${dealId}/notes`, { text: 'call them' }, 'operator');
-    const actionId = (await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA', payload: { to: 'cfo@acme.test' } }, 'agent'))!;
+    const actionId = (await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'agent'))!;
     await command(`/api/actions/${actionId}/approve`, {}, 'approver');
     const agentId = (await command('/api/agents', { name: 'Scout', model: 'gpt-5' }, 'admin'))!;
     await bindAgent(harness.knex, 'agent', agentId);

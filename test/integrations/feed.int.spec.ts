@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect, eventually, patient } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 const PATH = '/api/integrations/feed';
 
@@ -234,7 +235,7 @@ describe('integration feed: GET /api/integrations/feed', () => {
     const beta = await newDeal('Beta');
     await command(`/api/deals/${acme}/stage`, { to: 'screening' }, 'ops');
     await command(`/api/deals/${beta}/notes`, { text: 'call them' }, 'ops');
-    await command('/api/actions', { dealId: acme, kind: 'send_email', title: 'Send the NDA' }, 'scout');
+    await command('/api/actions', { dealId: acme, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout');
     await command(`/api/deals/${acme}/notes`, { text: 'sent' }, 'ops');
     const log = await logAfter(from);
 
@@ -292,7 +293,7 @@ describe('integration feed: GET /api/integrations/feed', () => {
     await command(`/api/deals/${dealId}/stage`, { to: 'screening' }, 'ops');
     await plain.receives(3);
     feed.server.closeAllConnections(); // EventSource reconnects with the last id it saw
-    await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA' }, 'scout');
+    await command('/api/actions', { dealId, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout');
     await command(`/api/deals/${dealId}/notes`, { text: 'three' }, 'ops');
 
     const resumed = (await logAfter(from)).slice(1);

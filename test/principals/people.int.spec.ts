@@ -14,6 +14,7 @@ import { SecretBox } from '../../src/platform/secret-box.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect, patient } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -70,7 +71,7 @@ describe('principals: people through tokens', function () {
     const token = await own('olga', ['operator', 'approver']);
     const deal = await request(harness.app).post('/api/deals').set('authorization', `Bearer ${token}`).send({ name: 'Big', company: 'Acme', amount: { amount: '900000', currency: 'USD' } }).expect(201);
     const dealId = deal.headers.location!.split('/').pop();
-    const action = await request(harness.app).post('/api/actions').set('authorization', `Bearer ${token}`).send({ dealId, kind: 'send_contract', title: 'Send', payload: {} }).expect(201);
+    const action = await request(harness.app).post('/api/actions').set('authorization', `Bearer ${token}`).send({ dealId, kind: 'share_data_room', title: 'Share', payload: payloadOf('share_data_room') }).expect(201);
     const [proposed] = await collect(harness.store.readStream(`action-${action.headers.location!.split('/').pop()}`));
     expect(proposed!.metadata.actor).to.deep.equal({ kind: 'user', id: 'olga' });
     const later = await own('olga', ['approver']);

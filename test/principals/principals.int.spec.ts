@@ -5,6 +5,7 @@ import { encodeCursor } from '../../src/queries/pagination.js';
 import { createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { collect } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 
 describe('principals: the admin API, their history, and what each may touch', () => {
   let harness: TestApp;
@@ -98,7 +99,7 @@ describe('principals: the admin API, their history, and what each may touch', ()
     const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
     const deal = await request(harness.app).post('/api/deals').set(bearer(first)).send({ name: 'Big', company: 'Acme', amount: { amount: '900000', currency: 'USD' } }).expect(201);
     const dealId = deal.headers.location!.split('/').pop();
-    const action = await request(harness.app).post('/api/actions').set(bearer(first)).send({ dealId, kind: 'send_contract', title: 'Send it', payload: {} }).expect(201);
+    const action = await request(harness.app).post('/api/actions').set(bearer(first)).send({ dealId, kind: 'share_data_room', title: 'Share it', payload: payloadOf('share_data_room') }).expect(201);
     const actionId = action.headers.location!.split('/').pop();
     const refused = await request(harness.app).post(`/api/actions/${actionId}/approve`).set(bearer(second)).send({}).expect(409);
     expect(refused.body.code).to.equal('ACTION.SELF_APPROVAL');
@@ -145,7 +146,7 @@ describe('principals: the admin API, their history, and what each may touch', ()
     it("an agent's proposals are in its own name", async () => {
       const deal = await api('ops').post('/deals', { name: 'D', company: 'C', amount: usd('1000') }).expect(201);
       const dealId = deal.headers.location!.split('/').pop();
-      const action = await api('botX').post('/actions', { dealId, kind: 'send_email', title: 'Hello', payload: {} }).expect(201);
+      const action = await api('botX').post('/actions', { dealId, kind: 'send_email', title: 'Hello', payload: payloadOf('send_email') }).expect(201);
       const [proposed] = await collect(harness.store.readStream(`action-${action.headers.location!.split('/').pop()}`));
       expect(proposed!.data.proposedBy).to.deep.equal({ kind: 'agent', id: 'botX' });
       expect(proposed!.metadata.actor).to.deep.equal({ kind: 'agent', id: 'botX' });

@@ -68,6 +68,18 @@ describe('deals projection', () => {
     expect(await h.rows('deals')).to.have.nested.property('[0].lost_from', 'diligence');
   });
 
+  it('names the action a stage change was made for, and its approvers, beside the worker that made it', async () => {
+    const onBehalfOf = { actionId: 'a1', approvedBy: 'approvers', approverIds: ['ana', 'bo'] };
+    const first = created('d3'); // revisions count in the order events are made
+    const byWorker = moved('d3', 'sourcing', 'diligence');
+    await h.given(first, { ...byWorker, metadata: { ...byWorker.metadata, actor: { kind: 'worker', id: 'w-1' }, onBehalfOf } });
+    const history = await h.rows<{ to_stage: string; actor_id: string; on_behalf_of: unknown }>('deal_stage_history', 'revision');
+    expect(history.map((step) => [step.to_stage, step.actor_id, step.on_behalf_of])).to.deep.equal([
+      ['sourcing', 'ana', null],
+      ['diligence', 'w-1', onBehalfOf],
+    ]);
+  });
+
   it('sums the pipeline exactly per stage and currency', async () => {
     await h.given(created('a', '0.1'), created('b', '0.2'), created('c', '999999999999999.9999'));
     await h.given(moved('c', 'sourcing', 'closing'), recorded('deal-c', 'DealClosed', { dealId: 'c', outcome: 'won', fromStage: 'closing' }));

@@ -131,6 +131,20 @@ describe('timeline projection', () => {
     ]);
   });
 
+  it('says which action a worker acted for, and who approved it', async () => {
+    const dealId = await createDeal('Epsilon');
+    const onBehalf = (event: ReturnType<typeof recorded>, onBehalfOf: { actionId: string; approvedBy: string; approverIds: string[] }) => ({ ...event, metadata: { ...event.metadata, onBehalfOf } });
+    await h.given(
+      onBehalf(recorded(`deal-${dealId}`, 'DealStageChanged', { dealId, from: 'sourcing', to: 'diligence' }, { actor: worker }), { actionId: 'a1', approvedBy: 'approvers', approverIds: ['ana', 'bo'] }),
+      onBehalf(recorded(`deal-${dealId}`, 'DealNoteAdded', { dealId, noteId: 'a2', text: 'Called', authorId: 'executor' }, { actor: worker }), { actionId: 'a2', approvedBy: 'policy', approverIds: [] }),
+    );
+    const rows = (await h.rows<EventRow>('recent_events', 'position')).filter((row) => row.deal_id === dealId && row.type !== 'DealCreated');
+    expect(rows.map((row) => [row.actor_id, row.summary])).to.deep.equal([
+      ['executor', 'executor (for action a1, approved by ana and bo) moved Epsilon from sourcing to diligence'],
+      ['executor', 'executor (for action a2, approved by the policy) added a note to Epsilon'],
+    ]);
+  });
+
   it("attributes a run's later events and its cost to the run's deal; agent events and runs without a deal have none", async () => {
     const dealId = await createDeal('Delta');
     const agentId = crypto.randomUUID();

@@ -8,6 +8,7 @@ import { dealDecider } from '../../src/domain/deals/deal.decider.js';
 import type { Actor } from '../../src/domain/shared/event.js';
 import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { payloadOf, type SampleKind } from '../support/action-payloads.js';
 import { expectDeclaredShape } from './declared-shape.js';
 
 const MINUTE = 60_000;
@@ -39,12 +40,12 @@ describe('action queries and the approval queue', () => {
    * Proposes through the decider with a chosen clock, as the HTTP command would at that instant,
    * so that proposal times and deadlines (some already passed) are known.
    */
-  async function proposeAt(dealId: string, kind: string, actor: Actor, minutesAgo: number): Promise<string> {
+  async function proposeAt(dealId: string, kind: SampleKind, actor: Actor, minutesAgo: number): Promise<string> {
     const actionId = randomUUID();
     const deal = await loadStream(harness.store, `deal-${dealId}`, dealDecider);
     const result = await handleCommand(harness.store, `action-${actionId}`, actionDecider(), {
       type: 'ProposeAction',
-      data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { kind }, deal: deal.state },
+      data: { actionId, dealId, kind, title: `Do ${kind}`, payload: payloadOf(kind), deal: deal.state },
       metadata: { actor, now: new Date(base - minutesAgo * MINUTE).toISOString(), correlationId: randomUUID(), causationId: randomUUID() },
     });
     position = result.position!;
@@ -97,7 +98,7 @@ describe('action queries and the approval queue', () => {
     a.rejected = await proposeAt(deals.small, 'send_email', scout, 10);
     await command(`/api/actions/${a.critical}/approve`, 'ana', { note: 'numbers check out' });
     await command(`/api/actions/${a.rejected}/reject`, 'bo', { reason: 'wrong recipient' });
-    a.viaHttp = idOf((await command('/api/actions', 'ops', { dealId: deals.small, kind: 'add_note', title: 'Note the call' })).headers.location!);
+    a.viaHttp = idOf((await command('/api/actions', 'ops', { dealId: deals.small, kind: 'add_note', title: 'Note the call', payload: payloadOf('add_note') })).headers.location!);
   });
   after(() => harness.close());
 
@@ -179,7 +180,7 @@ describe('action queries and the approval queue', () => {
       expect(body).to.deep.include({
         id: a.critical,
         status: 'awaiting_approval',
-        payload: { kind: 'share_data_room' },
+        payload: payloadOf('share_data_room'),
         riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000 USD is at least 10000000'],
         approvedBy: null,
         rejection: null,

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
+import { payloadOf } from '../support/action-payloads.js';
 import { expectDeclaredShape } from './declared-shape.js';
 
 interface DealItem {
@@ -60,8 +61,8 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     await command(`/api/deals/${deals.initech}/stage`, { to: 'lost', reason: 'No budget' });
     await command(`/api/deals/${deals.acme}/owner`, { ownerId: 'bo' });
     await command(`/api/deals/${deals.acme}/notes`, { text: 'Call went well' });
-    await command('/api/actions', { dealId: deals.acme, kind: 'send_email', title: 'Send the NDA', payload: {} }, 'scout');
-    await command('/api/actions', { dealId: deals.acme, kind: 'schedule_meeting', title: 'Book a call', payload: {} }, 'scout');
+    await command('/api/actions', { dealId: deals.acme, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 'scout');
+    await command('/api/actions', { dealId: deals.acme, kind: 'schedule_meeting', title: 'Book a call', payload: payloadOf('schedule_meeting') }, 'scout');
   });
   after(() => harness.close());
 
@@ -184,7 +185,7 @@ describe('deal queries: list, one deal, pipeline, read-your-writes', function ()
     await eventually(async () => (await projections()).every((status) => status.checkpoint >= position), 5000, 'stored checkpoints');
     const statuses = await projections();
     expect(statuses.map((p) => p.name)).to.deep.equal(['deals', 'actions', 'agents', 'timeline']);
-    const versions: Record<string, number> = { deals: 1, actions: 1, agents: 1, timeline: 3 };
+    const versions: Record<string, number> = { deals: 2, actions: 1, agents: 1, timeline: 3 };
     for (const status of statuses) {
       expect(status, status.name).to.deep.include({ state: 'live', version: versions[status.name], codeVersion: versions[status.name], rebuild: null });
     }

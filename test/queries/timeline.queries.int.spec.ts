@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { bindAgent, createApiKey } from '../support/principals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { payloadOf } from '../support/action-payloads.js';
 import { expectDeclaredShape } from './declared-shape.js';
 
 interface Item {
@@ -58,7 +59,7 @@ describe('timeline queries: GET /api/events/recent', () => {
     ids.acme = idOf(await send('/deals', 'ops', { name: 'Acme', company: 'Acme Ltd', amount: usd('100') }, 201));
     ids.beta = idOf(await send('/deals', 'ops', { name: 'Beta', company: 'Beta Ltd', amount: usd('200') }, 201));
     await send(`/deals/${ids.acme}/stage`, 'ops', { to: 'screening' });
-    ids.action = idOf(await send('/actions', 'scout', { dealId: ids.acme, kind: 'send_email', title: 'Send the NDA' }, 201));
+    ids.action = idOf(await send('/actions', 'scout', { dealId: ids.acme, kind: 'send_email', title: 'Send the NDA', payload: payloadOf('send_email') }, 201));
     ids.agent = idOf(await send('/agents', 'root', { name: 'Scout', model: 'gpt-5' }, 201));
     await send(`/deals/${ids.beta}/notes`, 'ops', { text: 'call them' });
     await send(`/actions/${ids.action}/approve`, 'ana', {});

@@ -6,6 +6,7 @@ import { dealDecider, type DealCommand } from '../../src/domain/deals/deal.decid
 import type { Actor, CommandMetadata, Decider, DomainEvent } from '../../src/domain/shared/event.js';
 import type { EventStore, JsonObject, Position } from '../../src/eventstore/contract.js';
 import { START_POSITION } from '../../src/eventstore/position.js';
+import { payloadOf } from './action-payloads.js';
 
 /**
  * A realistic log written fast: each stream's history is decided in memory by the real deciders
@@ -45,7 +46,7 @@ export async function seedLog(
 
     const actionId = randomUUID();
     const action = decideAll(actionDecider(), [
-      { type: 'ProposeAction', data: { actionId, dealId, kind: d % 2 ? 'send_email' : 'schedule_meeting', title: `Follow up ${d}`, payload: { to: 'cfo@example.test' }, deal: deal.stateBefore(notesPerDeal + 2) }, metadata: meta(scout) },
+      { type: 'ProposeAction', data: { actionId, dealId, kind: d % 2 ? 'send_email' : 'schedule_meeting', title: `Follow up ${d}`, payload: payloadOf(d % 2 ? 'send_email' : 'schedule_meeting'), deal: deal.stateBefore(notesPerDeal + 2) }, metadata: meta(scout) },
       ...(d % 2 ? [{ type: 'ApproveAction' as const, data: {}, metadata: meta(ana) }] : []),
     ] satisfies ActionCommand[]);
     streams.push({ id: `action-${actionId}`, events: action.events });

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/platform/logger.js';
 import { createRedis } from '../../src/platform/redis.js';
 import { ReadPositions } from '../../src/queries/read-positions.js';
 import { openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
+import { payloadOf } from '../support/action-payloads.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
@@ -52,7 +53,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
 
   it('shows dead letters in GET /api/workers and the CLI, and replays them: the action is executed after all', async () => {
     const dealId = (await post('/api/deals', { name: 'Acme', company: 'Acme', amount: { amount: '1000.00', currency: 'USD' } }, 'ops'))!;
-    const actionId = (await post('/api/actions', { dealId, kind: 'send_email', title: 'Mail the CFO', payload: { to: 'cfo@acme.test' } }, 'ops'))!;
+    const actionId = (await post('/api/actions', { dealId, kind: 'send_email', title: 'Mail the CFO', payload: payloadOf('send_email') }, 'ops'))!;
     await post(`/api/actions/${actionId}/approve`, {}, 'ana');
     await eventually(async () => (await host.queues.actions.getFailedCount()) === 1, 10_000, 'the dead letter');
     expect((await actionEvents(actionId)).at(-1)).to.equal('ActionExecutionFailed');

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { payloadOf } from '../support/action-payloads.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
@@ -77,7 +78,7 @@ describe('worker processes: crashes', function () {
         while (feeding && i >= allowed) await new Promise<void>((resolve) => (more = resolve));
         if (!feeding) break;
         const kind = i % 2 === 0 ? 'send_email' : 'add_note';
-        const id = (await post('/api/actions', { dealId, kind, title: `Action ${i}`, payload: kind === 'add_note' ? { text: `Note ${i}` } : { to: 'cfo@acme.test' } }, 'ops'))!;
+        const id = (await post('/api/actions', { dealId, kind, title: `Action ${i}`, payload: kind === 'add_note' ? { text: `Note ${i}` } : payloadOf('send_email') }, 'ops'))!;
         if (kind === 'send_email') await post(`/api/actions/${id}/approve`, {}, 'ana'); // medium risk
         actions.push({ id, kind });
         await sleep(60);

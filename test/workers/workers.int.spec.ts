@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { Webhook } from 'standardwebhooks';
 import { handleCommand, loadStream } from '../../src/commands/handle-command.js';
 import { dealDecider } from '../../src/domain/deals/deal.decider.js';
+import { actionKinds } from '../../src/domain/actions/action-kinds.js';
 import { actionDecider } from '../../src/domain/actions/action.decider.js';
 import { defaultRiskPolicy } from '../../src/domain/actions/risk-policy.js';
 import { agentRunDecider } from '../../src/domain/agents/agent-run.decider.js';
@@ -13,6 +14,7 @@ import { workerStreamId } from '../../src/domain/workers/worker.events.js';
 import { jobId } from '../../src/workers/jobs.js';
 import { closeQueues, jobOptions, openQueues, type WorkerHost } from '../../src/workers/worker-host.js';
 import { settleRunCost } from '../../src/commands/agents/settle-run-cost.js';
+import { payloadOf } from '../support/action-payloads.js';
 import { commandsOver, createKeys } from '../support/api-calls.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { eventually, patient } from '../support/async.js';
@@ -30,7 +32,8 @@ describe('workers: relay and processors', function () {
   const metadata = (id = 'ops') => ({ actor: { kind: 'user' as const, id }, now: new Date().toISOString(), correlationId: 'c', causationId: 'r' });
 
   before(async () => {
-    harness = await startTestApp();
+    // The API knows the kinds the workers' HTTP executors take (as ACTION_HTTP_EXECUTORS on both would).
+    harness = await startTestApp({ http: { actionKinds: actionKinds({ httpExecutors: ['send_email', 'send_fax'] }) } });
     keys = await createKeys(harness.knex, { ops: 'operator', ana: 'approver' });
   });
   afterEach(async () => {
@@ -114,7 +117,7 @@ describe('workers: relay and processors', function () {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/execute`;
     try {
       host = await startTestWorkers(context(), { attempts: 3, settings: { agentRunIdleMs: 60_000, http: { executors: { send_email: url }, secret, timeoutMs: 2000 } } });
-      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      const actionId = await propose(await deal(), 'send_email', payloadOf('send_email'));
       await post(`/api/actions/${actionId}/approve`, {}, 'ana');
       await eventually(async () => (await actionEvents(actionId)).includes('ActionExecutionFailed') && (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed' && calls.length === 3, 10_000, 'three attempts');
       const failures = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
@@ -150,7 +153,7 @@ describe('workers: relay and processors', function () {
       const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/send`;
       host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: url }, secret: '', timeoutMs: 2000 } } });
       for (const answer of answers) {
-        const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+        const actionId = await propose(await deal(), 'send_email', payloadOf('send_email'));
         await post(`/api/actions/${actionId}/approve`, {}, 'ana');
         await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecuted', 10_000, 'executed');
         const executed = (await eventsOf(harness.store, `action-${actionId}`)).find((event) => event.type === 'ActionExecuted')!;
@@ -170,7 +173,7 @@ describe('workers: relay and processors', function () {
     try {
       host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: 'http://10.1.2.3/send', send_fax: redirecting }, secret: '', timeoutMs: 2000 } } });
       for (const [kind, error] of [['send_email', 'http://10.1.2.3/send: refused by the outbound guard: the host is a private address'], ['send_fax', `${redirecting} answered 302: `]]) {
-        const actionId = await propose(await deal(), kind!, { to: 'cfo@acme.test' });
+        const actionId = await propose(await deal(), kind!, kind === 'send_email' ? payloadOf('send_email') : { number: '+1 555 0100' });
         await post(`/api/actions/${actionId}/approve`, {}, 'ana');
         await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, `${kind} failed`);
         const failures = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
@@ -192,7 +195,7 @@ describe('workers: relay and processors', function () {
     try {
       const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/send`;
       host = await startTestWorkers(context(), { attempts: 3, settings: { http: { executors: { send_email: url }, secret: '', timeoutMs: 2000 } } });
-      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      const actionId = await propose(await deal(), 'send_email', payloadOf('send_email'));
       await post(`/api/actions/${actionId}/approve`, {}, 'ana');
       await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, 'a final failure (400)');
       status = 200;
@@ -222,7 +225,7 @@ describe('workers: relay and processors', function () {
     const http = { executors: { send_email: `http://127.0.0.1:${(server.address() as { port: number }).port}/send` }, secret: '', timeoutMs: 5000 };
     const inHand = async (worker: WorkerHost) => eventually(async () => (await worker.queues.actions.getActiveCount()) === 1, 10_000, 'a job in hand');
     const send = async () => {
-      const actionId = await propose(await deal(), 'send_email', { to: 'cfo@acme.test' });
+      const actionId = await propose(await deal(), 'send_email', payloadOf('send_email'));
       await post(`/api/actions/${actionId}/approve`, {}, 'ana');
       return actionId;
     };
@@ -256,20 +259,42 @@ describe('workers: relay and processors', function () {
     }
   });
 
-  it('dead-letters an action of a kind nothing executes at once, without retries', async () => {
+  it('leaves an approved action of a manual kind to a person: no attempt, no failure, until the outcome is recorded', async () => {
     host = await startTestWorkers(context());
-    const actionId = await propose(await deal(), 'share_data_room', { room: 'Acme' }); // high risk, no executor configured
+    const dealId = await deal();
+    const manual = await propose(dealId, 'share_data_room', payloadOf('share_data_room')); // high risk; nothing executes it
+    await post(`/api/actions/${manual}/approve`, {}, 'ana');
+    const approved = (await eventsOf(harness.store, `action-${manual}`)).find((event) => event.type === 'ActionApproved')!;
+    const job = jobId('execute-action', approved.id);
+    await eventually(async () => (await (await host!.queues.actions.getJob(job))?.getState()) === 'completed', 10_000, 'the job, done without executing');
+    expect((await host.queues.actions.getJob(job))!.returnvalue).to.deep.equal({ skipped: 'a person carries out share_data_room actions and records the outcome' });
+    expect(await actionEvents(manual)).to.deep.equal(['ActionProposed', 'ActionRiskAssessed', 'ActionApprovalRequested', 'ActionApprovalGiven', 'ActionApproved']);
+    await post(`/api/actions/${manual}/outcome`, { outcome: 'executed', result: { shared: true } }, 'ops');
+    expect((await actionEvents(manual)).slice(-2)).to.deep.equal(['ActionExecutionStarted', 'ActionExecuted']);
+  });
+
+  it('dead-letters an action of a kind nothing executes (proposed before its kind left the registry) at once, without retries', async () => {
+    host = await startTestWorkers(context());
+    const dealId = await deal();
+    const actionId = crypto.randomUUID();
+    // Proposed where an HTTP executor took wire_transfer; these workers have none.
+    const then = actionDecider({ kinds: actionKinds({ httpExecutors: ['wire_transfer'] }) });
+    await handleCommand(harness.store, `action-${actionId}`, then, {
+      type: 'ProposeAction',
+      data: { actionId, dealId, kind: 'wire_transfer', title: 'Wire', payload: { iban: 'DE00' }, deal: (await loadStream(harness.store, `deal-${dealId}`, dealDecider)).state },
+      metadata: metadata('scout'),
+    });
     await post(`/api/actions/${actionId}/approve`, {}, 'ana');
     await eventually(async () => (await actionEvents(actionId)).at(-1) === 'ActionExecutionFailed', 10_000, 'the failure');
     const [failure] = (await eventsOf(harness.store, `action-${actionId}`)).filter((event) => event.type === 'ActionExecutionFailed');
-    expect(failure!.data).to.deep.include({ attempt: 1, final: true, error: 'no executor for actions of kind share_data_room' });
+    expect(failure!.data).to.deep.include({ attempt: 1, final: true, error: 'no executor for actions of kind wire_transfer' });
   });
 
   it('expires a pending approval at its deadline, and does nothing for one decided before', async () => {
     host = await startTestWorkers(context());
     const dealId = await deal();
     // A policy whose approvals wait one second, through the domain directly.
-    const quick = actionDecider({ ...defaultRiskPolicy, approvalTtlMinutes: { ...defaultRiskPolicy.approvalTtlMinutes, medium: 1 / 60 } });
+    const quick = actionDecider({ policy: { ...defaultRiskPolicy, approvalTtlMinutes: { ...defaultRiskPolicy.approvalTtlMinutes, medium: 1 / 60 } } });
     const propose = async (actionId: string) =>
       handleCommand(harness.store, `action-${actionId}`, quick, {
         type: 'ProposeAction',

@@ -2,6 +2,7 @@ import type { DealState } from '../deals/deal.state.js';
 import { eventMetadata, type CommandMetadata, type Decider } from '../shared/event.js';
 import { ForbiddenError, IllegalStateError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { stampingVersions } from '../upcasters.js';
+import { defaultActionKinds, type ActionKinds } from './action-kinds.js';
 import type { ActionEvent } from './action.events.js';
 import { evolveAction, initialActionState, type ActionState } from './action.state.js';
 import { assessRisk, defaultRiskPolicy, type RiskPolicy } from './risk-policy.js';
@@ -25,18 +26,31 @@ export type ActionCommand =
   | { type: 'RecordActionExecuted'; data: { result: Json }; metadata: CommandMetadata }
   | { type: 'RecordActionExecutionFailed'; data: { error: string; final: boolean }; metadata: CommandMetadata }
   /** An operator's decision to execute a failed action again (after the receiver was fixed, say). */
-  | { type: 'RetryActionExecution'; data: { reason?: string }; metadata: CommandMetadata };
+  | { type: 'RetryActionExecution'; data: { reason?: string }; metadata: CommandMetadata }
+  /** A person carried out an approved manual action (or could not): its execution, recorded in one go. */
+  | { type: 'RecordManualOutcome'; data: { outcome: 'executed'; result: Json } | { outcome: 'failed'; error: string }; metadata: CommandMetadata };
 
 type Existing = Exclude<ActionState, { status: 'None' }>;
 
-export function actionDecider(policy: RiskPolicy = defaultRiskPolicy): Decider<ActionCommand, ActionEvent, ActionState> {
-  return stampingVersions({ initialState: initialActionState, snapshot: { name: 'action', version: 1 }, evolve: evolveAction, decide: (command, state) => decideAction(policy, command, state) });
+/** What the decider weighs proposals with: the kinds that may be proposed and the risk policy. */
+export interface ActionRules {
+  kinds: ActionKinds;
+  policy: RiskPolicy;
 }
 
-export function decideAction(policy: RiskPolicy, command: ActionCommand, state: ActionState): ActionEvent[] {
+export function actionDecider({ kinds = defaultActionKinds, policy = defaultRiskPolicy }: Partial<ActionRules> = {}): Decider<ActionCommand, ActionEvent, ActionState> {
+  const rules = { kinds, policy };
+  return stampingVersions({ initialState: initialActionState, snapshot: { name: 'action', version: 1 }, evolve: evolveAction, decide: (command, state) => decideAction(rules, command, state) });
+}
+
+/**
+ * Only a proposal is checked against the kinds: events of kinds proposed before (or since removed)
+ * still evolve, so old streams load and their actions can be settled.
+ */
+export function decideAction(rules: ActionRules, command: ActionCommand, state: ActionState): ActionEvent[] {
   const metadata = eventMetadata(command.metadata);
   const actor = command.metadata.actor;
-  if (command.type === 'ProposeAction') return propose(policy, command, state, metadata);
+  if (command.type === 'ProposeAction') return propose(rules, command, state, metadata);
   if (state.status === 'None') throw new NotFoundError('ACTION.NOT_FOUND', 'No such action');
   const actionId = state.actionId;
 
@@ -93,6 +107,20 @@ export function decideAction(policy: RiskPolicy, command: ActionCommand, state: 
       const reason = command.data.reason?.trim();
       return [{ type: 'ActionExecutionRetried', data: { actionId, retriedBy: actor.id, ...(reason ? { reason } : {}) }, metadata }];
     }
+    case 'RecordManualOutcome': {
+      const execution = rules.kinds.get(state.kind)?.execution ?? 'none';
+      if (execution !== 'manual') throw new IllegalStateError('ACTION.NOT_MANUAL', `Actions of kind ${state.kind} are not executed by people (execution: ${execution})`);
+      // Executing: an attempt was started before the kind became manual; its outcome is this one.
+      if (state.status !== 'Approved' && state.status !== 'Executing') throw new IllegalStateError('ACTION.NOT_APPROVED', `The action is ${state.status}`);
+      const started: ActionEvent[] = state.status === 'Approved' ? [{ type: 'ActionExecutionStarted', data: { actionId, attempt: state.attempts + 1 }, metadata }] : [];
+      const attempt = state.status === 'Approved' ? state.attempts + 1 : state.attempts;
+      const outcome = command.data;
+      const ended: ActionEvent =
+        outcome.outcome === 'executed'
+          ? { type: 'ActionExecuted', data: { actionId, attempt, result: outcome.result }, metadata }
+          : { type: 'ActionExecutionFailed', data: { actionId, attempt, error: outcome.error.trim(), final: true }, metadata };
+      return [...started, ended];
+    }
     default: {
       const _exhaustive: never = command;
       throw new Error(`unknown command ${(_exhaustive as { type: string }).type}`);
@@ -101,18 +129,40 @@ export function decideAction(policy: RiskPolicy, command: ActionCommand, state: 
 }
 
 function propose(
-  policy: RiskPolicy,
+  { kinds, policy }: ActionRules,
   command: Extract<ActionCommand, { type: 'ProposeAction' }>,
   state: ActionState,
   metadata: ActionEvent['metadata'],
 ): ActionEvent[] {
+  const { actionId, dealId, title, deal } = command.data;
+  // The request is checked before the state: a proposal that cannot fit is refused as such.
+  const kind = kinds.get(command.data.kind);
+  if (!kind) {
+    throw new ValidationError('ACTION.UNKNOWN_KIND', 'Unknown action kind', 'kind', [
+      { field: 'kind', message: `${command.data.kind} is not a known action kind; the kinds are ${[...kinds.keys()].join(', ')} (GET /api/action-kinds)` },
+    ]);
+  }
+  const parsed = kind.payload.safeParse(command.data.payload);
+  if (!parsed.success) {
+    throw new ValidationError(
+      'ACTION.INVALID_PAYLOAD',
+      'The payload does not fit its action kind',
+      'payload',
+      parsed.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({ field: ['payload', ...issue.path, key].map(String).join('.'), message: `is not a field of a ${kind.name} payload` }))
+          : [{ field: ['payload', ...issue.path].map(String).join('.'), message: issue.message }],
+      ),
+    );
+  }
   if (state.status !== 'None') throw new IllegalStateError('ACTION.ALREADY_EXISTS', 'The action exists already');
-  const { actionId, dealId, kind, title, payload, deal } = command.data;
   if (deal.status === 'none') throw new NotFoundError('DEAL.NOT_FOUND', 'No such deal');
   if (deal.status !== 'open') throw new IllegalStateError('ACTION.DEAL_NOT_OPEN', `Actions are proposed on open deals; this one is ${deal.status}`);
+  // The payload as checked (trimmed): what is executed is what was checked.
+  const payload = parsed.data;
   const assessment = assessRisk(policy, { kind, amount: deal.amount, stage: deal.stage, now: command.metadata.now });
   const events: ActionEvent[] = [
-    { type: 'ActionProposed', data: { actionId, dealId, kind, title, payload, proposedBy: command.metadata.actor }, metadata },
+    { type: 'ActionProposed', data: { actionId, dealId, kind: kind.name, title, payload, proposedBy: command.metadata.actor }, metadata },
     { type: 'ActionRiskAssessed', data: { actionId, risk: assessment.risk, reasons: assessment.reasons, approvalsRequired: assessment.approvalsRequired }, metadata },
   ];
   if (!assessment.expiresAt) events.push({ type: 'ActionApproved', data: { actionId, by: 'policy', approverIds: [] }, metadata });

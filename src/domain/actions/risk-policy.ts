@@ -3,10 +3,12 @@ import { compareDecimals, type Money } from '../shared/money.js';
 export const RISKS = ['low', 'medium', 'high', 'critical'] as const;
 export type Risk = (typeof RISKS)[number];
 
-/** How dealstream weighs a proposed action; pure data, so each installation can tune it. */
+/**
+ * How dealstream weighs a proposed action; pure data, so each installation can tune it. A kind's
+ * base risk is the registry's (action-kinds.ts).
+ */
 export interface RiskPolicy {
-  /** Risk by action kind; kinds not listed get `unknownKind`. */
-  kinds: Record<string, Risk>;
+  /** The base risk of a kind with an HTTP executor that dealstream does not describe. */
   unknownKind: Risk;
   /** Deals at or above this amount (in any currency) raise the risk one level. */
   largeAmount: string;
@@ -18,15 +20,6 @@ export interface RiskPolicy {
 }
 
 export const defaultRiskPolicy: RiskPolicy = {
-  kinds: {
-    add_note: 'low',
-    request_documents: 'low',
-    schedule_meeting: 'low',
-    send_email: 'medium',
-    assign_owner: 'medium',
-    change_stage: 'medium',
-    share_data_room: 'high',
-  },
   unknownKind: 'high',
   largeAmount: '10000000',
   sensitiveStages: ['negotiation', 'closing'],
@@ -42,11 +35,10 @@ export interface RiskAssessment {
   expiresAt?: string;
 }
 
-/** Assesses an action from its kind and the deal's amount and stage, at `now`. */
-export function assessRisk(policy: RiskPolicy, input: { kind: string; amount: Money; stage: string; now: string }): RiskAssessment {
-  const base = policy.kinds[input.kind] ?? policy.unknownKind;
-  const reasons = [policy.kinds[input.kind] ? `kind ${input.kind} is ${base} risk` : `kind ${input.kind} is unknown: ${base} risk`];
-  let level = RISKS.indexOf(base);
+/** Assesses an action from its kind's base risk and the deal's amount and stage, at `now`. */
+export function assessRisk(policy: RiskPolicy, input: { kind: { name: string; risk: Risk }; amount: Money; stage: string; now: string }): RiskAssessment {
+  const reasons = [`kind ${input.kind.name} is ${input.kind.risk} risk`];
+  let level = RISKS.indexOf(input.kind.risk);
   if (compareDecimals(input.amount.amount, policy.largeAmount) >= 0) {
     level++;
     reasons.push(`deal amount ${input.amount.amount} ${input.amount.currency} is at least ${policy.largeAmount}`);

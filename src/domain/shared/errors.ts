@@ -41,12 +41,17 @@ export class NotFoundError extends DomainError {
 
 /** Input the domain refuses (400), such as a missing reason, naming the field at fault as the request spells it. */
 export class ValidationError extends DomainError {
+  /** Each field at fault with what is wrong with it; by default `field` with the message. */
+  readonly errors: readonly { field: string; message: string }[];
+
   constructor(
     code: string,
     message: string,
     readonly field: string,
+    errors?: readonly { field: string; message: string }[],
   ) {
     super(code, 400, message);
+    this.errors = errors?.length ? errors : [{ field, message }];
   }
 }
 

@@ -4,6 +4,18 @@ import { z } from 'zod';
 export const Actor = z.object({ kind: z.enum(['user', 'agent', 'integration', 'worker', 'system']), id: z.string() });
 export type Actor = z.infer<typeof Actor>;
 
+/**
+ * The approved action a worker acted for, and who approved it (`approvedBy: 'policy'` when no person
+ * had to): events a worker appends on an action's behalf name it beside the worker as their actor.
+ */
+export const OnBehalfOf = z.object({
+  actionId: z.string(),
+  approvedBy: z.enum(['policy', 'approvers']),
+  /** The principal ids of the people who approved it; empty when the policy did. */
+  approverIds: z.array(z.string()),
+});
+export type OnBehalfOf = z.infer<typeof OnBehalfOf>;
+
 /** What every command brings besides its data: time and actor arrive here, never from `new Date()`. */
 export interface CommandMetadata {
   actor: Actor;
@@ -12,6 +24,8 @@ export interface CommandMetadata {
   correlationId: string;
   /** The request or event that caused this command. */
   causationId: string;
+  /** A worker executing an approved action: the action and its approvers. */
+  onBehalfOf?: OnBehalfOf;
 }
 
 /** Metadata of every event. The hash chain (prevHash, hash) is added when the event is appended. */
@@ -22,6 +36,8 @@ export interface EventMetadata {
   occurredAt: string;
   /** The version of the type's shape that `data` has; stored events without one are at version 1. */
   schemaVersion: number;
+  /** Present only on events appended on behalf of an approved action. */
+  onBehalfOf?: OnBehalfOf;
 }
 
 export interface DomainEvent<Type extends string = string, Data = unknown> {
@@ -42,6 +58,8 @@ export function eventMetadata(command: CommandMetadata): EventMetadata {
     causationId: command.causationId,
     occurredAt: command.now,
     schemaVersion: 1,
+    // Absent rather than undefined: metadata is hashed as canonical JSON.
+    ...(command.onBehalfOf ? { onBehalfOf: command.onBehalfOf } : {}),
   };
 }
 

@@ -24,7 +24,8 @@ export interface DealRow extends Record<string, unknown> {
 /** Deals, their stage history and notes, and the pipeline (count and total per stage and currency). */
 export const dealsProjection: Projection = {
   name: 'deals',
-  version: 1,
+  // 2: each stage change names the action it was made for (on_behalf_of).
+  version: 2,
   eventTypes: Object.keys(DealEventSchemas),
   tables: ['deals', 'deal_stage_history', 'deal_notes', 'pipeline'],
 
@@ -62,6 +63,7 @@ export const dealsProjection: Projection = {
         to_stage    text NOT NULL,
         reason      text,
         actor_id    text NOT NULL,
+        on_behalf_of jsonb,
         at          timestamptz NOT NULL,
         PRIMARY KEY (deal_id, revision)
       );
@@ -102,7 +104,8 @@ export const dealsProjection: Projection = {
       pipeline.move(before, after);
       const at = event.metadata.occurredAt;
       const actorId = event.metadata.actor.id;
-      const step = { deal_id: after.deal_id, revision: String(recorded.revision), actor_id: actorId, at };
+      // A worker's change made for an approved action names the action and its approvers.
+      const step = { deal_id: after.deal_id, revision: String(recorded.revision), actor_id: actorId, on_behalf_of: event.metadata.onBehalfOf ?? null, at };
       if (event.type === 'DealCreated') history.push({ ...step, from_stage: null, to_stage: after.stage, reason: null });
       if (event.type === 'DealStageChanged' || event.type === 'DealClosed' || event.type === 'DealReopened') {
         history.push({ ...step, from_stage: before?.stage ?? null, to_stage: after.stage, reason: event.data.reason ?? null });

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { ActionEventSchemas } from '../../domain/actions/action.events.js';
 import { AgentEventSchemas, AgentRunEventSchemas, agentRunStreamId, agentStreamId } from '../../domain/agents/agent.events.js';
 import { DealEventSchemas } from '../../domain/deals/deal.events.js';
+import type { OnBehalfOf } from '../../domain/shared/event.js';
 import { canonicalAmount, type Money } from '../../domain/shared/money.js';
 import type { RecordedEvent } from '../../eventstore/contract.js';
 import type { Projection, TableRows } from '../runtime/projection.js';
@@ -93,11 +94,18 @@ function dealOf(event: RecordedEvent, streams: TableRows<StreamRow>): string | n
   return streams.get(event.streamId)?.deal_id ?? null;
 }
 
+/** Who did it: a worker acting for an approved action says so, and who approved it. */
+function actorOf(id: string, onBehalfOf: OnBehalfOf | undefined): string {
+  if (!onBehalfOf) return id;
+  const approvers = onBehalfOf.approvedBy === 'policy' ? 'the policy' : onBehalfOf.approverIds.join(' and ');
+  return `${id} (for action ${onBehalfOf.actionId}, approved by ${approvers})`;
+}
+
 function timelineRow(event: RecordedEvent, streams: TableRows<StreamRow>): Record<string, unknown> {
   const type = event.type as EventType;
   const actor = event.metadata.actor as { kind: string; id: string };
   const label = (streamId = event.streamId) => streams.get(streamId)?.label ?? streamId;
-  const summary = SUMMARIES[type](event.data as never, { actor: actor.id, label });
+  const summary = SUMMARIES[type](event.data as never, { actor: actorOf(actor.id, event.metadata.onBehalfOf as OnBehalfOf | undefined), label });
   const learned = LEARNS[type]?.(event.data as never);
   if (learned) streams.set({ stream_id: event.streamId, ...learned });
   return {

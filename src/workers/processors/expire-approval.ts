@@ -1,10 +1,9 @@
 import { actionDecider } from '../../domain/actions/action.decider.js';
-import { defaultRiskPolicy } from '../../domain/actions/risk-policy.js';
 import type { JsonObject } from '../../eventstore/contract.js';
 import type { JobContext } from '../job-context.js';
 import type { JobData } from '../jobs.js';
 
-const decider = actionDecider(defaultRiskPolicy);
+const decider = actionDecider();
 
 /**
  * Runs at an approval's deadline: expires the action if it still waits for approval, and does

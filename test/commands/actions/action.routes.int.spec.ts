@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import request from 'supertest';
 import type { EventStore } from '../../../src/eventstore/contract.js';
 import { createApiKey } from '../../support/principals.js';
+import { payloadOf, type SampleKind } from '../../support/action-payloads.js';
 import { collect } from '../../support/async.js';
 import { startTestApp, type TestApp } from '../../support/app.js';
 
@@ -30,8 +31,8 @@ describe('action command routes (proposals and human approval)', () => {
     const res = await request(app).post('/api/deals').set(as('ops')).send({ name: 'Acme', company: 'Acme Ltd', amount: { amount, currency: 'USD' } }).expect(201);
     return idOf(res.headers.location!);
   }
-  async function propose(dealId: string, kind: string, by = 'scout'): Promise<string> {
-    const res = await request(app).post('/api/actions').set(as(by)).send({ dealId, kind, title: `Do ${kind}`, payload: { to: 'cfo@acme.test' } }).expect(201);
+  async function propose(dealId: string, kind: SampleKind, by = 'scout'): Promise<string> {
+    const res = await request(app).post('/api/actions').set(as(by)).send({ dealId, kind, title: `Do ${kind}`, payload: payloadOf(kind) }).expect(201);
     expect(res.headers.location).to.match(/^\/api\/actions\//);
     expect(res.body).to.have.keys('id', 'revision', 'position').and.include({ id: idOf(res.headers.location!) });
     return idOf(res.headers.location!);
@@ -81,15 +82,102 @@ describe('action command routes (proposals and human approval)', () => {
     const missing = await request(app)
       .post('/api/actions')
       .set(as('scout'))
-      .send({ dealId: '00000000-0000-4000-8000-000000000000', kind: 'send_email', title: 'x' })
+      .send({ dealId: '00000000-0000-4000-8000-000000000000', kind: 'send_email', title: 'x', payload: payloadOf('send_email') })
       .expect(404);
     expect(missing.body.code).to.equal('DEAL.NOT_FOUND');
     const dealId = await deal();
     await request(app).post(`/api/deals/${dealId}/stage`).set(as('ops')).send({ to: 'lost', reason: 'gone' }).expect(200);
-    const closed = await request(app).post('/api/actions').set(as('scout')).send({ dealId, kind: 'send_email', title: 'x' }).expect(409);
+    const closed = await request(app).post('/api/actions').set(as('scout')).send({ dealId, kind: 'send_email', title: 'x', payload: payloadOf('send_email') }).expect(409);
     expect(closed.body.code).to.equal('ACTION.DEAL_NOT_OPEN');
     const bad = await request(app).post('/api/actions').set(as('scout')).send({ dealId: 'nope', kind: 'Send Email', title: '' }).expect(400);
     expect(bad.body.errors.map((e: { field: string }) => e.field)).to.have.members(['dealId', 'kind', 'title']);
+  });
+
+  describe('proposals checked against the kinds', () => {
+    /** The proposal's stream as the store has it: nothing at all once it is refused. */
+    const streamOf = async (res: request.Response) => collect(store.readStream(`action-${idOf(res.headers.location ?? 'none')}`)).catch(() => []);
+    /** Every event in the log (either store), read through the store. */
+    const eventCount = async () => (await collect(store.readAll({}))).length;
+
+    it('refuses an unknown kind at once, naming `kind` and the kinds there are, and writes nothing', async () => {
+      const dealId = await deal();
+      const before = await eventCount();
+      const res = await request(app).post('/api/actions').set(as('scout')).send({ dealId, kind: 'wire_transfer', title: 'Wire the deposit', payload: { iban: 'DE00' } }).expect(400);
+      expect(res.type).to.equal('application/problem+json');
+      expect(res.body.code).to.equal('ACTION.UNKNOWN_KIND');
+      expect(res.body.errors.map((e: { field: string }) => e.field)).to.deep.equal(['kind']);
+      expect(res.body.detail).to.include('wire_transfer').and.include('change_stage').and.include('share_data_room');
+      expect(res.headers.location).to.equal(undefined);
+      expect(await eventCount()).to.equal(before);
+    });
+
+    it('refuses a payload that does not fit its kind, naming each `payload.<field>`, and writes nothing', async () => {
+      const dealId = await deal();
+      const before = await eventCount();
+      const res = await request(app)
+        .post('/api/actions')
+        .set(as('scout'))
+        .set('idempotency-key', 'k-misfit')
+        .send({ dealId, kind: 'change_stage', title: 'Move on', payload: { to: 'heaven', becuase: 'typo' } })
+        .expect(400);
+      expect(res.body.code).to.equal('ACTION.INVALID_PAYLOAD');
+      expect(res.body.errors.map((e: { field: string }) => e.field)).to.have.members(['payload.to', 'payload.becuase']);
+      expect(res.body.detail).to.include('payload.to');
+      expect(await eventCount()).to.equal(before);
+      expect(await knex('idempotency_keys').where({ key: 'k-misfit' }).first()).to.equal(undefined);
+      // The same key with a payload that fits is a new request, and creates the action.
+      const fits = await request(app).post('/api/actions').set(as('scout')).set('idempotency-key', 'k-misfit').send({ dealId, kind: 'change_stage', title: 'Move on', payload: { to: 'diligence' } }).expect(201);
+      expect((await streamOf(fits)).map((event) => event.data.payload)[0]).to.deep.equal({ to: 'diligence' });
+    });
+
+    it('checks the payload of a manual kind too, and accepts one that fits', async () => {
+      const dealId = await deal();
+      const misfit = await request(app).post('/api/actions').set(as('scout')).send({ dealId, kind: 'send_email', title: 'Mail', payload: { to: 'cfo@acme.test' } }).expect(400);
+      expect(misfit.body.errors.map((e: { field: string }) => e.field)).to.have.members(['payload.to', 'payload.subject', 'payload.body']);
+      await propose(dealId, 'send_email');
+    });
+  });
+
+  describe('manual outcomes: POST /api/actions/:id/outcome', () => {
+    const outcome = (actionId: string, body: object, by = 'ops') => request(app).post(`/api/actions/${actionId}/outcome`).set(as(by)).send(body);
+
+    it('records a manual action executed, as the person who carried it out', async () => {
+      const actionId = await propose(await deal(), 'schedule_meeting'); // low risk: approved by policy, carried out by a person
+      const res = await outcome(actionId, { outcome: 'executed', result: { calendarEventId: 'ev-1' } }).expect(200);
+      expect(res.body.revision).to.equal('4');
+      const events = await collect(store.readStream(`action-${actionId}`));
+      expect(events.map((e) => e.type)).to.deep.equal(['ActionProposed', 'ActionRiskAssessed', 'ActionApproved', 'ActionExecutionStarted', 'ActionExecuted']);
+      expect(events.at(-1)!.data).to.deep.equal({ actionId, attempt: 1, result: { calendarEventId: 'ev-1' } });
+      expect(events.at(-1)!.metadata.actor).to.deep.include({ kind: 'user' });
+      const again = await outcome(actionId, { outcome: 'failed', error: 'no' }).expect(409);
+      expect(again.body.code).to.equal('ACTION.NOT_APPROVED');
+    });
+
+    it('records a failure for good, which an operator may have tried again', async () => {
+      const actionId = await propose(await deal(), 'request_documents');
+      await outcome(actionId, { outcome: 'failed', error: 'The CFO is away until May' }, 'root').expect(200);
+      const failed = (await collect(store.readStream(`action-${actionId}`))).at(-1)!;
+      expect(failed).to.deep.include({ type: 'ActionExecutionFailed', data: { actionId, attempt: 1, error: 'The CFO is away until May', final: true } });
+      await request(app).post(`/api/actions/${actionId}/retry`).set(as('ops')).send({ reason: 'back now' }).expect(200);
+      await outcome(actionId, { outcome: 'executed' }).expect(200);
+      expect((await collect(store.readStream(`action-${actionId}`))).at(-1)!.data).to.deep.equal({ actionId, attempt: 2, result: {} });
+    });
+
+    it('is only for manual kinds, approved ones, by operators and admins, with an outcome that makes sense', async () => {
+      const dealId = await deal();
+      const internal = await propose(dealId, 'add_note');
+      const notManual = await outcome(internal, { outcome: 'executed' }).expect(409);
+      expect(notManual.body.code).to.equal('ACTION.NOT_MANUAL');
+      const pending = await propose(dealId, 'send_email');
+      expect((await outcome(pending, { outcome: 'executed' }).expect(409)).body.code).to.equal('ACTION.NOT_APPROVED');
+      await outcome(pending, { outcome: 'executed' }, 'ana').expect(403);
+      await outcome(pending, { outcome: 'executed' }, 'scout').expect(403);
+      const vague = await outcome(pending, { outcome: 'done' }).expect(400);
+      expect(vague.body.errors.map((e: { field: string }) => e.field)).to.deep.equal(['outcome']);
+      const silent = await outcome(pending, { outcome: 'failed' }).expect(400);
+      expect(silent.body.errors.map((e: { field: string }) => e.field)).to.deep.equal(['error']);
+      await outcome('00000000-0000-4000-8000-000000000000', { outcome: 'executed' }).expect(404);
+    });
   });
 
   describe('refusals: each error status as problem+json, writing nothing', () => {
@@ -118,7 +206,7 @@ describe('action command routes (proposals and human approval)', () => {
         .post('/api/actions')
         .set(as('scout'))
         .set('idempotency-key', 'k-propose')
-        .send({ dealId: f.dealId, kind: 'schedule_meeting', title: 'Meet' })
+        .send({ dealId: f.dealId, kind: 'schedule_meeting', title: 'Meet', payload: payloadOf('schedule_meeting') })
         .expect(201);
       f.approved = idOf(low.headers.location!);
       expect(await types(f.approved)).to.deep.equal(['ActionProposed', 'ActionRiskAssessed', 'ActionApproved']);
@@ -172,7 +260,7 @@ describe('action command routes (proposals and human approval)', () => {
       if (status === 401) expect(res.headers['www-authenticate'], label).to.match(/^Bearer /);
       if (refusal.type) expect(res.body.type, label).to.equal(refusal.type);
       if (refusal.code) expect(res.body.code, label).to.equal(refusal.code);
-      if (status === 400) expect(res.body.type, label).to.equal('/problems/invalid-request');
+      if (status === 400 && !refusal.code) expect(res.body.type, label).to.equal('/problems/invalid-request');
       const errors = (res.body.errors ?? []) as { field: string; message: string }[];
       if (refusal.field) expect(errors.map((e) => e.field), label).to.deep.equal([refusal.field]);
       expect(await written(), `${what} wrote something`).to.equal(snapshot);
@@ -183,12 +271,16 @@ describe('action command routes (proposals and human approval)', () => {
     }
 
     it('POST /api/actions: 400, 401, 403, 404, 409, 412, 415, 422', async () => {
-      const body = () => ({ dealId: f.dealId, kind: 'send_email', title: 'Write' });
+      const body = () => ({ dealId: f.dealId, kind: 'send_email', title: 'Write', payload: payloadOf('send_email') });
       await refuseAll([
         ...common(proposals, 'scout', body()),
         { what: 'an unknown field', path: proposals, by: 'scout', body: { ...body(), extra: 1 }, status: 400, field: 'extra' },
         { what: 'a payload that is no object', path: proposals, by: 'scout', body: { ...body(), payload: 'x' }, status: 400, field: 'payload' },
         { what: 'a bad dealId alone', path: proposals, by: 'ops', body: { ...body(), dealId: `${f.dealId}0` }, status: 400, field: 'dealId' },
+        { what: 'an unknown kind', path: proposals, by: 'scout', body: { ...body(), kind: 'wire_transfer' }, status: 400, code: 'ACTION.UNKNOWN_KIND', field: 'kind' },
+        { what: 'a payload without a field', path: proposals, by: 'scout', body: { ...body(), payload: { to: ['cfo@acme.test'], subject: 'NDA' } }, status: 400, code: 'ACTION.INVALID_PAYLOAD', field: 'payload.body' },
+        { what: 'no payload', path: proposals, by: 'scout', body: { dealId: f.dealId, kind: 'add_note', title: 'Note' }, status: 400, code: 'ACTION.INVALID_PAYLOAD', field: 'payload.text' },
+        { what: 'a misfitting payload on an unknown deal', path: proposals, by: 'scout', body: { ...body(), dealId: unknownId, payload: {} }, status: 400, code: 'ACTION.INVALID_PAYLOAD' },
         { what: 'an unknown deal', path: proposals, by: 'scout', body: { ...body(), dealId: unknownId }, status: 404, code: 'DEAL.NOT_FOUND' },
         { what: 'a lost deal', path: proposals, by: 'scout', body: { ...body(), dealId: f.lostDealId }, status: 409, code: 'ACTION.DEAL_NOT_OPEN' },
         { what: 'a reused Idempotency-Key', path: proposals, by: 'scout', headers: { 'idempotency-key': 'k-propose' }, body: body(), ...reused },

@@ -1,9 +1,12 @@
 import { expect } from 'chai';
+import { actionKinds, defaultActionKinds } from '../../../src/domain/actions/action-kinds.js';
 import { actionDecider, type ActionCommand } from '../../../src/domain/actions/action.decider.js';
 import type { ActionEvent } from '../../../src/domain/actions/action.events.js';
-import { assessRisk, defaultRiskPolicy } from '../../../src/domain/actions/risk-policy.js';
+import { defaultRiskPolicy } from '../../../src/domain/actions/risk-policy.js';
 import type { DealState } from '../../../src/domain/deals/deal.state.js';
+import { ValidationError } from '../../../src/domain/shared/errors.js';
 import type { Actor, CommandMetadata } from '../../../src/domain/shared/event.js';
+import { payloadOf, type SampleKind } from '../../support/action-payloads.js';
 import { deciderSpec } from '../../support/decider-spec.js';
 
 const given = deciderSpec(actionDecider());
@@ -19,14 +22,26 @@ const meta = (actor: Actor, now = at) => ({ actor, correlationId: 'c', causation
 const openDeal = (amount = '500000', stage = 'screening'): Extract<DealState, { status: 'open' | 'won' | 'lost' }> => ({
   status: 'open', dealId, name: 'Acme', company: 'Acme Ltd', amount: { amount, currency: 'USD' }, ownerId: 'u-ana', tags: [], stage: stage as 'screening',
 });
-const propose = (kind: string, deal: DealState = openDeal(), actor: Actor = agent): ActionCommand => ({
+const samplePayload = (kind: string) => (defaultActionKinds.has(kind) ? payloadOf(kind as SampleKind) : { amount: '1' });
+const propose = (kind: string, deal: DealState = openDeal(), actor: Actor = agent, payload: Record<string, unknown> = samplePayload(kind)): ActionCommand => ({
   type: 'ProposeAction',
-  data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { to: 'cfo@acme.test' }, deal },
+  data: { actionId, dealId, kind, title: `Do ${kind}`, payload, deal },
   metadata: by(actor),
 });
-const proposed = (kind: string): ActionEvent => ({
-  type: 'ActionProposed', data: { actionId, dealId, kind, title: `Do ${kind}`, payload: { to: 'cfo@acme.test' }, proposedBy: agent }, metadata: meta(agent),
+const proposed = (kind: string, payload: Record<string, unknown> = samplePayload(kind)): ActionEvent => ({
+  type: 'ActionProposed', data: { actionId, dealId, kind, title: `Do ${kind}`, payload, proposedBy: agent }, metadata: meta(agent),
 });
+/** What a proposal is refused with: the code and each field at fault. */
+const refusal = (command: ActionCommand, decider = actionDecider()) => {
+  try {
+    decider.decide(command, { status: 'None' });
+  } catch (error) {
+    expect(error).to.be.instanceOf(ValidationError);
+    const { code, status, errors } = error as ValidationError;
+    return { code, status, fields: errors.map((e) => e.field), errors };
+  }
+  throw new Error('the proposal was accepted');
+};
 const hours = (n: number) => new Date(Date.parse(at) + n * 3_600_000).toISOString();
 const assessed = (risk: 'low' | 'medium' | 'high' | 'critical', reasons: string[], approvalsRequired: number): ActionEvent => ({
   type: 'ActionRiskAssessed', data: { actionId, risk, reasons, approvalsRequired }, metadata: meta(agent),
@@ -67,22 +82,58 @@ describe('Action decider', () => {
           assessed('critical', ['kind share_data_room is high risk', 'deal amount 25000000 USD is at least 10000000', 'deal is in negotiation'], 2),
           requested(2, hours(8)),
         ]));
-    it('treats an unknown kind as high risk', () => {
-      expect(assessRisk(defaultRiskPolicy, { kind: 'wire_money', amount: { amount: '1', currency: 'EUR' }, stage: 'sourcing', now: at })).to.deep.include({
-        risk: 'high',
-        approvalsRequired: 1,
-        expiresAt: hours(24),
+    it('weighs a kind with an HTTP executor that dealstream does not describe at the policy\'s unknown-kind risk', () => {
+      const withWire = actionDecider({ kinds: actionKinds({ httpExecutors: ['wire_money'] }) });
+      expect(withWire.decide(propose('wire_money'), { status: 'None' })[1]!.data).to.deep.equal({
+        actionId, risk: 'high', reasons: ['kind wire_money is high risk'], approvalsRequired: 1,
       });
     });
-    it('is configurable', () => {
-      const strict = { ...defaultRiskPolicy, kinds: { ...defaultRiskPolicy.kinds, schedule_meeting: 'critical' as const } };
-      expect(actionDecider(strict).decide(propose('schedule_meeting'), { status: 'None' })[1]!.data).to.include({ risk: 'critical', approvalsRequired: 2 });
+    it('is configurable: base risks in the registry, the rest in the policy', () => {
+      const kinds = new Map(defaultActionKinds);
+      kinds.set('schedule_meeting', { ...defaultActionKinds.get('schedule_meeting')!, risk: 'critical' });
+      expect(actionDecider({ kinds }).decide(propose('schedule_meeting'), { status: 'None' })[1]!.data).to.include({ risk: 'critical', approvalsRequired: 2 });
+      const lowBar = { ...defaultRiskPolicy, largeAmount: '100000' };
+      expect(actionDecider({ policy: lowBar }).decide(propose('schedule_meeting'), { status: 'None' })[1]!.data).to.include({ risk: 'medium', approvalsRequired: 1 });
     });
     it('refuses an action on a closed deal', () =>
       given([]).when(propose('send_email', { ...openDeal(), status: 'won', stage: 'won' })).thenThrows('ACTION.DEAL_NOT_OPEN', 409));
     it('refuses an action on a deal that does not exist', () =>
       given([]).when(propose('send_email', { status: 'none' })).thenThrows('DEAL.NOT_FOUND', 404));
     it('refuses to propose the same action twice', () => given(awaitingOne).when(propose('send_email')).thenThrows('ACTION.ALREADY_EXISTS', 409));
+  });
+
+  describe('ProposeAction and the kinds', () => {
+    it('refuses a kind that is not registered, naming `kind` and the kinds there are', () => {
+      const refused = refusal(propose('wire_transfer'));
+      expect(refused).to.deep.include({ code: 'ACTION.UNKNOWN_KIND', status: 400, fields: ['kind'] });
+      expect(refused.errors[0]!.message).to.include('wire_transfer').and.include('add_note, assign_owner, change_stage, request_documents, schedule_meeting, send_email, share_data_room');
+    });
+    it('refuses a payload that does not fit its kind, naming each field at fault', () => {
+      const refused = refusal(propose('change_stage', openDeal(), agent, { to: 'heaven', because: 'why not' }));
+      expect(refused).to.deep.include({ code: 'ACTION.INVALID_PAYLOAD', status: 400 });
+      expect(refused.fields).to.have.members(['payload.to', 'payload.because']);
+      expect(refusal(propose('send_email', openDeal(), agent, { to: ['not an address'], subject: 'Hi' })).fields).to.have.members(['payload.to.0', 'payload.body']);
+      expect(refusal(propose('add_note', openDeal(), agent, {})).fields).to.deep.equal(['payload.text']);
+    });
+    it('checks the request before the deal: a misfitting proposal on a closed deal is refused as misfitting', () =>
+      given([]).when(propose('add_note', { ...openDeal(), status: 'won', stage: 'won' }, agent, { text: 1 })).thenThrows('ACTION.INVALID_PAYLOAD', 400));
+    it('checks the payload of a manual kind too', () => {
+      expect(defaultActionKinds.get('share_data_room')!.execution).to.equal('manual');
+      expect(refusal(propose('share_data_room', openDeal(), agent, { recipients: [], access: 'edit' })).fields).to.have.members(['payload.recipients', 'payload.access']);
+    });
+    it('stores the payload as checked', () => {
+      const events = actionDecider().decide(propose('add_note', openDeal(), agent, { text: '  Called the CFO  ' }), { status: 'None' });
+      expect(events[0]!.data).to.deep.include({ payload: { text: 'Called the CFO' } });
+    });
+    it('takes any object for a kind with an HTTP executor that dealstream does not describe', () => {
+      const events = actionDecider({ kinds: actionKinds({ httpExecutors: ['send_fax'] }) }).decide(propose('send_fax', openDeal(), agent, { number: '+1 555', pages: [1, 2] }), { status: 'None' });
+      expect(events[0]!.data).to.deep.include({ kind: 'send_fax', payload: { number: '+1 555', pages: [1, 2] } });
+    });
+    it('lets an action of a kind no longer registered evolve and be settled: the check is the proposal\'s only', () => {
+      const old = [proposed('wire_transfer', { iban: 'DE00' }), assessed('high', ['kind wire_transfer is unknown: high risk'], 1), requested(1, hours(24))];
+      given(old).when(cmd('ApproveAction', {})).then([given_(ana), approvedBy(ana)]);
+      given(old).when(cmd('RejectAction', { reason: 'No wires' })).then([{ type: 'ActionRejected', data: { actionId, rejectedBy: 'u-ana', reason: 'No wires' }, metadata: meta(ana) }]);
+    });
   });
 
   describe('ApproveAction', () => {
@@ -168,7 +219,42 @@ describe('Action decider', () => {
       given([...approved, started(1), failedForGood, retried]).when(cmd('RetryActionExecution', {}, bo)).thenThrows('ACTION.NOT_FAILED', 409);
       given(approved).when(cmd('RetryActionExecution', {}, bo)).thenThrows('ACTION.NOT_FAILED', 409);
     });
+    it('refuses a manual outcome for an action a machine executes', () => {
+      const stageChange = [proposed('change_stage'), assessed('medium', [], 1), requested(1, hours(72)), given_(ana), approvedBy(ana)];
+      given(stageChange).when(cmd('RecordManualOutcome', { outcome: 'executed', result: {} }, bo)).thenThrows('ACTION.NOT_MANUAL', 409);
+      // send_email is manual only while no HTTP executor is configured for it.
+      const mailed = deciderSpec(actionDecider({ kinds: actionKinds({ httpExecutors: ['send_email'] }) }));
+      mailed(approved).when(cmd('RecordManualOutcome', { outcome: 'executed', result: {} }, bo)).thenThrows('ACTION.NOT_MANUAL', 409);
+    });
     it('refuses a result for an action not executing', () =>
       given(approved).when(cmd('RecordActionExecuted', { result: {} }, worker)).thenThrows('ACTION.NOT_EXECUTING', 409));
+  });
+
+  describe('RecordManualOutcome', () => {
+    // share_data_room has no executor by default: a person carries it out.
+    const awaiting = [proposed('share_data_room'), assessed('high', ['kind share_data_room is high risk'], 1), requested(1, hours(24))];
+    const approvedManual = [...awaiting, given_(ana), approvedBy(ana)];
+    const started = (attempt: number, actor = bo): ActionEvent => ({ type: 'ActionExecutionStarted', data: { actionId, attempt }, metadata: meta(actor) });
+    it('records an executed action as started and executed, by the person who did it', () =>
+      given(approvedManual)
+        .when(cmd('RecordManualOutcome', { outcome: 'executed', result: { shared: 3 } }, bo))
+        .then([started(1), { type: 'ActionExecuted', data: { actionId, attempt: 1, result: { shared: 3 } }, metadata: meta(bo) }]));
+    it('records a failure as final; an operator may have it tried again, and the next outcome is the next attempt', () => {
+      const failed: ActionEvent = { type: 'ActionExecutionFailed', data: { actionId, attempt: 1, error: 'The data room is locked', final: true }, metadata: meta(bo) };
+      given(approvedManual).when(cmd('RecordManualOutcome', { outcome: 'failed', error: ' The data room is locked ' }, bo)).then([started(1), failed]);
+      const retried: ActionEvent = { type: 'ActionExecutionRetried', data: { actionId, retriedBy: bo.id }, metadata: meta(bo) };
+      given([...approvedManual, started(1), failed, retried])
+        .when(cmd('RecordManualOutcome', { outcome: 'executed', result: {} }, bo))
+        .then([started(2), { type: 'ActionExecuted', data: { actionId, attempt: 2, result: {} }, metadata: meta(bo) }]);
+    });
+    it('refuses an outcome before approval, and a second one', () => {
+      given(awaiting).when(cmd('RecordManualOutcome', { outcome: 'executed', result: {} }, bo)).thenThrows('ACTION.NOT_APPROVED', 409);
+      const executed: ActionEvent = { type: 'ActionExecuted', data: { actionId, attempt: 1, result: {} }, metadata: meta(bo) };
+      given([...approvedManual, started(1), executed]).when(cmd('RecordManualOutcome', { outcome: 'failed', error: 'x' }, bo)).thenThrows('ACTION.NOT_APPROVED', 409);
+    });
+    it('refuses an outcome for an action of a kind that is not registered', () =>
+      given([proposed('wire_transfer', {}), assessed('high', [], 1), requested(1, hours(24)), given_(ana), approvedBy(ana)])
+        .when(cmd('RecordManualOutcome', { outcome: 'executed', result: {} }, bo))
+        .thenThrows('ACTION.NOT_MANUAL', 409));
   });
 });
