@@ -107,7 +107,7 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (result.revision !== null) headers.ETag = `"${result.revision}"`;
     if (spec.location) headers.Location = spec.location(id, params);
     // The later position, so that a query given it sees every stream the command wrote.
-    const reply = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
+    const reply = { ...(spec.location ? { id } : {}), revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
     if (key && hash) await saveResponse(deps.knex, principal.id, key, { requestHash: hash, status, body: reply, headers });
     res.status(status).set(headers).json(reply);
   });

@@ -119,7 +119,6 @@ export const OPERATION_IDS: Record<string, string> = {
   'post /deals/:id/owner': 'assignDealOwner',
   'post /deals/:id/notes': 'addDealNote',
   'post /deals/:id/stage': 'changeDealStage',
-  'get /policies/risk': 'getRiskPolicy',
   'get /workers': 'getWorkers',
 };
 

@@ -15,7 +15,7 @@ export interface Operation {
   body?: JsonSchema;
   /** An endless answer (server-sent events): read briefly, never to its end. */
   streaming: boolean;
-  /** A command: it answers `{revision, position}`, the position of what it appended. */
+  /** A command: it answers `{revision, position}` (and the new `id`, creating), the position of what it appended. */
   command: boolean;
 }
 
@@ -44,9 +44,13 @@ const POOL_OF_SEGMENT: Record<string, string> = {
   'event-types': 'type',
 };
 
+/** What commands answer: `{revision, position}`, and `{id, revision, position}` when they create. */
+const COMMAND_RESULTS = ['#/components/schemas/CommandResult', '#/components/schemas/Created'];
+
 /** Every operation the document describes. */
 export function operationsOf(document: OpenApiDocument): Operation[] {
-  return Object.entries(document.paths).flatMap(([template, methods]) =>
+  // The API's: the pages and documents outside /api (health, docs, the dashboard) take no input to fuzz.
+  return Object.entries(document.paths).filter(([template]) => template.startsWith('/api/')).flatMap(([template, methods]) =>
     Object.entries(methods).map(([method, operation]) => ({
       method: method as Method,
       template,
@@ -56,7 +60,7 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
       query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map(({ name, required, schema }) => ({ name, required: required ?? false, schema })),
       ...(operation.requestBody ? { body: operation.requestBody.content['application/json']!.schema } : {}),
       streaming: Object.values(operation.responses).some((response) => Object.keys(response.content ?? {}).includes('text/event-stream')),
-      command: Object.values(operation.responses).some((response) => response.content?.['application/json']?.schema?.$ref === '#/components/schemas/CommandResult'),
+      command: Object.values(operation.responses).some((response) => COMMAND_RESULTS.includes(response.content?.['application/json']?.schema?.$ref ?? '')),
     })),
   );
 }
