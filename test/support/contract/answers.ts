@@ -5,9 +5,16 @@ import { ResponseValidator, type Exchange, type Violation } from './response-val
 /** A JSON body larger than this is not kept (none of the API's is near it). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-const validators = new WeakMap<object, ResponseValidator>();
-const violations: Violation[] = [];
-let watching = false;
+/**
+ * Kept on globalThis: mocha may load this module twice (the root hooks through its require, a spec
+ * through import), and both must share one watch and one list.
+ */
+const shared = ((globalThis as { [key: symbol]: unknown })[Symbol.for('dealstream.contract.answers')] ??= {
+  validators: new WeakMap<object, ResponseValidator>(),
+  violations: [] as Violation[],
+  watching: false,
+}) as { validators: WeakMap<object, ResponseValidator>; violations: Violation[]; watching: boolean };
+const { validators, violations } = shared;
 
 /**
  * Checks every answer of every dealstream app in this process against the description it serves,
@@ -18,8 +25,8 @@ let watching = false;
  * What departs from the description waits in `takeViolations()`: the root hooks fail the test.
  */
 export function watchAnswers(): void {
-  if (watching) return;
-  watching = true;
+  if (shared.watching) return;
+  shared.watching = true;
   subscribe('http.server.request.start', (message) => {
     const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: Server };
     const description = servedDescription(server);
