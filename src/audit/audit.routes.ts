@@ -24,7 +24,7 @@ export const AUDIT_API: readonly DescribedRoute[] = [
   ...Object.keys(REBUILDABLE).map((path): DescribedRoute => ({
     method: 'get', path: `/audit/${path}/:id/state`, summary: `The ${path.replace(/s$/, '')} as it stood at a revision or an instant, rebuilt from its events, with those events`, roles: AUDITORS, query: AsOfQuery,
   })),
-  { method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery, success: { contentType: 'application/x-ndjson', description: 'One JSON event per line' } },
+  { method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery, success: { contentType: 'application/x-ndjson', description: 'One JSON event per line' }, problems: { 404: 'The `stream` asked for has no events' } },
 ];
 
 /**
