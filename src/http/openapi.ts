@@ -162,7 +162,7 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
     415: () => components.response('UnsupportedMediaType', () => problem('The body is not `application/json`, or in a charset or encoding that cannot be read')),
     429: () =>
       components.response('RateLimited', () =>
-        problem('A rate limit is spent (`RATE_LIMITED`; `limit` names which): try again after Retry-After seconds', {
+        problem('Too many requests: a rate limit is spent (`RATE_LIMITED`; `limit` names which), or, opening the feed, too many feeds are open (`FEED.TOO_MANY`). Try again after Retry-After seconds', {
           'Retry-After': { description: 'Seconds to wait before trying again', required: true },
           RateLimit: { description: 'The limit that refused it: `limit=<n>, remaining=0, reset=<seconds>`' },
           'RateLimit-Policy': { description: '`<requests>;w=<seconds>`' },
@@ -208,7 +208,8 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
       responses: sortedByStatus({
         [status]: status === 204 ? { description, ...headersOf(headers) } : { description, ...headersOf(headers), content: { [contentType]: { schema: body } } },
         ...apiRefusals(route.path, route.roles !== 'every'),
-        ...(route.body ? withBody : {}),
+        // Bodies are read before any route, so a request that may carry one may be refused for it.
+        ...(route.method !== 'get' ? withBody : {}),
         ...Object.fromEntries(Object.entries(route.problems ?? {}).map(([code, text]) => [code, problem(text)])),
         ...(route.unavailable ? { 503: problem(`${route.unavailable}; or the database cannot be reached (\`DATABASE.UNAVAILABLE\`)`, { 'Retry-After': { description: 'Seconds to wait before trying again (an outage)' } }) } : {}),
       }),
