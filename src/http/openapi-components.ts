@@ -81,3 +81,26 @@ function rewriteRefs(node: unknown, renamed: Map<string, string>): unknown {
     }),
   );
 }
+
+/** A response header as a route declares it; `required` ones the tests' contract check insists on. */
+export interface Header {
+  description: string;
+  required?: boolean;
+}
+
+/** The areas operations are grouped by (one tag each), as generated clients and the docs show them. */
+export const TAGS = {
+  deals: 'Deals and the pipeline',
+  actions: 'What agents and people propose to do, what may be proposed and how risky it is',
+  approvals: 'The humans in the loop: the approval queue, approvals and rejections',
+  agents: 'Agents, their budgets, runs and tool calls',
+  timeline: 'The latest events across the system',
+  audit: 'For auditors: histories, the log, past states, exports and hash-chain verification',
+  integrations: 'The live event feed (server-sent events) and the event types with their JSON Schemas',
+  webhooks: 'Signed webhook subscriptions and their deliveries',
+  principals: 'Who acts: people, agents and integrations, their roles and API keys',
+  admin: 'The machinery: projections, job queues and workers',
+  health: 'Probes for orchestrators and load balancers',
+  meta: 'This description, its documentation and the keys that verify dealstream\'s tokens',
+} as const;
+export type Tag = keyof typeof TAGS;

@@ -1,9 +1,9 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { Money } from '../domain/shared/money.js';
 import type { AnyQueryRoute } from '../queries/query-route.js';
 import { CommandResult, CreatedResult, PositionToken, Problem } from './api-shapes.js';
 import type { AnyCommandRoute } from './command-route.js';
-import { Components } from './openapi-components.js';
+import { Components, TAGS, type Header, type Tag } from './openapi-components.js';
 import { PLATFORM_API } from './platform-api.js';
 
 /** A route of neither kind (admin reads, audit, integrations, principals), described where it is declared. */
@@ -27,42 +27,6 @@ export interface DescribedRoute {
   /** Stable and camelCase; derived from the method and path when not given (see operationIdOf). */
   operationId?: string;
 }
-
-/** A route outside /api (health, the description itself, token keys, the queue dashboard). */
-export interface PlatformRoute {
-  method: 'get';
-  /** The whole path. */
-  path: string;
-  summary: string;
-  description?: string;
-  tag: Tag;
-  operationId: string;
-  /** `basic`: the queue dashboard, which a browser signs in to with an admin's API key as the password. */
-  auth: 'none' | 'basic';
-  params?: z.ZodType;
-  responses: Record<number, { description: string; contentType?: string; schema?: z.ZodType; headers?: Record<string, Header> }>;
-}
-
-export interface Header {
-  description: string;
-  required?: boolean;
-}
-
-export const TAGS = {
-  deals: 'Deals and the pipeline',
-  actions: 'What agents and people propose to do, what may be proposed and how risky it is',
-  approvals: 'The humans in the loop: the approval queue, approvals and rejections',
-  agents: 'Agents, their budgets, runs and tool calls',
-  timeline: 'The latest events across the system',
-  audit: 'For auditors: histories, the log, past states, exports and hash-chain verification',
-  integrations: 'The live event feed (server-sent events) and the event types with their JSON Schemas',
-  webhooks: 'Signed webhook subscriptions and their deliveries',
-  principals: 'Who acts: people, agents and integrations, their roles and API keys',
-  admin: 'The machinery: projections, job queues and workers',
-  health: 'Probes for orchestrators and load balancers',
-  meta: 'This description, its documentation and the keys that verify dealstream\'s tokens',
-} as const;
-export type Tag = keyof typeof TAGS;
 
 /** The area of an /api path; an unknown one is its first segment, which `npm run lint` refuses (no such tag). */
 function tagOf(path: string): Tag {

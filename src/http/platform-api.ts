@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { JWKS_PATH } from '../auth/tokens/jwks.routes.js';
 import { Problem } from './api-shapes.js';
-import type { PlatformRoute } from './openapi.js';
+import type { Header, Tag } from './openapi-components.js';
 import { QUEUE_DASHBOARD_PATH } from './queue-dashboard.js';
 
 export const Liveness = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness', description: 'The process serves HTTP' });
@@ -35,6 +35,21 @@ const Jwks = z
     ),
   })
   .meta({ id: 'JsonWebKeySet', description: 'RFC 7517: the public keys of dealstream\'s own tokens, current and lately retired' });
+
+/** A route outside /api (health, the description itself, token keys, the queue dashboard). */
+export interface PlatformRoute {
+  method: 'get';
+  /** The whole path. */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: Tag;
+  operationId: string;
+  /** `basic`: the queue dashboard, which a browser signs in to with an admin's API key as the password. */
+  auth: 'none' | 'basic';
+  params?: z.ZodType;
+  responses: Record<number, { description: string; contentType?: string; schema?: z.ZodType; headers?: Record<string, Header> }>;
+}
 
 const html = (description: string) => ({ description, contentType: 'text/html' });
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { apiDescription } from '../../src/http/app.js';
-import { OPERATION_IDS, TAGS, operationIdOf } from '../../src/http/openapi.js';
+import { TAGS } from '../../src/http/openapi-components.js';
+import { OPERATION_IDS, operationIdOf } from '../../src/http/openapi.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
