@@ -22,7 +22,7 @@ export interface DescribedRoute {
   success?: { status?: number; contentType?: string; description?: string; schema?: z.ZodType; headers?: Record<string, Header> };
   /** When it answers 503 besides an outage of the database (which every authenticated route may answer). */
   unavailable?: string;
-  /** Refusals beyond those every route of its kind may answer (400, 401, 403, 404, 429, 503), by status. */
+  /** Refusals beyond those every route of its kind may answer (400, 401, 403, 404, 413, 415, 429, 503), by status. */
   problems?: Record<number, string>;
   /** Stable and camelCase; derived from the method and path when not given (see operationIdOf). */
   operationId?: string;
