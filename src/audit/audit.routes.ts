@@ -50,6 +50,7 @@ export const AUDIT_API: readonly DescribedRoute[] = [
   {
     method: 'get', path: '/audit/export', summary: 'Events as NDJSON, one per line, streamed', roles: AUDITORS, query: ExportQuery,
     success: { contentType: 'application/x-ndjson', description: 'One JSON event per line: the envelope of `/audit/events` items, `data` in its type\'s current shape (`storedSchemaVersion` on an event stored in an older one)' },
+    problems: { 404: 'The `stream` asked for has no events' },
   },
 ];
 

@@ -36,6 +36,7 @@ import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument } from './openapi.js';
 import { Outages } from './outages.js';
+import type { Liveness, Readiness } from './platform-api.js';
 import { notFound, problemHandler } from './problem.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard, sameOriginOnly } from './queue-dashboard.js';
 import type { RateLimits } from './rate-limits.js';
@@ -99,12 +100,12 @@ export function createApp(dependencies: AppDependencies): Express {
   app.use(refuseUnstorableInput);
 
   app.get(['/health', '/health/live'], (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies Liveness);
   });
   app.get('/health/ready', async (_req, res) => {
     // Side by side: an outage makes a probe wait for one timeout, not for each in turn.
     const [postgres, eventStoreState, redis] = await Promise.all([postgresCheck(knex), eventStoreCheck(eventStore), queues && redisCheck(queues.actions)]);
-    const checks: Record<string, string> = { postgres, eventStore: eventStoreState, ...(redis ? { redis } : {}) };
+    const checks: Readiness['checks'] = { postgres, eventStore: eventStoreState, ...(redis ? { redis } : {}) };
     // Limits counted per process while Redis is away are looser by the number of processes.
     if (limits) checks.rateLimits = limits.mode === 'shared' ? 'ok' : 'per process: Redis is unreachable';
     // Queries need only PostgreSQL: without the event store they still answer (commands do not), and
@@ -112,7 +113,7 @@ export function createApp(dependencies: AppDependencies): Express {
     // answer 'degraded', not unavailable: a balancer then keeps every instance serving reads.
     const ready = checks.postgres === 'ok';
     const status = !ready ? 'unavailable' : Object.values(checks).every((check) => check === 'ok') ? 'ok' : 'degraded';
-    res.status(ready ? 200 : 503).json({ status, checks });
+    res.status(ready ? 200 : 503).json({ status, checks } satisfies Readiness);
   });
 
   const authenticator = new Authenticator({
@@ -125,8 +126,10 @@ export function createApp(dependencies: AppDependencies): Express {
   const signedIn = authenticate(authenticator, { ...(onRejected ? { onRejected } : {}) });
   const perPrincipal = limits?.afterAuthentication ?? ((_req, _res, next) => next());
 
-  const commands = [...dealCommands, ...actionCommands(actionKinds && { kinds: actionKinds }), ...agentCommands];
-  const openApi = openApiDocument(commands, queryRoutes, [...ADMIN_READS, ...ACTION_KINDS_API, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
+  const commands = commandRoutes(actionKinds);
+  const openApi = apiDescription(actionKinds);
+  // Whoever holds the app can check its answers against what it serves (the tests do, for every answer).
+  app.locals.openApi = openApi;
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -156,6 +159,13 @@ export function createApp(dependencies: AppDependencies): Express {
   const probes = { postgres: () => knex.raw('SELECT 1'), eventstore: () => withinMs(readOneEvent(eventStore), 1000) };
   app.use(problemHandler(logger, new Outages(logger, probes, shutdown)));
   return app;
+}
+
+const commandRoutes = (actionKinds?: ActionKinds) => [...dealCommands, ...actionCommands(actionKinds && { kinds: actionKinds }), ...agentCommands];
+
+/** The OpenAPI description the app serves at /openapi.json: the same for every process given the same action kinds, built without any dependency. */
+export function apiDescription(actionKinds?: ActionKinds): object {
+  return openApiDocument(commandRoutes(actionKinds), queryRoutes, [...ADMIN_READS, ...ACTION_KINDS_API, ...PRINCIPALS_API, ...AUDIT_API, ...FEED_API, ...EVENT_SCHEMAS_API, ...WEBHOOKS_API], packageVersion());
 }
 
 async function postgresCheck(knex: Knex): Promise<string> {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import type { Knex } from 'knex';
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { CommandResult as CommandAnswer, CreatedResult } from './api-shapes.js';
 import { derivedUuid, eventIdsFromKey } from '../commands/event-ids.js';
 import { handleCommand, type CommandResult, type StreamStates } from '../commands/handle-command.js';
 import type { CommandMetadata, Decider, DomainEvent } from '../domain/shared/event.js';
@@ -40,17 +41,6 @@ export interface CommandRouteSpec<Body, C, E extends DomainEvent, S> {
 }
 
 export type PathParams = Record<string, string>;
-
-/** What a command answers (200, with the revision as ETag). */
-export const CommandAnswer = z.object({
-  revision: z.string().nullable().describe("The stream's revision after the command; null while the stream has no events"),
-  position: z.string().nullable().describe('Position token: hand it to queries (`position`) to read your own write'),
-});
-/** What a creation answers (201, with Location and ETag). */
-export const CreationAnswer = z.object({
-  id: z.uuid().describe('The new id, the last segment of Location'),
-  ...CommandAnswer.shape,
-});
 
 export interface CommandContext {
   id: string;
@@ -118,8 +108,9 @@ function commandHandler(deps: CommandDependencies, spec: AnyCommandRoute): Reque
     if (result.revision !== null) headers.ETag = `"${result.revision}"`;
     if (spec.location) headers.Location = spec.location(id, params);
     // The later position, so that a query given it sees every stream the command wrote.
-    const done: z.infer<typeof CommandAnswer> = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
-    const reply = spec.location ? ({ id, ...done } satisfies z.infer<typeof CreationAnswer>) : done;
+    const done: CommandAnswer = { revision: result.revision?.toString() ?? null, position: followedAt ?? result.position };
+    // A creation appends, so its revision and position are never null.
+    const reply = spec.location ? ({ id, ...done } as CreatedResult) : done;
     // Serialized once: a repeat answers these very bytes (see idempotency.ts).
     const answer = { status, headers, body: JSON.stringify(reply) };
     if (key && hash) await saveResponse(deps.knex, principal.id, key, { requestHash: hash, ...answer });

@@ -55,17 +55,21 @@ const IssuedKey = z.object({
 
 const ADMIN = ['admin'];
 const PRINCIPALS = '/principals';
+/** A principal's lifecycle is commands on its stream: a rule may refuse one, or the stream be contended. */
+/** A principal's id is its own text (`alice`, `svc.crm`), not a UUID. */
+const PrincipalParams = z.object({ id: PrincipalId });
+const REFUSED = { 409: 'Refused by a rule (see `code`: `PRINCIPAL.ALREADY_EXISTS`, `PRINCIPAL.DISABLED`, `PRINCIPAL.SELF_DISABLE`, ...), or `STREAM.CONTENDED`' };
 /** For the OpenAPI document. */
 export const PRINCIPALS_API: readonly DescribedRoute[] = [
   { method: 'get', path: '/me', summary: 'Who the caller is: principal id, kind, name, roles, and how they signed in', roles: 'every', success: { schema: Me } },
   { method: 'get', path: PRINCIPALS, summary: 'Principals (people, agents, integrations), by id', roles: ADMIN, query: ListQuery, success: { schema: Principals } },
-  { method: 'post', path: PRINCIPALS, summary: 'Create a principal; its creation is an event', roles: ADMIN, body: CreatePrincipalBody, success: { status: 201, description: 'Created', schema: PrincipalWithKeys } },
-  { method: 'get', path: `${PRINCIPALS}/:id`, summary: 'One principal with its keys (never their secrets): status, expiry, last use', roles: ADMIN, success: { schema: PrincipalWithKeys } },
-  { method: 'post', path: `${PRINCIPALS}/:id/roles`, summary: "Replace a principal's roles", roles: ADMIN, body: RolesBody, success: { schema: PrincipalWithKeys } },
-  { method: 'post', path: `${PRINCIPALS}/:id/disable`, summary: 'Disable a principal: every credential of it is refused from the next request on', roles: ADMIN, body: DisableBody, success: { schema: PrincipalWithKeys } },
-  { method: 'post', path: `${PRINCIPALS}/:id/enable`, summary: 'Enable a disabled principal again', roles: ADMIN, success: { schema: PrincipalWithKeys } },
-  { method: 'post', path: `${PRINCIPALS}/:id/keys`, summary: 'Issue an API key, with an optional expiry; the answer holds the key, once', roles: ADMIN, body: IssueKeyBody, success: { status: 201, description: 'Created', schema: IssuedKey } },
-  { method: 'post', path: `${PRINCIPALS}/:id/keys/:keyId/revoke`, summary: 'Revoke a key: refused from the next request on, in every API process', roles: ADMIN, success: { schema: PrincipalWithKeys } },
+  { method: 'post', path: PRINCIPALS, summary: 'Create a principal; its creation is an event', roles: ADMIN, body: CreatePrincipalBody, success: { status: 201, description: 'Created', schema: PrincipalWithKeys }, problems: REFUSED },
+  { method: 'get', path: `${PRINCIPALS}/:id`, summary: 'One principal with its keys (never their secrets): status, expiry, last use', roles: ADMIN, params: PrincipalParams, success: { schema: PrincipalWithKeys } },
+  { method: 'post', path: `${PRINCIPALS}/:id/roles`, summary: "Replace a principal's roles", roles: ADMIN, params: PrincipalParams, body: RolesBody, success: { schema: PrincipalWithKeys }, problems: REFUSED },
+  { method: 'post', path: `${PRINCIPALS}/:id/disable`, summary: 'Disable a principal: every credential of it is refused from the next request on', roles: ADMIN, params: PrincipalParams, body: DisableBody, success: { schema: PrincipalWithKeys }, problems: REFUSED },
+  { method: 'post', path: `${PRINCIPALS}/:id/enable`, summary: 'Enable a disabled principal again', roles: ADMIN, params: PrincipalParams, success: { schema: PrincipalWithKeys }, problems: REFUSED },
+  { method: 'post', path: `${PRINCIPALS}/:id/keys`, summary: 'Issue an API key, with an optional expiry; the answer holds the key, once', roles: ADMIN, params: PrincipalParams, body: IssueKeyBody, success: { status: 201, description: 'Created', schema: IssuedKey }, problems: REFUSED },
+  { method: 'post', path: `${PRINCIPALS}/:id/keys/:keyId/revoke`, summary: 'Revoke a key: refused from the next request on, in every API process', roles: ADMIN, params: PrincipalParams, success: { schema: PrincipalWithKeys }, problems: REFUSED },
 ];
 
 /** `/api/me` for everyone, and the admins' management of principals and their keys. */

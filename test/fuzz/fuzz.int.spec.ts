@@ -11,8 +11,8 @@ const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2_000);
  * over every operation and role. Nothing answers 5xx; every 4xx is problem+json, every 400 names
  * what is wrong; a feed stays open and quiet on the server's side; the app still answers
  * afterwards; and the log holds an event for a request only when it succeeded (see
- * event-ledger.ts). Operations come from /openapi.json, so the queue dashboard, which it does not
- * describe, is left out. FUZZ_SEED and FUZZ_REQUESTS change the run; `npm run fuzz` runs a longer one.
+ * event-ledger.ts). Operations are the /api ones of /openapi.json (the pages outside it, health,
+ * docs and the queue dashboard, take no input to fuzz); every answer is checked against it too. FUZZ_SEED and FUZZ_REQUESTS change the run; `npm run fuzz` runs a longer one.
  */
 describe('fuzz: the whole HTTP API', function () {
   // Here 2,000 requests take about 25 s, and the whole test about 55 s with its failures shrunk:

@@ -15,7 +15,7 @@ export interface Operation {
   body?: JsonSchema;
   /** An endless answer (server-sent events): read briefly, never to its end. */
   streaming: boolean;
-  /** A command: it answers `{revision, position}`, the position of what it appended. */
+  /** A command: it answers `{revision, position}` (and the new `id`, creating), the position of what it appended. */
   command: boolean;
 }
 
@@ -44,22 +44,24 @@ const POOL_OF_SEGMENT: Record<string, string> = {
   'event-types': 'type',
 };
 
-/** What commands answer: a creation, or another command. */
-const COMMAND_ANSWERS = new Set(['#/components/schemas/CommandResult', '#/components/schemas/CreationResult']);
+/** What commands answer: `{revision, position}`, and `{id, revision, position}` when they create. */
+const COMMAND_RESULTS = ['#/components/schemas/CommandResult', '#/components/schemas/Created'];
 
 /** Every operation the document describes. */
 export function operationsOf(document: OpenApiDocument): Operation[] {
-  return Object.entries(document.paths).flatMap(([template, methods]) =>
+  const inline = (schema: JsonSchema) => inlineRefs(schema, document.components?.schemas ?? {});
+  // The API's: the pages and documents outside /api (health, docs, the dashboard) take no input to fuzz.
+  return Object.entries(document.paths).filter(([template]) => template.startsWith('/api/')).flatMap(([template, methods]) =>
     Object.entries(methods).map(([method, operation]) => ({
       method: method as Method,
       template,
       roles: operation['x-roles'],
       pathParams: pathParamsOf(template, method),
       // Headers (If-Match, X-Position, ...) are the mutations' business.
-      query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map(({ name, required, schema }) => ({ name, required: required ?? false, schema })),
-      ...(operation.requestBody ? { body: operation.requestBody.content['application/json']!.schema } : {}),
+      query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map(({ name, required, schema }) => ({ name, required: required ?? false, schema: inline(schema) })),
+      ...(operation.requestBody ? { body: inline(operation.requestBody.content['application/json']!.schema) } : {}),
       streaming: Object.values(operation.responses).some((response) => Object.keys(response.content ?? {}).includes('text/event-stream')),
-      command: Object.values(operation.responses).some((response) => COMMAND_ANSWERS.has(response.content?.['application/json']?.schema?.$ref ?? '')),
+      command: Object.values(operation.responses).some((response) => COMMAND_RESULTS.includes(response.content?.['application/json']?.schema?.$ref ?? '')),
     })),
   );
 }
@@ -87,3 +89,16 @@ function pathParamsOf(template: string, method: string): Operation['pathParams']
 }
 
 export const label = (operation: Pick<Operation, 'method' | 'template'>) => `${operation.method.toUpperCase()} ${operation.template}`;
+
+/** Shared shapes (`#/components/schemas/Money`) put in place, so that values and mutations see whole schemas. */
+function inlineRefs(schema: JsonSchema, components: Record<string, JsonSchema>): JsonSchema {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (!node || typeof node !== 'object') return node;
+    const ref = (node as JsonSchema).$ref;
+    const name = ref && /^#\/components\/schemas\/(.+)$/.exec(ref)?.[1];
+    if (name && components[name]) return walk(components[name]);
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]));
+  };
+  return walk(schema) as JsonSchema;
+}
