@@ -9,7 +9,8 @@ import { requireRole } from '../http/auth.js';
 import type { DescribedRoute } from '../http/openapi.js';
 
 const Risk = z.enum(RISKS);
-const ByRisk = <T extends z.ZodType>(value: T) => z.record(Risk, value);
+/** One value per risk, each a named property (a record keyed by an enum would leave them undefined in JSON Schema). */
+const ByRisk = <T extends z.ZodType>(value: T) => z.strictObject(Object.fromEntries(RISKS.map((risk) => [risk, value])) as Record<(typeof RISKS)[number], T>);
 
 export const ActionKindView = z.object({
   name: z.string().describe('What a proposal names as its `kind`'),

@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/action-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The kinds of action that may be proposed: payload schema, how each is executed, base risk
+         * @description Roles: admin, operator, approver, agent, auditor, integration.
+         */
+        get: operations["listActionKinds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/actions": {
         parameters: {
             query?: never;
@@ -119,6 +139,26 @@ export interface paths {
          * @description Roles: admin, operator, agent.
          */
         post: operations["cancelAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/actions/{id}/outcome": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record what came of an approved action that a person carries out (a `manual` kind): executed with a result, or failed for good with the error
+         * @description Roles: admin, operator.
+         */
+        post: operations["outcomeAction"];
         delete?: never;
         options?: never;
         head?: never;
@@ -397,7 +437,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The log after a position, filtered by category, event type or deal; nextCursor passes every event examined, even on an empty page; caughtUp marks the end of the log
+         * The log, filtered by category, event type or deal; nextCursor passes every event examined, even on an empty page; caughtUp marks the end of the log
          * @description Roles: auditor, admin.
          */
         get: operations["listAuditEvents"];
@@ -865,6 +905,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/policies/risk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How a proposal is weighed: base risks by kind, what raises them, and the approvals and deadline each risk needs
+         * @description Roles: admin, operator, approver, agent, auditor, integration.
+         */
+        get: operations["listPoliciesRisk"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/principals": {
         parameters: {
             query?: never;
@@ -1158,6 +1218,285 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One action in full */
+        Action: {
+            approvals: components["schemas"]["Approvals"];
+            /**
+             * @deprecated
+             * @description Deprecated: read the length of approvals.given
+             */
+            approvalsGiven: number;
+            /**
+             * @deprecated
+             * @description Deprecated: read approvals.required
+             */
+            approvalsRequired: number;
+            /**
+             * @deprecated
+             * @description Deprecated: approvals.required is 0 when the policy approved it
+             */
+            approvedBy: ("policy" | "approvers") | null;
+            /** @description Execution attempts so far */
+            attempts: number;
+            cancellation: {
+                by: string;
+                reason: string | null;
+            } | null;
+            /** Format: uuid */
+            dealId: string;
+            /** @description The last failed attempt's error, until an attempt succeeds */
+            error: string | null;
+            /** @description While it awaits approval: when the request expires */
+            expiresAt: string | null;
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            payload: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            proposedAt: string;
+            proposedBy: components["schemas"]["Actor"];
+            rejection: {
+                by: string;
+                reason: string;
+            } | null;
+            /** @description The executor's result, once executed */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The revision of the stream, as a decimal string: send it as If-Match */
+            revision: string;
+            /** @enum {string} */
+            risk: "low" | "medium" | "high" | "critical";
+            riskReasons: string[];
+            status: components["schemas"]["ActionStatus"];
+            title: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description An action's status
+         * @enum {string}
+         */
+        ActionStatus: "awaiting_approval" | "approved" | "rejected" | "expired" | "cancelled" | "executing" | "executed" | "failed";
+        /** @description An action as lists show it */
+        ActionSummary: {
+            approvals: components["schemas"]["Approvals"];
+            /**
+             * @deprecated
+             * @description Deprecated: read the length of approvals.given
+             */
+            approvalsGiven: number;
+            /**
+             * @deprecated
+             * @description Deprecated: read approvals.required
+             */
+            approvalsRequired: number;
+            /** Format: uuid */
+            dealId: string;
+            /** @description While it awaits approval: when the request expires */
+            expiresAt: string | null;
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            /** Format: date-time */
+            proposedAt: string;
+            proposedBy: components["schemas"]["Actor"];
+            /** @enum {string} */
+            risk: "low" | "medium" | "high" | "critical";
+            status: components["schemas"]["ActionStatus"];
+            title: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description Who did it: a person (user), an AI agent, an integration, a worker process or the system */
+        Actor: {
+            id: string;
+            /** @enum {string} */
+            kind: "user" | "agent" | "integration" | "worker" | "system";
+        };
+        /** @description An agent with its budget, spend and run counts */
+        Agent: {
+            /** Format: uuid */
+            agentId: string;
+            /** @description Its cost budget; null without one */
+            budget: components["schemas"]["Money"] | null;
+            /** @description What is left of its budget, in the budget's currency, never below 0 (null without a budget) */
+            budgetLeft: string | null;
+            capabilities: string[];
+            model: string;
+            name: string;
+            /** Format: date-time */
+            registeredAt: string;
+            runs: {
+                completed: number;
+                failed: number;
+                running: number;
+                total: number;
+            };
+            /** @description What it spent in its budget's currency (null without a budget); spentByCurrency has every currency */
+            spent: components["schemas"]["Money"] | null;
+            /** @description What it spent, per currency */
+            spentByCurrency: {
+                [key: string]: string;
+            };
+            /** @description Tokens used by its ended runs */
+            tokens: {
+                input: number;
+                output: number;
+            };
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description One run of an agent */
+        AgentRun: {
+            /** Format: uuid */
+            agentId: string;
+            agentName: string | null;
+            /** @description Once ended: what the run cost (null while running, or a failed run that reported none) */
+            cost: components["schemas"]["Money"] | null;
+            dealId: string | null;
+            endedAt: string | null;
+            /** @description A failed run: its error */
+            error: string | null;
+            goal: string;
+            /** Format: date-time */
+            lastActivityAt: string;
+            /** Format: uuid */
+            runId: string;
+            /** Format: date-time */
+            startedAt: string;
+            startedBy: components["schemas"]["Actor"];
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            /** @description A completed run: its summary */
+            summary: string | null;
+            tokens: {
+                input: number;
+                output: number;
+            };
+            toolCallCount: number;
+        };
+        /** @description One run of an agent with its tool calls */
+        AgentRunWithToolCalls: {
+            /** Format: uuid */
+            agentId: string;
+            agentName: string | null;
+            /** @description Once ended: what the run cost (null while running, or a failed run that reported none) */
+            cost: components["schemas"]["Money"] | null;
+            dealId: string | null;
+            endedAt: string | null;
+            /** @description A failed run: its error */
+            error: string | null;
+            goal: string;
+            /** Format: date-time */
+            lastActivityAt: string;
+            /** Format: uuid */
+            runId: string;
+            /** Format: date-time */
+            startedAt: string;
+            startedBy: components["schemas"]["Actor"];
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            /** @description A completed run: its summary */
+            summary: string | null;
+            tokens: {
+                input: number;
+                output: number;
+            };
+            toolCallCount: number;
+            /** @description Every tool call, in the order recorded */
+            toolCalls: components["schemas"]["ToolCall"][];
+        };
+        /** @description An agent with its latest runs */
+        AgentWithRuns: {
+            /** Format: uuid */
+            agentId: string;
+            /** @description Its cost budget; null without one */
+            budget: components["schemas"]["Money"] | null;
+            /** @description What is left of its budget, in the budget's currency, never below 0 (null without a budget) */
+            budgetLeft: string | null;
+            capabilities: string[];
+            model: string;
+            name: string;
+            /** @description Its latest runs, newest first */
+            recentRuns: components["schemas"]["AgentRunWithToolCalls"][];
+            /** Format: date-time */
+            registeredAt: string;
+            runs: {
+                completed: number;
+                failed: number;
+                running: number;
+                total: number;
+            };
+            /** @description What it spent in its budget's currency (null without a budget); spentByCurrency has every currency */
+            spent: components["schemas"]["Money"] | null;
+            /** @description What it spent, per currency */
+            spentByCurrency: {
+                [key: string]: string;
+            };
+            /** @description Tokens used by its ended runs */
+            tokens: {
+                input: number;
+                output: number;
+            };
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description One approval given */
+        Approval: {
+            /** Format: date-time */
+            at: string;
+            /** @description The principal id of the person who approved */
+            by: string;
+            note: string | null;
+        };
+        /** @description An action awaiting approval, as the queue shows it */
+        ApprovalQueueItem: {
+            approvals: components["schemas"]["Approvals"];
+            /**
+             * @deprecated
+             * @description Deprecated: read the length of approvals.given
+             */
+            approvalsGiven: number;
+            /**
+             * @deprecated
+             * @description Deprecated: read approvals.required
+             */
+            approvalsRequired: number;
+            /**
+             * @deprecated
+             * @description Deprecated: read approvals.given[].by
+             */
+            approvers: string[];
+            /** @description Whether the caller may approve it: an approver, not its proposer, not approved by them already */
+            canApprove: boolean;
+            /** Format: uuid */
+            dealId: string;
+            /** @description While it awaits approval: when the request expires */
+            expiresAt: string | null;
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            /** Format: date-time */
+            proposedAt: string;
+            proposedBy: components["schemas"]["Actor"];
+            /** @enum {string} */
+            risk: "low" | "medium" | "high" | "critical";
+            riskReasons: string[];
+            status: components["schemas"]["ActionStatus"];
+            title: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description The approvals an action needs and those given */
+        Approvals: {
+            /** @description The approvals given so far, oldest first */
+            given: components["schemas"]["Approval"][];
+            /** @description How many different people must approve (0: low risk, approved by policy) */
+            required: number;
+        };
         /** @description What a command changed: the new revision (also the ETag) and its position in the log */
         CommandResult: {
             /** @description Where the command's last event sits in the log; null while the stream has no events */
@@ -1174,6 +1513,119 @@ export interface components {
             id: string;
             position: components["schemas"]["Position"];
             revision: components["schemas"]["Revision"];
+        };
+        /** @description One deal in full */
+        Deal: {
+            amount: components["schemas"]["Money"];
+            company: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The deal's last change, or a later change of one of its actions
+             */
+            lastActivityAt: string;
+            /**
+             * @description Only on a lost deal: the stage it was lost from (and reopens into)
+             * @enum {string}
+             */
+            lostFrom?: "sourcing" | "screening" | "diligence" | "negotiation" | "closing";
+            name: string;
+            /** @description The latest 100 notes, newest first */
+            notes: {
+                /** Format: date-time */
+                at: string;
+                authorId: string;
+                id: string;
+                text: string;
+            }[];
+            notesCount: number;
+            /** @description Its actions awaiting approval, approved or executing, newest first */
+            openActions: {
+                approvals: components["schemas"]["Approvals"];
+                expiresAt: string | null;
+                /** Format: uuid */
+                id: string;
+                kind: string;
+                /** Format: date-time */
+                proposedAt: string;
+                /** @enum {string} */
+                risk: "low" | "medium" | "high" | "critical";
+                status: components["schemas"]["ActionStatus"];
+                title: string;
+            }[];
+            /** @description The principal id of the owner */
+            ownerId: string;
+            /** @description How many of its actions await approval */
+            pendingApprovals: number;
+            /** @description Its latest 20 events, newest first */
+            recentEvents: {
+                actor: components["schemas"]["Actor"];
+                /** Format: date-time */
+                occurredAt: string;
+                position: string;
+                summary: string;
+                /** @enum {string} */
+                type: "DealCreated" | "DealUpdated" | "DealOwnerAssigned" | "DealNoteAdded" | "DealStageChanged" | "DealClosed" | "DealReopened" | "ActionProposed" | "ActionRiskAssessed" | "ActionApprovalRequested" | "ActionApprovalGiven" | "ActionApproved" | "ActionRejected" | "ActionExpired" | "ActionCancelled" | "ActionExecutionStarted" | "ActionExecuted" | "ActionExecutionFailed" | "ActionExecutionRetried" | "AgentRegistered" | "AgentBudgetSet" | "AgentSpendRecorded" | "AgentRunStarted" | "AgentToolCalled" | "AgentRunCompleted" | "AgentRunFailed";
+            }[];
+            /** @description The revision of the stream, as a decimal string: send it as If-Match */
+            revision: string;
+            /** @enum {string} */
+            stage: "sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost";
+            /** @description Every stage the deal went through, oldest first */
+            stageHistory: {
+                /** Format: date-time */
+                at: string;
+                /** @description The principal id of who moved it (a worker process for a change an approved action made) */
+                by: string;
+                from: ("sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost") | null;
+                /** @description The approved action the change was made for, and who approved it; null for a change made directly */
+                onBehalfOf: components["schemas"]["OnBehalfOf"] | null;
+                reason: string | null;
+                /** @enum {string} */
+                to: "sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost";
+            }[];
+            /** @enum {string} */
+            status: "open" | "won" | "lost";
+            tags: string[];
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A deal as the list shows it */
+        DealSummary: {
+            amount: components["schemas"]["Money"];
+            company: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The deal's last change, or a later change of one of its actions
+             */
+            lastActivityAt: string;
+            /**
+             * @description Only on a lost deal: the stage it was lost from (and reopens into)
+             * @enum {string}
+             */
+            lostFrom?: "sourcing" | "screening" | "diligence" | "negotiation" | "closing";
+            name: string;
+            notesCount: number;
+            /** @description The principal id of the owner */
+            ownerId: string;
+            /** @description How many of its actions await approval */
+            pendingApprovals: number;
+            /** @description The revision of the stream, as a decimal string: send it as If-Match */
+            revision: string;
+            /** @enum {string} */
+            stage: "sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost";
+            /** @enum {string} */
+            status: "open" | "won" | "lost";
+            tags: string[];
+            /** Format: date-time */
+            updatedAt: string;
         };
         /** @description RFC 7517: the public keys of dealstream's own tokens, current and lately retired */
         JsonWebKeySet: {
@@ -1193,29 +1645,53 @@ export interface components {
             /** @constant */
             status: "ok";
         };
+        /** @description An exact amount in a currency */
         Money: {
+            /** @description An exact decimal string in canonical form: no trailing fractional zeros ("25000000", "12.5") */
             amount: string;
+            /** @description ISO 4217 code, e.g. "USD" */
             currency: string;
+        };
+        /** @description An approved action and who approved it: 'policy' (no person needed) or the approvers' principal ids */
+        OnBehalfOf: {
+            actionId: string;
+            /** @enum {string} */
+            approvedBy: "policy" | "approvers";
+            approverIds: string[];
+        };
+        /** @description Number of deals and total amount per stage and currency */
+        Pipeline: {
+            /** @description In stage order, then by currency; stages without deals are left out */
+            stages: {
+                /** @description ISO 4217 code, e.g. "USD" */
+                currency: string;
+                deals: number;
+                /** @enum {string} */
+                stage: "sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost";
+                /** @description An exact decimal string in canonical form: no trailing fractional zeros ("25000000", "12.5") */
+                total: string;
+            }[];
         };
         /** @description A place in the global log, opaque: hand it back unchanged (`?position=` or `X-Position` on a query reads your own write) */
         Position: string;
         /** @description RFC 9457 problem details */
         Problem: {
-            /** @description Stable and machine-readable, e.g. `DEAL.NOT_FOUND`, `REQUEST.INVALID`: branch on this, never on `title` */
-            code: string;
-            /** @description This occurrence: the ids, revisions or fields concerned */
-            detail?: string;
-            /** @description Each invalid field of a 4xx refusing input */
+            /**
+             * @description What went wrong, stable: match on this
+             * @enum {string}
+             */
+            code: "REQUEST.INVALID" | "REQUEST.MALFORMED" | "REQUEST.TOO_LARGE" | "REQUEST.UNSUPPORTED_MEDIA_TYPE" | "REQUEST.TIMEOUT" | "REQUEST.HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY.INVALID" | "IDEMPOTENCY_KEY.REUSED" | "IF_MATCH.INVALID" | "ROUTE.NOT_FOUND" | "AUTH.UNAUTHENTICATED" | "AUTH.FORBIDDEN" | "CROSS_SITE_REQUEST" | "RATE_LIMITED" | "FEED.TOO_MANY" | "INTERNAL_ERROR" | "DATABASE.UNAVAILABLE" | "EVENT_STORE.UNAVAILABLE" | "QUEUES.UNAVAILABLE" | "SECRETS.UNAVAILABLE" | "STREAM.NOT_FOUND" | "STREAM.STATE_NOT_FOUND" | "STREAM.CONTENDED" | "STREAM.REVISION_CHANGED" | "EVENT_TYPE.NOT_FOUND" | "WEBHOOK.NOT_FOUND" | "DEAL.NOT_FOUND" | "DEAL.ALREADY_EXISTS" | "DEAL.NOTE_EMPTY" | "DEAL.NOT_LOST" | "DEAL.STAGE_UNCHANGED" | "DEAL.WON_ONLY_FROM_CLOSING" | "DEAL.CLOSED" | "DEAL.REASON_REQUIRED" | "AGENT.NOT_FOUND" | "AGENT.ALREADY_EXISTS" | "AGENT.BUDGET_EXHAUSTED" | "AGENT.RUN_NOT_FOUND" | "AGENT.RUN_EXISTS" | "AGENT.RUN_FINISHED" | "AGENT.COST_CURRENCY" | "ACTION.NOT_FOUND" | "ACTION.ALREADY_EXISTS" | "ACTION.DEAL_NOT_OPEN" | "ACTION.NOT_AWAITING_APPROVAL" | "ACTION.APPROVAL_EXPIRED" | "ACTION.SELF_APPROVAL" | "ACTION.ALREADY_APPROVED" | "ACTION.REASON_REQUIRED" | "ACTION.NOT_DUE" | "ACTION.CANCEL_FORBIDDEN" | "ACTION.CANNOT_CANCEL" | "ACTION.NOT_APPROVED" | "ACTION.NOT_EXECUTING" | "ACTION.NOT_FAILED" | "ACTION.UNKNOWN_KIND" | "ACTION.INVALID_PAYLOAD" | "ACTION.NOT_MANUAL" | "PRINCIPAL.NOT_FOUND" | "PRINCIPAL.ALREADY_EXISTS" | "PRINCIPAL.AGENT_FOR_NON_AGENT" | "PRINCIPAL.SELF_DEMOTION" | "PRINCIPAL.SELF_DISABLE" | "PRINCIPAL.DISABLED" | "PRINCIPAL.KEY_NOT_FOUND" | "PRINCIPAL.KEY_EXPIRY_PAST" | "PRINCIPAL.KEY_NAME_TAKEN";
+            /** @description What happened this time: the ids, revisions or fields concerned */
+            detail: string;
+            /** @description With invalid input: each field at fault */
             errors?: {
-                /** @description `amount.currency`, `position`, `(body)`, a header name */
                 field: string;
                 message: string;
             }[];
-            /** @description The HTTP status */
             status: number;
-            /** @description Short and the same for every occurrence of its `code` */
+            /** @description A short summary, the same for every occurrence of `code` */
             title: string;
-            /** @description A URI reference naming the kind of problem, e.g. `/problems/deal-not-found` */
+            /** @description A URI reference naming the kind of problem; stable per `code` */
             type: string;
         } & {
             [key: string]: unknown;
@@ -1239,8 +1715,48 @@ export interface components {
              */
             status: "ok" | "degraded" | "unavailable";
         };
+        /** @description An event of the recent-events timeline */
+        RecentEvent: {
+            actor: components["schemas"]["Actor"];
+            /** @enum {string} */
+            category: "deal" | "action" | "agent";
+            /** @description The event's data in its type's current shape (see GET /api/integrations/event-types) */
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description The deal it concerns, if any */
+            dealId: string | null;
+            /**
+             * Format: uuid
+             * @description The event's id
+             */
+            id: string;
+            /** Format: date-time */
+            occurredAt: string;
+            /** @description The event's position in the log: hand it to queries as `position` to wait until they include it */
+            position: string;
+            streamId: string;
+            /** @description One line for people */
+            summary: string;
+            /** @enum {string} */
+            type: "DealCreated" | "DealUpdated" | "DealOwnerAssigned" | "DealNoteAdded" | "DealStageChanged" | "DealClosed" | "DealReopened" | "ActionProposed" | "ActionRiskAssessed" | "ActionApprovalRequested" | "ActionApprovalGiven" | "ActionApproved" | "ActionRejected" | "ActionExpired" | "ActionCancelled" | "ActionExecutionStarted" | "ActionExecuted" | "ActionExecutionFailed" | "ActionExecutionRetried" | "AgentRegistered" | "AgentBudgetSet" | "AgentSpendRecorded" | "AgentRunStarted" | "AgentToolCalled" | "AgentRunCompleted" | "AgentRunFailed";
+        };
         /** @description A stream's revision, counted from 0, as a decimal string (also the ETag, quoted) */
         Revision: string;
+        /** @description One tool call of a run */
+        ToolCall: {
+            /** Format: date-time */
+            at: string;
+            durationMs: number | null;
+            error: string | null;
+            input: {
+                [key: string]: unknown;
+            };
+            /** @description What the tool answered, as recorded (null when none was) */
+            output: unknown;
+            tool: string;
+            toolCallId: string;
+        };
     };
     responses: {
         /** @description Invalid input: `errors` names each invalid field (a path segment, query parameter, header or body field) */
@@ -1360,15 +1876,32 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type Action = components['schemas']['Action'];
+export type ActionStatus = components['schemas']['ActionStatus'];
+export type ActionSummary = components['schemas']['ActionSummary'];
+export type Actor = components['schemas']['Actor'];
+export type Agent = components['schemas']['Agent'];
+export type AgentRun = components['schemas']['AgentRun'];
+export type AgentRunWithToolCalls = components['schemas']['AgentRunWithToolCalls'];
+export type AgentWithRuns = components['schemas']['AgentWithRuns'];
+export type Approval = components['schemas']['Approval'];
+export type ApprovalQueueItem = components['schemas']['ApprovalQueueItem'];
+export type Approvals = components['schemas']['Approvals'];
 export type CommandResult = components['schemas']['CommandResult'];
 export type Created = components['schemas']['Created'];
+export type Deal = components['schemas']['Deal'];
+export type DealSummary = components['schemas']['DealSummary'];
 export type JsonWebKeySet = components['schemas']['JsonWebKeySet'];
 export type Liveness = components['schemas']['Liveness'];
 export type Money = components['schemas']['Money'];
+export type OnBehalfOf = components['schemas']['OnBehalfOf'];
+export type Pipeline = components['schemas']['Pipeline'];
 export type Position = components['schemas']['Position'];
 export type Problem = components['schemas']['Problem'];
 export type Readiness = components['schemas']['Readiness'];
+export type RecentEvent = components['schemas']['RecentEvent'];
 export type Revision = components['schemas']['Revision'];
+export type ToolCall = components['schemas']['ToolCall'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseForbidden = components['responses']['Forbidden'];
@@ -1440,6 +1973,51 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listActionKinds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            description: string;
+                            /**
+                             * @description `internal`: dealstream executes it; `http`: sent to the executor configured for it; `manual`: a person carries it out and records the outcome (POST /api/actions/{id}/outcome)
+                             * @enum {string}
+                             */
+                            execution: "internal" | "http" | "manual";
+                            /** @description What a proposal names as its `kind` */
+                            name: string;
+                            /** @description JSON Schema (2020-12) the proposal's `payload` must fit */
+                            payloadSchema: {
+                                [key: string]: unknown;
+                            };
+                            /**
+                             * @description The base risk: the deal's amount and stage may raise it (GET /api/policies/risk)
+                             * @enum {string}
+                             */
+                            risk: "low" | "medium" | "high" | "critical";
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listActions: {
         parameters: {
             query?: {
@@ -1452,6 +2030,7 @@ export interface operations {
                 proposedBy?: string;
                 risk?: string;
                 sort?: "proposed" | "updated";
+                /** @description One or more of awaiting_approval, approved, rejected, expired, cancelled, executing, executed, failed, comma-separated (the PascalCase names, e.g. AwaitingApproval, are deprecated but still accepted) */
                 status?: string;
             };
             header?: {
@@ -1471,7 +2050,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["ActionSummary"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1497,8 +2080,12 @@ export interface operations {
                 "application/json": {
                     /** Format: uuid */
                     dealId: string;
+                    /** @description One of the kinds GET /api/action-kinds lists */
                     kind: string;
-                    /** @default {} */
+                    /**
+                     * @description Must fit the kind's payload schema (GET /api/action-kinds)
+                     * @default {}
+                     */
                     payload?: {
                         [key: string]: unknown;
                     };
@@ -1558,7 +2145,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Action"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1632,6 +2219,65 @@ export interface operations {
             content: {
                 "application/json": {
                     reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    /** @description The new revision, quoted: send it as If-Match to change only what you saw */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    outcomeAction: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat safely: the same key and request answer the first response again, byte for byte */
+                "Idempotency-Key"?: string;
+                /** @description The revision you saw, e.g. `"3"`: a stale one is 412 */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    outcome: "executed";
+                    /**
+                     * @description What came of it (a message id, the meeting booked), as the record of the execution
+                     * @default {}
+                     */
+                    result?: {
+                        [key: string]: unknown;
+                    };
+                } | {
+                    /** @description What went wrong */
+                    error: string;
+                    /** @constant */
+                    outcome: "failed";
                 };
             };
         };
@@ -1780,7 +2426,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["AgentRun"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1814,7 +2464,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["Agent"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1949,7 +2603,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["AgentRunWithToolCalls"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2149,7 +2803,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["AgentWithRuns"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2208,7 +2862,9 @@ export interface operations {
     getActionAsOf: {
         parameters: {
             query?: {
+                /** @description As it stood at this instant, by when the store recorded each event */
                 at?: string;
+                /** @description As it stood after this revision (from 0) */
                 revision?: string;
             };
             header?: never;
@@ -2225,7 +2881,63 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        events: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description As the command sent it (ISO 8601); null for an event stored without one */
+                            occurredAt: string | null;
+                            /** @description An opaque position token */
+                            position: string;
+                            /** Format: date-time */
+                            recordedAt: string;
+                            revision: string;
+                            type: string;
+                        }[];
+                        /** @description The last revision folded in */
+                        revision: string;
+                        /** @description Null while the events up to there never created it (a stream written around the commands) */
+                        state: {
+                            actionId: string;
+                            approvals: {
+                                given: {
+                                    /** @description When, ISO 8601 */
+                                    at: string;
+                                    /** @description The principal id of the approver */
+                                    by: string;
+                                    note: string | null;
+                                }[];
+                                /** @description Approvals the risk calls for */
+                                required: number;
+                            };
+                            /**
+                             * @deprecated
+                             * @description Deprecated, use `approvals.required`
+                             */
+                            approvalsRequired: number;
+                            /**
+                             * @deprecated
+                             * @description Deprecated, use `approvals.given[].by`
+                             */
+                            approverIds: string[];
+                            /** @description Execution attempts started */
+                            attempts: number;
+                            dealId: string;
+                            /** @description Until when approval may be given; null: no deadline (yet) */
+                            expiresAt: string | null;
+                            kind: string;
+                            proposedBy: {
+                                id: string;
+                                /** @enum {string} */
+                                kind: "user" | "agent" | "integration" | "worker" | "system";
+                            };
+                            /** @enum {string} */
+                            risk: "low" | "medium" | "high" | "critical";
+                            /** @enum {string} */
+                            status: "awaiting_approval" | "approved" | "rejected" | "expired" | "cancelled" | "executing" | "executed" | "failed";
+                        } | null;
+                        streamId: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2239,7 +2951,9 @@ export interface operations {
     getDealAsOf: {
         parameters: {
             query?: {
+                /** @description As it stood at this instant, by when the store recorded each event */
                 at?: string;
+                /** @description As it stood after this revision (from 0) */
                 revision?: string;
             };
             header?: never;
@@ -2256,7 +2970,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        events: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description As the command sent it (ISO 8601); null for an event stored without one */
+                            occurredAt: string | null;
+                            /** @description An opaque position token */
+                            position: string;
+                            /** Format: date-time */
+                            recordedAt: string;
+                            revision: string;
+                            type: string;
+                        }[];
+                        /** @description The last revision folded in */
+                        revision: string;
+                        /** @description Null while the events up to there never created it (a stream written around the commands) */
+                        state: {
+                            amount: {
+                                /** @description Exact, without trailing fractional zeros: "25000000", "12.5" */
+                                amount: string;
+                                /** @description ISO 4217 */
+                                currency: string;
+                            };
+                            company: string;
+                            dealId: string;
+                            /** @description The open stage a lost deal was lost from (where a reopen returns it); null unless lost */
+                            lostFrom: ("sourcing" | "screening" | "diligence" | "negotiation" | "closing") | null;
+                            name: string;
+                            ownerId: string;
+                            /** @enum {string} */
+                            stage: "sourcing" | "screening" | "diligence" | "negotiation" | "closing" | "won" | "lost";
+                            /** @enum {string} */
+                            status: "open" | "won" | "lost";
+                            tags: string[];
+                        } | null;
+                        streamId: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2270,10 +3020,25 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
+                /** @description Stream categories, comma-separated: `deal,action` */
                 category?: string;
+                /** @description A `nextCursor` from a previous page; none: from the start of the log */
+                cursor?: string;
+                /**
+                 * @deprecated
+                 * @description Deprecated, use `dealId`: a deal's events
+                 */
                 deal?: string;
+                /** @description A deal's events: those of its own stream and of its actions and agent runs */
+                dealId?: string;
+                /**
+                 * @deprecated
+                 * @description Deprecated, use `cursor`: the last position already seen (exclusive)
+                 */
                 from?: string;
+                /** @description Events per page, 1 to 1000 (auditors read in bulk) */
                 limit?: number;
+                /** @description Event types, comma-separated: `DealCreated,DealClosed` */
                 type?: string;
             };
             header?: never;
@@ -2288,7 +3053,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The read reached the end of the log: page on until it is true */
+                        caughtUp: boolean;
+                        items: {
+                            /** @description The event's data in the shape of its `metadata.schemaVersion` (GET /api/integrations/event-types/{type}) */
+                            data: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: uuid */
+                            id: string;
+                            /** @description Every metadata field stored */
+                            metadata: {
+                                /** @description Who caused it */
+                                actor?: {
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "user" | "agent" | "integration" | "worker" | "system";
+                                };
+                                causationId?: string;
+                                correlationId?: string;
+                                /** @description SHA-256 over prevHash and the canonical JSON of this event */
+                                hash?: string;
+                                /** @description When it happened, by the clock of the process that sent the command (ISO 8601) */
+                                occurredAt?: string;
+                                /** @description The previous event's hash in the stream's hash chain */
+                                prevHash?: string;
+                                /** @description The version of its type's shape that `data` has; absent: 1 */
+                                schemaVersion?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @description The event's place in the whole log: an opaque token, in the log's order when compared as strings */
+                            position: string;
+                            /**
+                             * Format: date-time
+                             * @description When the store appended it, by the store's clock
+                             */
+                            recordedAt: string;
+                            /** @description The event's place in its stream, from 0: a decimal string, revisions are 64-bit */
+                            revision: string;
+                            /** @description `<category>-<id>`, e.g. `deal-<dealId>` */
+                            streamId: string;
+                            /** @description The event type, e.g. `DealCreated` */
+                            type: string;
+                        }[];
+                        /** @description Opaque: pass it as `cursor` to read on. It passes every event examined, even on a short or empty page, and stays where the log ends once `caughtUp`: come back with it for what is appended later. Null only for an empty log read from its start */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2301,11 +3113,22 @@ export interface operations {
     exportEvents: {
         parameters: {
             query?: {
+                /** @description Stream categories, comma-separated: `deal,action` */
                 category?: string;
+                /**
+                 * @deprecated
+                 * @description Deprecated, use `dealId`: a deal's events
+                 */
                 deal?: string;
+                /** @description A deal's events: those of its own stream and of its actions and agent runs */
+                dealId?: string;
+                /** @description Exclusive: the events after this position */
                 from?: string;
+                /** @description One stream's events */
                 stream?: string;
+                /** @description Inclusive: the last position to export */
                 to?: string;
+                /** @description Event types, comma-separated: `DealCreated,DealClosed` */
                 type?: string;
             };
             header?: never;
@@ -2314,7 +3137,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One JSON event per line */
+            /** @description One JSON event per line: the envelope of `/audit/events` items, `data` in its type's current shape (`storedSchemaVersion` on an event stored in an older one) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2342,7 +3165,14 @@ export interface operations {
     getStreamHistory: {
         parameters: {
             query?: {
+                /** @description A `nextCursor` from a previous page; none: from the first event */
+                cursor?: string;
+                /**
+                 * @deprecated
+                 * @description Deprecated, use `cursor`: the first revision to read
+                 */
                 fromRevision?: string;
+                /** @description Events per page, 1 to 1000 (auditors read in bulk) */
                 limit?: number;
             };
             header?: never;
@@ -2359,7 +3189,53 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: {
+                            /** @description The event's data in the shape of its `metadata.schemaVersion` (GET /api/integrations/event-types/{type}) */
+                            data: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: uuid */
+                            id: string;
+                            /** @description Every metadata field stored */
+                            metadata: {
+                                /** @description Who caused it */
+                                actor?: {
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "user" | "agent" | "integration" | "worker" | "system";
+                                };
+                                causationId?: string;
+                                correlationId?: string;
+                                /** @description SHA-256 over prevHash and the canonical JSON of this event */
+                                hash?: string;
+                                /** @description When it happened, by the clock of the process that sent the command (ISO 8601) */
+                                occurredAt?: string;
+                                /** @description The previous event's hash in the stream's hash chain */
+                                prevHash?: string;
+                                /** @description The version of its type's shape that `data` has; absent: 1 */
+                                schemaVersion?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @description The event's place in the whole log: an opaque token, in the log's order when compared as strings */
+                            position: string;
+                            /**
+                             * Format: date-time
+                             * @description When the store appended it, by the store's clock
+                             */
+                            recordedAt: string;
+                            /** @description The event's place in its stream, from 0: a decimal string, revisions are 64-bit */
+                            revision: string;
+                            /** @description `<category>-<id>`, e.g. `deal-<dealId>` */
+                            streamId: string;
+                            /** @description The event type, e.g. `DealCreated` */
+                            type: string;
+                        }[];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                        streamId: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2387,7 +3263,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The first broken link, when there is one */
+                        brokenLink?: {
+                            /** @description The hash the chain called for */
+                            expected: string | null;
+                            /** @description The hash found instead */
+                            found: string | null;
+                            /**
+                             * @description `revision_gap` (an event is missing), `prev_hash_mismatch` (it does not link to the one before), `hash_mismatch` (it was edited), `missing_hash`
+                             * @enum {string}
+                             */
+                            reason: "revision_gap" | "prev_hash_mismatch" | "hash_mismatch" | "missing_hash";
+                            /** @description Where the chain breaks: a decimal string, revisions are 64-bit */
+                            revision: string;
+                        };
+                        /** @description False for a stream written around the commands (a seed, an import): its first event carries no hash */
+                        chained: boolean;
+                        /** @description Events in the stream */
+                        events: number;
+                        streamId: string;
+                        /** @description Chained, and every link holds */
+                        valid: boolean;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2432,7 +3330,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["DealSummary"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2517,7 +3419,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Deal"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2790,7 +3692,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["RecentEvent"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2826,7 +3732,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: components["schemas"]["ApprovalQueueItem"][];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2850,7 +3760,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description By event type */
+                        eventTypes: {
+                            [key: string]: {
+                                /** @description The part of the stream id before the first dash: what the feed's `category` filter matches */
+                                category: string;
+                                /** @description Only for a type changed in a breaking way: the shapes its events were stored in before, by version */
+                                earlierVersions?: {
+                                    [key: string]: {
+                                        [key: string]: unknown;
+                                    };
+                                };
+                                /** @description The data's current shape, as JSON Schema (2020-12) */
+                                schema: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description The ids of the streams holding this type, e.g. `deal-<dealId>` */
+                                stream: string;
+                                /** @description The current version of the data's shape (`metadata.schemaVersion`, `dealstreamschemaversion`) */
+                                version: number;
+                            };
+                        };
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2876,7 +3808,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The part of the stream id before the first dash: what the feed's `category` filter matches */
+                        category: string;
+                        /** @description Only for a type changed in a breaking way: the shapes its events were stored in before, by version */
+                        earlierVersions?: {
+                            [key: string]: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** @description The data's current shape, as JSON Schema (2020-12) */
+                        schema: {
+                            [key: string]: unknown;
+                        };
+                        /** @description The ids of the streams holding this type, e.g. `deal-<dealId>` */
+                        stream: string;
+                        type: string;
+                        /** @description The current version of the data's shape (`metadata.schemaVersion`, `dealstreamschemaversion`) */
+                        version: number;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2889,9 +3839,15 @@ export interface operations {
     openEventFeed: {
         parameters: {
             query?: {
+                /** @description Stream categories, comma-separated (deal, action, agent, worker, principal, webhook) */
                 category?: string;
+                /** @description `message` (the default): every event is an unnamed SSE message, for `EventSource.onmessage`; its type is in the data's `type`. `named`: each carries `event: <type>`, for `addEventListener(type)` */
+                events?: "message" | "named";
+                /** @description Where to begin, exclusive: `start`, `end` (the default: live only) or an event's position (its SSE id); `Last-Event-ID` wins over it */
                 from?: ("start" | "end") | string;
+                /** @description Stream ids, comma-separated: `deal-<dealId>` */
                 stream?: string;
+                /** @description Event types, comma-separated: `DealCreated,DealClosed` */
                 type?: string;
             };
             header?: never;
@@ -2900,7 +3856,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An endless event stream */
+            /**
+             * @description Every event is a plain SSE message (its type in `data.type`), so `EventSource.onmessage` receives them all:
+             *     ```
+             *     id: 0000000000000a1f0000000000000003
+             *     data: {"id":"…","streamId":"deal-…","revision":"0","position":"0000000000000a1f0000000000000003","type":"DealCreated","recordedAt":"…","data":{…},"metadata":{…}}
+             *     ```
+             *     ```js
+             *     const feed = new EventSource('/api/integrations/feed?category=deal&from=start');
+             *     feed.onmessage = (message) => { const event = JSON.parse(message.data); console.log(event.type, message.lastEventId); };
+             *     ```
+             *     With `events=named` each message carries `event: <type>` too (`feed.addEventListener('DealCreated', …)`; `onmessage` then hears nothing).
+             *     A message with only an `id:` moves the last id past events the filter skipped; `: heartbeat` comments keep the connection open.
+             *     On reconnection EventSource sends `Last-Event-ID`: the feed resumes after it, with no gap and no duplicate. The data is the envelope of `/audit/events` items, as stored.
+             */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,8 +3888,10 @@ export interface operations {
     listWebhooks: {
         parameters: {
             query?: {
+                /** @description A `nextCursor` from a previous page */
                 cursor?: string;
                 limit?: number;
+                /** @description Only those in this state: `failing` lists those suspended at an event */
                 state?: "active" | "paused" | "failing";
             };
             header?: never;
@@ -2935,7 +3906,58 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description The principal id that created it */
+                            createdBy: string;
+                            failures: {
+                                consecutive: number;
+                                deadLettered: number;
+                            };
+                            /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                            filter: {
+                                categories?: string[];
+                                eventTypes?: string[];
+                                streamIds?: string[];
+                            };
+                            /** Format: uuid */
+                            id: string;
+                            lastDelivery: {
+                                /** Format: date-time */
+                                at: string;
+                                /** @description Which attempt at this event, from 1 */
+                                attempt: number;
+                                durationMs: number;
+                                /** @description What went wrong; null when delivered */
+                                error: string | null;
+                                /** Format: uuid */
+                                eventId: string;
+                                /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                                httpStatus: number | null;
+                                /** @description The event's position token */
+                                position: string;
+                                /**
+                                 * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                                 * @enum {string}
+                                 */
+                                status: "delivered" | "failed" | "dead_lettered";
+                            } | null;
+                            /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                            position: string | null;
+                            /**
+                             * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                             * @enum {string}
+                             */
+                            state: "active" | "paused" | "failing";
+                            /** Format: date-time */
+                            updatedAt: string;
+                            url: string;
+                        }[];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2976,7 +3998,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The principal id that created it */
+                        createdBy: string;
+                        failures: {
+                            consecutive: number;
+                            deadLettered: number;
+                        };
+                        /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                        filter: {
+                            categories?: string[];
+                            eventTypes?: string[];
+                            streamIds?: string[];
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        lastDelivery: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        } | null;
+                        /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                        position: string | null;
+                        /** @description The signing secret (Standard Webhooks, `whsec_…`): shown only here */
+                        secret: string;
+                        /**
+                         * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                         * @enum {string}
+                         */
+                        state: "active" | "paused" | "failing";
+                        /** Format: date-time */
+                        updatedAt: string;
+                        url: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2985,7 +4056,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
-            /** @description The event store cannot be reached; or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
+            /** @description The event store cannot be reached (`EVENT_STORE.UNAVAILABLE`), or no signing secret can be kept (`SECRETS.UNAVAILABLE`); or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (an outage) */
@@ -3015,7 +4086,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The principal id that created it */
+                        createdBy: string;
+                        failures: {
+                            consecutive: number;
+                            deadLettered: number;
+                        };
+                        /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                        filter: {
+                            categories?: string[];
+                            eventTypes?: string[];
+                            streamIds?: string[];
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        lastDelivery: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        } | null;
+                        /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                        position: string | null;
+                        /**
+                         * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                         * @enum {string}
+                         */
+                        state: "active" | "paused" | "failing";
+                        /** Format: date-time */
+                        updatedAt: string;
+                        url: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3057,6 +4175,7 @@ export interface operations {
     listWebhookDeliveries: {
         parameters: {
             query?: {
+                /** @description A `nextCursor` from a previous page */
                 cursor?: string;
                 limit?: number;
             };
@@ -3074,7 +4193,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        }[];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3102,7 +4244,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The principal id that created it */
+                        createdBy: string;
+                        failures: {
+                            consecutive: number;
+                            deadLettered: number;
+                        };
+                        /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                        filter: {
+                            categories?: string[];
+                            eventTypes?: string[];
+                            streamIds?: string[];
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        lastDelivery: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        } | null;
+                        /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                        position: string | null;
+                        /**
+                         * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                         * @enum {string}
+                         */
+                        state: "active" | "paused" | "failing";
+                        /** Format: date-time */
+                        updatedAt: string;
+                        url: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3138,7 +4327,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The principal id that created it */
+                        createdBy: string;
+                        failures: {
+                            consecutive: number;
+                            deadLettered: number;
+                        };
+                        /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                        filter: {
+                            categories?: string[];
+                            eventTypes?: string[];
+                            streamIds?: string[];
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        lastDelivery: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        } | null;
+                        /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                        position: string | null;
+                        /**
+                         * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                         * @enum {string}
+                         */
+                        state: "active" | "paused" | "failing";
+                        /** Format: date-time */
+                        updatedAt: string;
+                        url: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3148,7 +4384,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
-            /** @description The event store cannot be reached; or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
+            /** @description The event store cannot be reached (`EVENT_STORE.UNAVAILABLE`); or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (an outage) */
@@ -3178,7 +4414,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The principal id that created it */
+                        createdBy: string;
+                        failures: {
+                            consecutive: number;
+                            deadLettered: number;
+                        };
+                        /** @description The events it receives: lists combine with AND, each matches any of its entries */
+                        filter: {
+                            categories?: string[];
+                            eventTypes?: string[];
+                            streamIds?: string[];
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        lastDelivery: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description Which attempt at this event, from 1 */
+                            attempt: number;
+                            durationMs: number;
+                            /** @description What went wrong; null when delivered */
+                            error: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            /** @description The receiver's status code; null when no answer came (timeout, no connection) */
+                            httpStatus: number | null;
+                            /** @description The event's position token */
+                            position: string;
+                            /**
+                             * @description `failed`: tried again later (or, the retry schedule spent, the subscription suspended); `dead_lettered`: given up on (before subscriptions were suspended instead)
+                             * @enum {string}
+                             */
+                            status: "delivered" | "failed" | "dead_lettered";
+                        } | null;
+                        /** @description The last event delivered (or, before suspension existed, dead-lettered); null: none yet. While failing, the next event is the one not delivered */
+                        position: string | null;
+                        /**
+                         * @description `failing`: an event used up the retry schedule; delivery waits at it until resumed
+                         * @enum {string}
+                         */
+                        state: "active" | "paused" | "failing";
+                        /** Format: date-time */
+                        updatedAt: string;
+                        url: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3206,7 +4489,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for (its runs only); null: none */
+                        agentId: string | null;
+                        credential: {
+                            /** Format: uuid */
+                            keyId: string;
+                            /** @constant */
+                            type: "api_key";
+                        } | {
+                            /** @description The token's issuer */
+                            issuer: string;
+                            /** @constant */
+                            type: "token";
+                        };
+                        id: string;
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3239,7 +4541,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Pipeline"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3248,9 +4550,72 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listPoliciesRisk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Approvals by different people needed at each risk; 0: approved by the policy at once */
+                        approvalsRequired: {
+                            critical: number;
+                            high: number;
+                            low: number;
+                            medium: number;
+                        };
+                        /** @description How long an approval is waited for at each risk before the action expires */
+                        approvalTtlMinutes: {
+                            critical: number;
+                            high: number;
+                            low: number;
+                            medium: number;
+                        };
+                        /** @description The base risk of each kind that may be proposed */
+                        baseRisks: {
+                            [key: string]: "low" | "medium" | "high" | "critical";
+                        };
+                        /** @description A deal of at least this amount (in any currency) raises the risk one level */
+                        largeAmount: string;
+                        /** @description The risks from lowest to highest */
+                        levels: ("low" | "medium" | "high" | "critical")[];
+                        /** @description What raises the base risk; raises add up, up to the highest level */
+                        raises: {
+                            description: string;
+                            levels: number;
+                            /** @enum {string} */
+                            rule: "large_amount" | "sensitive_stage";
+                        }[];
+                        /** @description A deal in one of these stages raises the risk one level */
+                        sensitiveStages: ("sourcing" | "screening" | "diligence" | "negotiation" | "closing")[];
+                        /**
+                         * @description The base risk of a kind with an HTTP executor that dealstream does not describe
+                         * @enum {string}
+                         */
+                        unknownKindRisk: "low" | "medium" | "high" | "critical";
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listPrincipals: {
         parameters: {
             query?: {
+                /** @description A `nextCursor` from a previous page */
                 cursor?: string;
                 kind?: "user" | "agent" | "integration" | "system";
                 limit?: number;
@@ -3267,7 +4632,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        items: {
+                            /** @description The agent an agent principal acts for; null: none */
+                            agentId: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            disabledAt: string | null;
+                            id: string;
+                            /** @description A person first seen through a token: the issuer that vouched for them */
+                            issuer: string | null;
+                            /** @enum {string} */
+                            kind: "user" | "agent" | "integration" | "system";
+                            name: string;
+                            roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                            /** @description …and the token's subject */
+                            subject: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        }[];
+                        /** @description Opaque: pass it as `cursor` for the next page; null on the last page */
+                        nextCursor: string | null;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3304,7 +4690,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3342,7 +4758,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3376,7 +4822,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3415,7 +4891,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3462,7 +4968,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        expiresAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description The key itself: shown only here, never again */
+                        key: string;
+                        name: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3502,7 +5015,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3547,7 +5090,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        /** @description The agent an agent principal acts for; null: none */
+                        agentId: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledAt: string | null;
+                        id: string;
+                        /** @description A person first seen through a token: the issuer that vouched for them */
+                        issuer: string | null;
+                        keys: {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Null: it never expires */
+                            expiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            lastUsedAt: string | null;
+                            name: string;
+                            revokedAt: string | null;
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                        }[];
+                        /** @enum {string} */
+                        kind: "user" | "agent" | "integration" | "system";
+                        name: string;
+                        roles: ("admin" | "operator" | "approver" | "agent" | "auditor" | "integration")[];
+                        /** @description …and the token's subject */
+                        subject: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3584,7 +5157,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        projections: {
+                            /** @description The position token it has applied up to */
+                            checkpoint: string | null;
+                            checkpointAt: string | null;
+                            /** @description The version this code builds */
+                            codeVersion: number;
+                            eventsApplied: number;
+                            lag: {
+                                /** @description The count stopped at its limit: at least that many */
+                                atLeast: boolean;
+                                /** @description Events it has yet to apply */
+                                events: number;
+                                /** @description How long the oldest of them has waited */
+                                seconds: number;
+                            };
+                            name: string;
+                            /** @description A rebuild under way, or abandoned */
+                            rebuild: {
+                                /** @description Its process died: the next rebuild or runner start drops it */
+                                abandoned: boolean;
+                                checkpoint: string | null;
+                                eventsApplied: number;
+                                schema: string;
+                            } | null;
+                            /** @description The PostgreSQL schema of its active tables */
+                            schema: string | null;
+                            /**
+                             * @description `live`, `catching_up`, `rebuilding` (a new generation is being filled), or `stopped` (no runner holds it)
+                             * @enum {string}
+                             */
+                            state: "live" | "catching_up" | "rebuilding" | "stopped";
+                            /** @description The version its active tables were built by */
+                            version: number | null;
+                        }[];
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3609,14 +5217,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": {
+                        queues: {
+                            active: number;
+                            completed: number;
+                            /** @description Jobs that failed their last attempt (or failed for good): kept for a replay */
+                            deadLettered: number;
+                            delayed: number;
+                            /** @enum {string} */
+                            name: "actions" | "approvals" | "agent_runs" | "webhooks";
+                            /** @description Jobs that failed an attempt and wait for the next (counted among the first 1,000 delayed) */
+                            retrying: number;
+                            waiting: number;
+                            /** @description Worker connections taking this queue's jobs */
+                            workers: number;
+                        }[];
+                        relay: {
+                            /** @description The position token it has enqueued up to */
+                            checkpoint: string | null;
+                            name: string;
+                            running: boolean;
+                        };
+                    };
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
-            /** @description Redis cannot be read; or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
+            /** @description Redis cannot be read (`QUEUES.UNAVAILABLE`); or the database cannot be reached (`DATABASE.UNAVAILABLE`) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (an outage) */
