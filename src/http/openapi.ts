@@ -84,6 +84,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'post /deals/:id/notes': 'addDealNote',
   'post /deals/:id/stage': 'changeDealStage',
   'get /workers': 'getWorkers',
+  'get /policies/risk': 'getRiskPolicy',
+  'post /actions/:id/outcome': 'recordActionOutcome',
 };
 
 /**

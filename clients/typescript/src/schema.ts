@@ -158,7 +158,7 @@ export interface paths {
          * Record what came of an approved action that a person carries out (a `manual` kind): executed with a result, or failed for good with the error
          * @description Roles: admin, operator.
          */
-        post: operations["outcomeAction"];
+        post: operations["recordActionOutcome"];
         delete?: never;
         options?: never;
         head?: never;
@@ -916,7 +916,7 @@ export interface paths {
          * How a proposal is weighed: base risks by kind, what raises them, and the approvals and deadline each risk needs
          * @description Roles: admin, operator, approver, agent, auditor, integration.
          */
-        get: operations["listPoliciesRisk"];
+        get: operations["getRiskPolicy"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2247,7 +2247,7 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
-    outcomeAction: {
+    recordActionOutcome: {
         parameters: {
             query?: never;
             header?: {
@@ -4550,7 +4550,7 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
-    listPoliciesRisk: {
+    getRiskPolicy: {
         parameters: {
             query?: never;
             header?: never;
