@@ -45,14 +45,14 @@ describe('the contract check of every answer', () => {
     expect(validator.check({ ...json('GET', '/health/live', 200, {}), headers: { 'content-type': 'text/plain' } })?.problems).to.deep.equal([
       'content type text/plain is not described (it lists application/json)',
     ]);
-    const unauthenticated = json('GET', '/api/deals', 401, { type: '/problems/unauthenticated', title: 'Authentication required', status: 401, code: 'AUTH.UNAUTHENTICATED' }, {}, 'application/problem+json');
+    const unauthenticated = json('GET', '/api/deals', 401, { type: '/problems/unauthenticated', title: 'Authentication required', status: 401, code: 'AUTH.UNAUTHENTICATED', detail: 'Send Authorization: Bearer <credential>' }, {}, 'application/problem+json');
     expect(validator.check(unauthenticated)?.problems).to.deep.equal(['required header WWW-Authenticate is missing']);
     expect(validator.check({ ...unauthenticated, headers: { ...unauthenticated.headers, 'www-authenticate': 'Bearer realm="dealstream"' } })).to.equal(undefined);
   });
 
   it('refuses any answer but a refusal to a route the description does not name, and a problem without its code', () => {
     expect(validator.check(json('GET', '/api/secret-route', 200, {}))?.problems).to.deep.equal(['no operation is described for GET /api/secret-route, yet it answered 200']);
-    const notFound = json('GET', '/nothing', 404, { type: '/problems/not-found', title: 'Not found', status: 404 }, {}, 'application/problem+json');
+    const notFound = json('GET', '/nothing', 404, { type: '/problems/not-found', title: 'Not found', status: 404, detail: 'No route for GET /nothing' }, {}, 'application/problem+json');
     expect(validator.check(notFound)?.problems).to.deep.equal(["(body) must have required property 'code'"]);
   });
 

@@ -66,7 +66,7 @@ describe('OpenAPI description', () => {
   });
 
   it('describes every refusal as a problem with a required code', () => {
-    expect(document.components.schemas.Problem.required).to.deep.equal(['type', 'title', 'status', 'code']);
+    expect(document.components.schemas.Problem.required).to.deep.equal(['type', 'title', 'status', 'code', 'detail']);
     // Readiness answers 503 with its checks: a probe's answer, not a refusal.
     for (const { path, method, operation } of operations.filter(({ path }) => path !== '/health/ready')) {
       for (const status of Object.keys(operation.responses).filter((status) => Number(status) >= 400)) {
