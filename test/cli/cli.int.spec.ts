@@ -3,6 +3,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import { dealsProjection } from '../../src/projections/deals/deals.projection.js';
 import { eventually, patient } from '../support/async.js';
 import { TEST_SERVER_URL, adminQuery, dropDatabase, withDatabase } from '../support/database.js';
 import { spawnDealstream } from '../support/processes.js';
@@ -186,7 +187,7 @@ describe('dealstream CLI', function () {
 
     const table = spawnDealstream(['projections', 'status'], env);
     expect(await table.exit).to.equal(0);
-    expect(table.stdout()).to.match(/^projection\tstate\tversion/).and.match(/\ndeals\tstopped\tv1\t/);
+    expect(table.stdout()).to.match(/^projection\tstate\tversion/).and.include(`\ndeals\tstopped\tv${dealsProjection.version}\t`);
     const unknown = spawnDealstream(['projections', 'rebuild', 'nothing'], env);
     expect(await unknown.exit).to.equal(2);
     expect(unknown.stderr()).to.include('unknown projection nothing');
