@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { ActionEvent } from '../domain/actions/action.events.js';
-import { evolveAction, initialActionState, type ActionState, type ActionStatus } from '../domain/actions/action.state.js';
+import { evolveAction, initialActionState, type ActionState } from '../domain/actions/action.state.js';
 import { RISKS } from '../domain/actions/risk-policy.js';
 import { OPEN_STAGES, DealStage, type DealEvent } from '../domain/deals/deal.events.js';
 import { evolveDeal, initialDealState, type DealState } from '../domain/deals/deal.state.js';
 import { Actor, type DomainEvent } from '../domain/shared/event.js';
 import { canonicalAmount } from '../domain/shared/money.js';
 import type { RecordedEvent } from '../eventstore/contract.js';
+import { ActionStatus, Approvals, answeredStatus } from '../queries/action-answers.js';
 
 /**
  * A kind of stream that can be rebuilt as it stood: how its id is built, the domain's own fold, and
@@ -40,28 +41,14 @@ export const DealAsOf = z.object({
   lostFrom: z.enum(OPEN_STAGES).nullable().describe('The open stage a lost deal was lost from (where a reopen returns it); null unless lost'),
 });
 
-const ACTION_STATUSES = {
-  AwaitingApproval: 'awaiting_approval',
-  Approved: 'approved',
-  Rejected: 'rejected',
-  Expired: 'expired',
-  Cancelled: 'cancelled',
-  Executing: 'executing',
-  Executed: 'executed',
-  Failed: 'failed',
-} as const satisfies Record<ActionStatus, string>;
-
 export const ActionAsOf = z.object({
-  status: z.enum(Object.values(ACTION_STATUSES)),
+  status: ActionStatus,
   actionId: z.string(),
   dealId: z.string(),
   kind: z.string(),
   proposedBy: Actor,
   risk: z.enum(RISKS),
-  approvals: z.object({
-    required: z.number().int().describe('Approvals the risk calls for'),
-    given: z.array(z.object({ by: z.string().describe('The principal id of the approver'), at: z.string().describe('When, ISO 8601'), note: z.string().nullable() })),
-  }),
+  approvals: Approvals,
   expiresAt: z.string().nullable().describe('Until when approval may be given; null: no deadline (yet)'),
   attempts: z.number().int().describe('Execution attempts started'),
   approvalsRequired: z.number().int().meta({ deprecated: true, description: 'Deprecated, use `approvals.required`' }),
@@ -95,7 +82,7 @@ export const REBUILDABLE = {
           note: typeof event.data.note === 'string' ? event.data.note : null,
         }));
       return {
-        status: ACTION_STATUSES[state.status],
+        status: answeredStatus(state.status),
         actionId: state.actionId,
         dealId: state.dealId,
         kind: state.kind,

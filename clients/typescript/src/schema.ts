@@ -2899,17 +2899,7 @@ export interface operations {
                         /** @description Null while the events up to there never created it (a stream written around the commands) */
                         state: {
                             actionId: string;
-                            approvals: {
-                                given: {
-                                    /** @description When, ISO 8601 */
-                                    at: string;
-                                    /** @description The principal id of the approver */
-                                    by: string;
-                                    note: string | null;
-                                }[];
-                                /** @description Approvals the risk calls for */
-                                required: number;
-                            };
+                            approvals: components["schemas"]["Approvals"];
                             /**
                              * @deprecated
                              * @description Deprecated, use `approvals.required`
@@ -2933,8 +2923,7 @@ export interface operations {
                             };
                             /** @enum {string} */
                             risk: "low" | "medium" | "high" | "critical";
-                            /** @enum {string} */
-                            status: "awaiting_approval" | "approved" | "rejected" | "expired" | "cancelled" | "executing" | "executed" | "failed";
+                            status: components["schemas"]["ActionStatus"];
                         } | null;
                         streamId: string;
                     };
