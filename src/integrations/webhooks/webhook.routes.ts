@@ -89,6 +89,8 @@ export const WEBHOOKS_API: readonly DescribedRoute[] = [
   {
     method: 'post', path: `${WEBHOOKS}/:id/resume`, summary: 'Deliver again, from where it stopped: a failing subscription starts with the event it could not deliver, with the retry schedule afresh',
     roles: INTEGRATORS, success: { schema: SubscriptionView },
+    // Resuming a failing subscription appends to its stream, which a concurrent resume may contend for.
+    problems: { 409: 'The subscription\'s stream kept changing (`STREAM.CONTENDED`): try again after Retry-After' },
   },
   { method: 'post', path: `${WEBHOOKS}/:id/reset`, summary: 'Deliver again from a position (exclusive)', roles: INTEGRATORS, body: ResetWebhookBody, success: { schema: SubscriptionView }, unavailable: `${STORE_UNREACHABLE} (\`EVENT_STORE.UNAVAILABLE\`)` },
   { method: 'delete', path: `${WEBHOOKS}/:id`, summary: 'End the subscription', roles: INTEGRATORS },
