@@ -78,7 +78,11 @@ export function adminReads({ knex, eventStore, queues }: { knex: Knex; eventStor
   router.get(workers.path, requireRole(...workers.roles), async (_req, res) => {
     const unavailable = (detail: string) => new HttpProblem('QUEUES.UNAVAILABLE', detail);
     if (!queues) throw unavailable('No job queues are configured in this process');
-    const status = await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => Promise.reject(unavailable(`Redis: ${error.message}`)));
+    const status = await withinMs(workersStatus(knex, queues), 2000).catch((error: Error) => {
+      // Redis may well be back in a moment: say when to ask again, as every other 503 does.
+      res.set('Retry-After', '5');
+      return Promise.reject(unavailable(`Redis: ${error.message}`));
+    });
     const body: z.input<typeof Workers> = { ...status, queues: status.queues.map((queue) => ({ ...queue, name: snakeCase(queue.name) })) };
     res.json(body);
   });

@@ -110,6 +110,7 @@ describe('workers: status, dead letters and replay, dashboard, readiness', funct
       expect(workers.status).to.equal(503);
       expect(workers.body).to.deep.include({ title: 'The job queues cannot be read', code: 'QUEUES.UNAVAILABLE' });
       expect(workers.body.detail).to.match(/^Redis: /);
+      expect(workers.headers['retry-after'], 'Redis may be back soon').to.equal('5');
     } finally {
       unreachable.disconnect();
     }
