@@ -18,7 +18,7 @@ try {
 } catch {
   // not built yet
 }
-const sources = ['src', 'migrations', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => path.join(root, p));
+const sources = ['src', 'console', 'migrations', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => path.join(root, p));
 if (built < Math.max(...sources.map(newest))) {
   execSync('npm run build', { cwd: root, stdio: 'inherit' });
 }

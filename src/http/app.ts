@@ -32,6 +32,7 @@ import { peopleSignIn, type TokenVerifier } from '../principals/people.js';
 import { PRINCIPALS_API, principalRoutes } from '../principals/principal.routes.js';
 import { ADMIN_READS, adminReads } from './admin-reads.js';
 import { authenticate, requireRole } from './auth.js';
+import { CONSOLE_PATH, consoleRoutes } from './console.js';
 import { mountCommands } from './command-route.js';
 import { InFlight } from './in-flight.js';
 import { openApiDocument } from './openapi.js';
@@ -77,10 +78,12 @@ export interface AppDependencies {
   outbound?: OutboundGuard;
   /** The action kinds that may be proposed (with the HTTP executors configured); by default dealstream's own. */
   actionKinds?: ActionKinds;
+  /** Where the built console lies (served at /console); by default dist/console under the package. */
+  consoleDir?: string;
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, snapshotEvery = DEFAULT_SNAPSHOT_EVERY, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard(), actionKinds } = dependencies;
+  const { knex, eventStore, logger, readPositions, consistencyWaitMs = 2000, snapshotEvery = DEFAULT_SNAPSHOT_EVERY, authCacheMs = 5000, authChanges, tokens, queues, limits, corsOrigins = [], trustProxy = false, feedCaps, box, outbound = new OutboundGuard(), actionKinds, consoleDir } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags carry stream revisions, set by the handlers themselves
@@ -153,6 +156,7 @@ export function createApp(dependencies: AppDependencies): Express {
     app.use(QUEUE_DASHBOARD_PATH, dashboardContentSecurityPolicy, ...admin, sameOriginOnly, queueDashboard(queues));
   }
 
+  app.use(CONSOLE_PATH, consoleRoutes(consoleDir)); // the operator console: files only, it calls /api like any client
   app.use(notFound);
   // While a dependency is away its refused requests answer 503; it is asked once a second whether
   // it is back, for the log to say so (until the process stops serving).

@@ -248,9 +248,11 @@ export function openApiDocument(routes: readonly AnyCommandRoute[], queries: rea
       parameters: pathParameters(route.path, route.params && components.schemaOf(route.params, 'input')),
       responses: sortedByStatus({
         ...Object.fromEntries(
-          Object.entries(route.responses).map(([status, { description, contentType = 'application/json', schema, headers = {} }]) => [
+          Object.entries(route.responses).map(([status, { description, contentType = 'application/json', schema, headers = {}, empty }]) => [
             status,
-            { description, ...headersOf(headers), content: { [contentType]: { schema: schema ? components.schemaOf(schema, 'output') : { type: 'string' } } } },
+            empty
+              ? { description, ...headersOf(headers) }
+              : { description, ...headersOf(headers), content: { [contentType]: { schema: schema ? components.schemaOf(schema, 'output') : { type: 'string' } } } },
           ]),
         ),
         400: shared[400](),

@@ -48,10 +48,13 @@ export interface PlatformRoute {
   /** `basic`: the queue dashboard, which a browser signs in to with an admin's API key as the password. */
   auth: 'none' | 'basic';
   params?: z.ZodType;
-  responses: Record<number, { description: string; contentType?: string; schema?: z.ZodType; headers?: Record<string, Header> }>;
+  /** `empty`: an answer without a body (304). */
+  responses: Record<number, { description: string; contentType?: string; schema?: z.ZodType; headers?: Record<string, Header>; empty?: boolean }>;
 }
 
 const html = (description: string) => ({ description, contentType: 'text/html' });
+const notModified = { description: 'Not modified: the copy the browser revalidated (If-None-Match, If-Modified-Since) is current', empty: true };
+const notBuilt = { description: 'The console is not built: run `npm run build` (`CONSOLE.NOT_BUILT`)', contentType: 'application/problem+json', schema: Problem };
 
 /** Health probes, the description itself and its browser, token keys, and the queue dashboard. */
 export const PLATFORM_API: readonly PlatformRoute[] = [
@@ -94,6 +97,29 @@ export const PLATFORM_API: readonly PlatformRoute[] = [
     responses: {
       200: { description: 'The file', contentType: '*/*' },
       404: { description: 'No such file', contentType: 'application/problem+json', schema: Problem },
+    },
+  },
+  {
+    method: 'get', path: '/console', operationId: 'getConsole', tag: 'meta', auth: 'none',
+    summary: 'The operator console: sign in, then approve or reject what agents propose (a page that calls this API)',
+    description: 'Its own page needs no credential; it signs in to /api with a token or key kept in the browser tab. 503 `CONSOLE.NOT_BUILT` until `npm run build` has built it.',
+    responses: { 200: { ...html('The page'), headers: { 'Cache-Control': { description: '`no-cache`', required: true } } }, 304: notModified, 503: notBuilt },
+  },
+  {
+    method: 'get', path: '/console/:page', operationId: 'getConsolePage', tag: 'meta', auth: 'none',
+    summary: "A page of the console (it routes in the browser): the same page as /console",
+    params: z.object({ page: z.string().describe('A page such as `inbox`') }),
+    responses: { 200: { ...html('The page'), headers: { 'Cache-Control': { description: '`no-cache`', required: true } } }, 304: notModified, 503: notBuilt },
+  },
+  {
+    method: 'get', path: '/console/assets/:asset', operationId: 'getConsoleAsset', tag: 'meta', auth: 'none',
+    summary: "The console's scripts and styles, named by their content: kept a year",
+    params: z.object({ asset: z.string().describe('A file name such as `index-3f2a1b.js`') }),
+    responses: {
+      200: { description: 'The file', contentType: '*/*', headers: { 'Cache-Control': { description: '`public, max-age=31536000, immutable`', required: true } } },
+      304: notModified,
+      404: { description: 'No such file', contentType: 'application/problem+json', schema: Problem },
+      503: notBuilt,
     },
   },
   {

@@ -34,6 +34,7 @@ const CATALOG = {
   'EVENT_STORE.UNAVAILABLE': { status: 503, title: 'The event store cannot be reached', type: '/problems/event-store-unavailable' },
   'QUEUES.UNAVAILABLE': { status: 503, title: 'The job queues cannot be read', type: '/problems/queues-unavailable' },
   'SECRETS.UNAVAILABLE': { status: 503, title: 'Webhook secrets cannot be kept', type: '/problems/secrets-unavailable' },
+  'CONSOLE.NOT_BUILT': { status: 503, title: 'The console is not built' },
   // --- Streams and the log
   'STREAM.NOT_FOUND': { status: 404, title: 'Stream not found', type: '/problems/stream-not-found' },
   'STREAM.STATE_NOT_FOUND': { status: 404, title: 'No such state in the stream', type: '/problems/state-not-found' },

@@ -96,8 +96,8 @@ describe('OpenAPI description', () => {
     expect(at('/api/projections', 'get').description).to.equal('Roles: admin.');
   });
 
-  it('describes the routes outside /api: health, the description, its docs, token keys and the queue dashboard', () => {
-    expect(Object.keys(document.paths).filter((path) => !path.startsWith('/api/'))).to.have.members(['/health', '/health/live', '/health/ready', '/openapi.json', '/docs', '/docs/{asset}', '/.well-known/jwks.json', '/admin/queues']);
+  it('describes the routes outside /api: health, the description, its docs, the console, token keys and the queue dashboard', () => {
+    expect(Object.keys(document.paths).filter((path) => !path.startsWith('/api/'))).to.have.members(['/health', '/health/live', '/health/ready', '/openapi.json', '/docs', '/docs/{asset}', '/console', '/console/{page}', '/console/assets/{asset}', '/.well-known/jwks.json', '/admin/queues']);
     const ready = at('/health/ready', 'get');
     expect(ready.security).to.deep.equal([]);
     expect(ready.responses).to.have.keys('200', '400', '503');

@@ -36,7 +36,7 @@ export interface TestApp {
  * role; queries given a command's position read their write. `logger` hears the app and the store
  * (silent without it).
  */
-export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy' | 'consistencyWaitMs' | 'outbound' | 'actionKinds'>; logger?: Logger } = {}): Promise<TestApp> {
+export async function startTestApp(options: { projections?: boolean; queues?: boolean; tokenSettings?: Record<string, string>; http?: Pick<AppDependencies, 'limits' | 'corsOrigins' | 'feedCaps' | 'trustProxy' | 'consistencyWaitMs' | 'outbound' | 'actionKinds' | 'consoleDir'>; logger?: Logger } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const knex = createKnex(db.url, 2);
   const { store, env: storeEnv, close: closeStore } = await startTestEventStore(db.url, options.logger);

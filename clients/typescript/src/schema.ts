@@ -1109,6 +1109,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The operator console: sign in, then approve or reject what agents propose (a page that calls this API)
+         * @description Its own page needs no credential; it signs in to /api with a token or key kept in the browser tab. 503 `CONSOLE.NOT_BUILT` until `npm run build` has built it.
+         */
+        get: operations["getConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{page}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page of the console (it routes in the browser): the same page as /console */
+        get: operations["getConsolePage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/assets/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The console's scripts and styles, named by their content: kept a year */
+        get: operations["getConsoleAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -1680,7 +1734,7 @@ export interface components {
              * @description What went wrong, stable: match on this
              * @enum {string}
              */
-            code: "REQUEST.INVALID" | "REQUEST.MALFORMED" | "REQUEST.TOO_LARGE" | "REQUEST.UNSUPPORTED_MEDIA_TYPE" | "REQUEST.TIMEOUT" | "REQUEST.HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY.INVALID" | "IDEMPOTENCY_KEY.REUSED" | "IF_MATCH.INVALID" | "ROUTE.NOT_FOUND" | "AUTH.UNAUTHENTICATED" | "AUTH.FORBIDDEN" | "CROSS_SITE_REQUEST" | "RATE_LIMITED" | "FEED.TOO_MANY" | "INTERNAL_ERROR" | "DATABASE.UNAVAILABLE" | "EVENT_STORE.UNAVAILABLE" | "QUEUES.UNAVAILABLE" | "SECRETS.UNAVAILABLE" | "STREAM.NOT_FOUND" | "STREAM.STATE_NOT_FOUND" | "STREAM.CONTENDED" | "STREAM.REVISION_CHANGED" | "EVENT_TYPE.NOT_FOUND" | "WEBHOOK.NOT_FOUND" | "DEAL.NOT_FOUND" | "DEAL.ALREADY_EXISTS" | "DEAL.NOTE_EMPTY" | "DEAL.NOT_LOST" | "DEAL.STAGE_UNCHANGED" | "DEAL.WON_ONLY_FROM_CLOSING" | "DEAL.CLOSED" | "DEAL.REASON_REQUIRED" | "AGENT.NOT_FOUND" | "AGENT.ALREADY_EXISTS" | "AGENT.BUDGET_EXHAUSTED" | "AGENT.RUN_NOT_FOUND" | "AGENT.RUN_EXISTS" | "AGENT.RUN_FINISHED" | "AGENT.COST_CURRENCY" | "ACTION.NOT_FOUND" | "ACTION.ALREADY_EXISTS" | "ACTION.DEAL_NOT_OPEN" | "ACTION.NOT_AWAITING_APPROVAL" | "ACTION.APPROVAL_EXPIRED" | "ACTION.SELF_APPROVAL" | "ACTION.ALREADY_APPROVED" | "ACTION.REASON_REQUIRED" | "ACTION.NOT_DUE" | "ACTION.CANCEL_FORBIDDEN" | "ACTION.CANNOT_CANCEL" | "ACTION.NOT_APPROVED" | "ACTION.NOT_EXECUTING" | "ACTION.NOT_FAILED" | "ACTION.UNKNOWN_KIND" | "ACTION.INVALID_PAYLOAD" | "ACTION.NOT_MANUAL" | "PRINCIPAL.NOT_FOUND" | "PRINCIPAL.ALREADY_EXISTS" | "PRINCIPAL.AGENT_FOR_NON_AGENT" | "PRINCIPAL.SELF_DEMOTION" | "PRINCIPAL.SELF_DISABLE" | "PRINCIPAL.DISABLED" | "PRINCIPAL.KEY_NOT_FOUND" | "PRINCIPAL.KEY_EXPIRY_PAST" | "PRINCIPAL.KEY_NAME_TAKEN";
+            code: "REQUEST.INVALID" | "REQUEST.MALFORMED" | "REQUEST.TOO_LARGE" | "REQUEST.UNSUPPORTED_MEDIA_TYPE" | "REQUEST.TIMEOUT" | "REQUEST.HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY.INVALID" | "IDEMPOTENCY_KEY.REUSED" | "IF_MATCH.INVALID" | "ROUTE.NOT_FOUND" | "AUTH.UNAUTHENTICATED" | "AUTH.FORBIDDEN" | "CROSS_SITE_REQUEST" | "RATE_LIMITED" | "FEED.TOO_MANY" | "INTERNAL_ERROR" | "DATABASE.UNAVAILABLE" | "EVENT_STORE.UNAVAILABLE" | "QUEUES.UNAVAILABLE" | "SECRETS.UNAVAILABLE" | "CONSOLE.NOT_BUILT" | "STREAM.NOT_FOUND" | "STREAM.STATE_NOT_FOUND" | "STREAM.CONTENDED" | "STREAM.REVISION_CHANGED" | "EVENT_TYPE.NOT_FOUND" | "WEBHOOK.NOT_FOUND" | "DEAL.NOT_FOUND" | "DEAL.ALREADY_EXISTS" | "DEAL.NOTE_EMPTY" | "DEAL.NOT_LOST" | "DEAL.STAGE_UNCHANGED" | "DEAL.WON_ONLY_FROM_CLOSING" | "DEAL.CLOSED" | "DEAL.REASON_REQUIRED" | "AGENT.NOT_FOUND" | "AGENT.ALREADY_EXISTS" | "AGENT.BUDGET_EXHAUSTED" | "AGENT.RUN_NOT_FOUND" | "AGENT.RUN_EXISTS" | "AGENT.RUN_FINISHED" | "AGENT.COST_CURRENCY" | "ACTION.NOT_FOUND" | "ACTION.ALREADY_EXISTS" | "ACTION.DEAL_NOT_OPEN" | "ACTION.NOT_AWAITING_APPROVAL" | "ACTION.APPROVAL_EXPIRED" | "ACTION.SELF_APPROVAL" | "ACTION.ALREADY_APPROVED" | "ACTION.REASON_REQUIRED" | "ACTION.NOT_DUE" | "ACTION.CANCEL_FORBIDDEN" | "ACTION.CANNOT_CANCEL" | "ACTION.NOT_APPROVED" | "ACTION.NOT_EXECUTING" | "ACTION.NOT_FAILED" | "ACTION.UNKNOWN_KIND" | "ACTION.INVALID_PAYLOAD" | "ACTION.NOT_MANUAL" | "PRINCIPAL.NOT_FOUND" | "PRINCIPAL.ALREADY_EXISTS" | "PRINCIPAL.AGENT_FOR_NON_AGENT" | "PRINCIPAL.SELF_DEMOTION" | "PRINCIPAL.SELF_DISABLE" | "PRINCIPAL.DISABLED" | "PRINCIPAL.KEY_NOT_FOUND" | "PRINCIPAL.KEY_EXPIRY_PAST" | "PRINCIPAL.KEY_NAME_TAKEN";
             /** @description What happened this time: the ids, revisions or fields concerned */
             detail: string;
             /** @description With invalid input: each field at fault */
@@ -5248,6 +5302,136 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again (an outage) */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConsole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    /** @description `no-cache` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not modified: the copy the browser revalidated (If-None-Match, If-Modified-Since) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description The console is not built: run `npm run build` (`CONSOLE.NOT_BUILT`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConsolePage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                page: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    /** @description `no-cache` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not modified: the copy the browser revalidated (If-None-Match, If-Modified-Since) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description The console is not built: run `npm run build` (`CONSOLE.NOT_BUILT`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConsoleAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    /** @description `public, max-age=31536000, immutable` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            /** @description Not modified: the copy the browser revalidated (If-None-Match, If-Modified-Since) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description No such file */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The console is not built: run `npm run build` (`CONSOLE.NOT_BUILT`) */
+            503: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

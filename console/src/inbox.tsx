@@ -1,0 +1,257 @@
+import { Fragment } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { api, problemText, type Action, type Me, type QueueItem } from './api.js';
+
+const APPROVER_ROLES = ['admin', 'approver'];
+
+/** Soonest deadline first; an item without one last. */
+const byDeadline = (a: QueueItem, b: QueueItem) => (a.expiresAt ?? '9999').localeCompare(b.expiresAt ?? '9999') || a.proposedAt.localeCompare(b.proposedAt);
+
+const when = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** Why the caller may not approve an item, in words (the API's canApprove says whether). */
+function whyNot(item: QueueItem, me: Me): string {
+  if (item.proposedBy.id === me.id) return 'You proposed this action: nobody approves their own proposal.';
+  if (item.approvals.given.some((approval) => approval.by === me.id)) return 'You have approved this action already; it waits for another approver.';
+  if (!me.roles.some((role) => APPROVER_ROLES.includes(role))) return 'Your roles do not include approver.';
+  return 'You may not approve this action.';
+}
+
+export function Inbox(props: { me: Me }) {
+  const [items, setItems] = useState<Action[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [status, setStatus] = useState<string>('');
+
+  /** Reads the queue (at least up to `position`, a command's), then each action's payload. */
+  const load = useCallback(async (position?: string) => {
+    try {
+      const queue = await api.approvalQueue(position);
+      const details = await Promise.all(queue.items.map((item) => api.action(item.id, position).then((action) => ({ ...action, ...item }))));
+      setItems(details.sort(byDeadline));
+      setError(null);
+    } catch (e) {
+      setError(problemText(e));
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const done = async (message: string, position?: string) => {
+    await load(position);
+    setStatus(message);
+  };
+
+  return (
+    <section aria-labelledby="inbox-heading">
+      <h1 id="inbox-heading">Approval inbox</h1>
+      <p class="hint">Pending approvals, soonest deadline first.</p>
+      <button type="button" onClick={() => void load()}>
+        Refresh
+      </button>
+      <p role="status" class="status">
+        {status}
+      </p>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {items === null && !error && <p>Loading…</p>}
+      {items?.length === 0 && <p>Nothing awaits approval.</p>}
+      {items && items.length > 0 && (
+        <ul class="inbox" aria-label="Pending approvals">
+          {items.map((item) => (
+            <li key={item.id}>
+              <Item item={item} me={props.me} onDone={done} />
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function Item(props: { item: Action; me: Me; onDone: (message: string, position?: string) => Promise<void> }) {
+  const { item, me } = props;
+  const headingId = `action-${item.id}`;
+  const given = item.approvals.given.length;
+  const mayDecide = me.roles.some((role) => APPROVER_ROLES.includes(role));
+  return (
+    <article class={`item risk-${item.risk}`} aria-labelledby={headingId}>
+      <h2 id={headingId}>{item.title}</h2>
+      <dl class="facts">
+        <dt>Risk</dt>
+        <dd>
+          <span class="risk">{item.risk}</span>
+          {item.riskReasons.length > 0 && <span class="reasons"> ({item.riskReasons.join('; ')})</span>}
+        </dd>
+        <dt>Deal</dt>
+        <dd>
+          <code>{item.dealId}</code>
+        </dd>
+        <dt>Kind</dt>
+        <dd>{item.kind}</dd>
+        <dt>Proposed by</dt>
+        <dd>
+          {item.proposedBy.id} ({item.proposedBy.kind}), {when(item.proposedAt)}
+        </dd>
+        <dt>Deadline</dt>
+        <dd>{item.expiresAt ? when(item.expiresAt) : 'none'}</dd>
+        <dt>Approvals</dt>
+        <dd>
+          <span class="approvals">
+            {given} of {item.approvals.required} given
+          </span>
+          {given > 0 && (
+            <ul>
+              {item.approvals.given.map((approval) => (
+                <li key={approval.by}>
+                  {approval.by}, {when(approval.at)}
+                  {approval.note ? `: “${approval.note}”` : ''}
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+      </dl>
+      <h3>What it will do</h3>
+      <Payload value={item.payload} />
+      {item.canApprove ? (
+        <Decide item={item} onDone={props.onDone} />
+      ) : (
+        <>
+          <p class="cannot">{whyNot(item, me)}</p>
+          {mayDecide && item.proposedBy.id !== me.id && <Decide item={item} onDone={props.onDone} rejectOnly />}
+        </>
+      )}
+    </article>
+  );
+}
+
+/** A payload as a list of its fields; nested values as lists too, long text kept whole. */
+function Payload(props: { value: unknown }) {
+  const { value } = props;
+  if (Array.isArray(value)) {
+    return value.length === 0 ? (
+      <span>(none)</span>
+    ) : (
+      <ul class="payload-list">
+        {value.map((entry, index) => (
+          <li key={index}>
+            <Payload value={entry} />
+          </li>
+        ))}
+      </ul>
+    );
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) return <span>(nothing)</span>;
+    return (
+      <dl class="payload">
+        {entries.map(([key, entry]) => (
+          <Fragment key={key}>
+            <dt>{humanize(key)}</dt>
+            <dd>
+              <Payload value={entry} />
+            </dd>
+          </Fragment>
+        ))}
+      </dl>
+    );
+  }
+  return <span class="value">{value === null ? '(none)' : String(value)}</span>;
+}
+
+const humanize = (key: string) => key.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+
+/**
+ * Approve with a note, reject with a reason. Each intent carries one Idempotency-Key: a second
+ * click (or a retry after a lost answer) sends the same key and the server does nothing twice; a
+ * changed note or reason is a new intent with a new key.
+ */
+function Decide(props: { item: Action; onDone: (message: string, position?: string) => Promise<void>; rejectOnly?: boolean }) {
+  const { item } = props;
+  const [note, setNote] = useState('');
+  const [reason, setReason] = useState('');
+  const [approveKey, setApproveKey] = useState(() => crypto.randomUUID());
+  const [rejectKey, setRejectKey] = useState(() => crypto.randomUUID());
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const noteId = `note-${item.id}`;
+  const reasonId = `reason-${item.id}`;
+  const errorId = `error-${item.id}`;
+
+  const run = async (command: () => Promise<{ position?: string }>, message: string) => {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await command();
+      // Done: whatever is typed next is a new intent, with new keys.
+      setNote('');
+      setReason('');
+      setApproveKey(crypto.randomUUID());
+      setRejectKey(crypto.randomUUID());
+      await props.onDone(message, result.position);
+    } catch (e) {
+      setError(problemText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="decide">
+      {!props.rejectOnly && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void run(() => api.approve(item.id, note, approveKey), `Approved “${item.title}”.`);
+          }}
+        >
+          <label for={noteId}>Note (optional)</label>
+          <textarea
+            id={noteId}
+            rows={2}
+            value={note}
+            onInput={(e) => {
+              setNote(e.currentTarget.value);
+              setApproveKey(crypto.randomUUID());
+            }}
+          />
+          <button type="submit" class="approve" disabled={busy} aria-describedby={error ? errorId : undefined}>
+            Approve “{item.title}”
+          </button>
+        </form>
+      )}
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(() => api.reject(item.id, reason, rejectKey), `Rejected “${item.title}”.`);
+        }}
+      >
+        <label for={reasonId}>Reason for rejecting</label>
+        <textarea
+          id={reasonId}
+          rows={2}
+          value={reason}
+          onInput={(e) => {
+            setReason(e.currentTarget.value);
+            setRejectKey(crypto.randomUUID());
+          }}
+        />
+        <button type="submit" class="reject" disabled={busy} aria-describedby={error ? errorId : undefined}>
+          Reject “{item.title}”
+        </button>
+      </form>
+      {error && (
+        <p id={errorId} class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
