@@ -44,12 +44,9 @@ export interface QueueItem {
   proposedBy: { kind: string; id: string };
   proposedAt: string;
   expiresAt: string | null;
+  payload: Record<string, unknown>;
   riskReasons: string[];
   canApprove: boolean;
-}
-
-export interface Action extends QueueItem {
-  payload: Record<string, unknown>;
 }
 
 export interface CommandResult {
@@ -83,7 +80,6 @@ export const api = {
   me: (key?: string) => call<Me>('/api/me', {}, key ?? credential.get()),
   /** Pending approvals, read at least up to `position` (a command's) when given. */
   approvalQueue: (position?: string) => call<{ items: QueueItem[] }>(withPosition('/api/hitl/approval-queue?limit=100', position)),
-  action: (id: string, position?: string) => call<Action>(withPosition(`/api/actions/${encodeURIComponent(id)}`, position)),
   /** `idempotencyKey`: one per intent, so that a repeated click does nothing twice. */
   approve: (id: string, note: string, idempotencyKey: string) =>
     call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/approve`, {

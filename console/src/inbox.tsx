@@ -1,6 +1,6 @@
 import { Fragment } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, problemText, type Action, type Me, type QueueItem } from './api.js';
+import { api, problemText, type Me, type QueueItem } from './api.js';
 
 const APPROVER_ROLES = ['admin', 'approver'];
 
@@ -18,16 +18,15 @@ function whyNot(item: QueueItem, me: Me): string {
 }
 
 export function Inbox(props: { me: Me }) {
-  const [items, setItems] = useState<Action[] | null>(null);
+  const [items, setItems] = useState<QueueItem[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string>('');
 
-  /** Reads the queue (at least up to `position`, a command's), then each action's payload. */
+  /** Reads the queue, at least up to `position` (a command's): each item carries its payload. */
   const load = useCallback(async (position?: string) => {
     try {
       const queue = await api.approvalQueue(position);
-      const details = await Promise.all(queue.items.map((item) => api.action(item.id, position).then((action) => ({ ...action, ...item }))));
-      setItems(details.sort(byDeadline));
+      setItems([...queue.items].sort(byDeadline));
       setError(null);
     } catch (e) {
       setError(problemText(e));
@@ -73,7 +72,7 @@ export function Inbox(props: { me: Me }) {
   );
 }
 
-function Item(props: { item: Action; me: Me; onDone: (message: string, position?: string) => Promise<void> }) {
+function Item(props: { item: QueueItem; me: Me; onDone: (message: string, position?: string) => Promise<void> }) {
   const { item, me } = props;
   const headingId = `action-${item.id}`;
   const given = item.approvals.given.length;
@@ -172,7 +171,7 @@ const humanize = (key: string) => key.replace(/([a-z])([A-Z])/g, '$1 $2').replac
  * click (or a retry after a lost answer) sends the same key and the server does nothing twice; a
  * changed note or reason is a new intent with a new key.
  */
-function Decide(props: { item: Action; onDone: (message: string, position?: string) => Promise<void>; rejectOnly?: boolean }) {
+function Decide(props: { item: QueueItem; onDone: (message: string, position?: string) => Promise<void>; rejectOnly?: boolean }) {
   const { item } = props;
   const [note, setNote] = useState('');
   const [reason, setReason] = useState('');

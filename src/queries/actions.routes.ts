@@ -68,6 +68,7 @@ const Action = ActionSummary.extend({
 }).meta({ id: 'Action', description: 'One action in full' });
 
 const ApprovalQueueItem = ActionSummary.extend({
+  payload: z.record(z.string(), z.unknown()).describe('What the action will do: an approver decides on it, so the queue carries it'),
   riskReasons: z.array(z.string()),
   approvers: z.array(z.string()).meta({ ...deprecated, description: 'Deprecated: read approvals.given[].by' }),
   canApprove: z.boolean().describe('Whether the caller may approve it: an approver, not its proposer, not approved by them already'),
@@ -127,7 +128,7 @@ export const actionQueries = [
     reads: ['actions'],
     handler: async (query, { knex, principal }) => {
       const rows = summaries(knex)
-        .select(['a.risk_rank', 'a.risk_reasons'])
+        .select(['a.risk_rank', 'a.risk_reasons', 'a.payload'])
         .whereIn('status', storedStatuses('awaiting_approval'))
         .where('expires_at', '>', knex.fn.now());
       if (query.dealId) rows.where('deal_id', query.dealId);
@@ -136,6 +137,7 @@ export const actionQueries = [
       return {
         items: page.items.map((row) => ({
           ...summary(row),
+          payload: row.payload as Record<string, unknown>,
           riskReasons: row.risk_reasons as string[],
           approvers: row.approver_ids as string[],
           canApprove: canApprove(principal, row),

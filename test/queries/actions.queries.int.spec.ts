@@ -222,6 +222,8 @@ describe('action queries and the approval queue', () => {
         riskReasons: ['kind share_data_room is high risk', 'deal amount 50000000 USD is at least 10000000'],
         expiresAt: new Date(base - 30 * MINUTE + 8 * 60 * MINUTE).toISOString(),
       });
+      // What the approver decides on comes with the item: no read of each action besides.
+      expect(body.items[0].payload).to.deep.equal((await ok(`/api/actions/${a.critical}`)).payload);
     });
 
     it('leaves out an action whose deadline passed, though nobody has expired it yet', async () => {

@@ -1533,6 +1533,10 @@ export interface components {
             /** Format: uuid */
             id: string;
             kind: string;
+            /** @description What the action will do: an approver decides on it, so the queue carries it */
+            payload: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             proposedAt: string;
             proposedBy: components["schemas"]["Actor"];
