@@ -1,3 +1,5 @@
+import type { components, operations } from '../../clients/typescript/src/schema.js';
+
 /** The console talks to dealstream's /api on its own origin, with the credential kept in this tab. */
 
 const STORAGE_KEY = 'dealstream.credential';
@@ -19,42 +21,16 @@ export class ApiProblem extends Error {
   }
 }
 
-export interface Me {
-  id: string;
-  kind: string;
-  name: string;
-  roles: string[];
-  credential: { type: 'api_key'; keyId: string } | { type: 'token'; issuer: string };
-}
+/** The API's shapes, from the generated client (types only: nothing of it ships in the bundle). */
+export type Schemas = components['schemas'];
+/** The JSON an operation answers with on success, e.g. `Answer<'getMe'>`. */
+export type Answer<Op extends keyof operations> = operations[Op]['responses'] extends { 200: { content: { 'application/json': infer T } } } ? T : never;
+export type Me = Answer<'getMe'>;
+export type QueueItem = Schemas['ApprovalQueueItem'];
+export type CommandResult = Schemas['CommandResult'];
 
-export interface Approval {
-  by: string;
-  at: string;
-  note: string | null;
-}
-
-export interface QueueItem {
-  id: string;
-  dealId: string;
-  kind: string;
-  title: string;
-  status: string;
-  risk: 'low' | 'medium' | 'high' | 'critical';
-  approvals: { required: number; given: Approval[] };
-  proposedBy: { kind: string; id: string };
-  proposedAt: string;
-  expiresAt: string | null;
-  payload: Record<string, unknown>;
-  riskReasons: string[];
-  canApprove: boolean;
-}
-
-export interface CommandResult {
-  revision: string;
-  position?: string;
-}
-
-async function call<T>(path: string, init: RequestInit = {}, key: string | null = credential.get()): Promise<T> {
+/** One request to the API on this origin with the signed-in credential; a refusal throws ApiProblem. */
+export async function call<T>(path: string, init: RequestInit = {}, key: string | null = credential.get()): Promise<T> {
   const headers = new Headers(init.headers);
   headers.set('Accept', 'application/json, application/problem+json');
   if (key) headers.set('Authorization', `Bearer ${key}`);
@@ -73,13 +49,14 @@ async function call<T>(path: string, init: RequestInit = {}, key: string | null 
   return body as T;
 }
 
-const withPosition = (path: string, position?: string) => (position ? `${path}${path.includes('?') ? '&' : '?'}position=${encodeURIComponent(position)}` : path);
+/** Adds `?position=` (a command's or a change's): the read waits until the read models have passed it. */
+export const withPosition = (path: string, position?: string | null) => (position ? `${path}${path.includes('?') ? '&' : '?'}position=${encodeURIComponent(position)}` : path);
 
 export const api = {
   /** Who holds this credential (before it is kept). */
   me: (key?: string) => call<Me>('/api/me', {}, key ?? credential.get()),
   /** Pending approvals, read at least up to `position` (a command's) when given. */
-  approvalQueue: (position?: string) => call<{ items: QueueItem[] }>(withPosition('/api/hitl/approval-queue?limit=100', position)),
+  approvalQueue: (position?: string | null) => call<{ items: QueueItem[] }>(withPosition('/api/hitl/approval-queue?limit=100', position)),
   /** `idempotencyKey`: one per intent, so that a repeated click does nothing twice. */
   approve: (id: string, note: string, idempotencyKey: string) =>
     call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/approve`, {

@@ -23,7 +23,7 @@ export function Inbox(props: { me: Me }) {
   const [status, setStatus] = useState<string>('');
 
   /** Reads the queue, at least up to `position` (a command's): each item carries its payload. */
-  const load = useCallback(async (position?: string) => {
+  const load = useCallback(async (position?: string | null) => {
     try {
       const queue = await api.approvalQueue(position);
       setItems([...queue.items].sort(byDeadline));
@@ -37,7 +37,7 @@ export function Inbox(props: { me: Me }) {
     void load();
   }, [load]);
 
-  const done = async (message: string, position?: string) => {
+  const done = async (message: string, position?: string | null) => {
     await load(position);
     setStatus(message);
   };
@@ -72,7 +72,7 @@ export function Inbox(props: { me: Me }) {
   );
 }
 
-function Item(props: { item: QueueItem; me: Me; onDone: (message: string, position?: string) => Promise<void> }) {
+function Item(props: { item: QueueItem; me: Me; onDone: (message: string, position?: string | null) => Promise<void> }) {
   const { item, me } = props;
   const headingId = `action-${item.id}`;
   const given = item.approvals.given.length;
@@ -171,7 +171,7 @@ const humanize = (key: string) => key.replace(/([a-z])([A-Z])/g, '$1 $2').replac
  * click (or a retry after a lost answer) sends the same key and the server does nothing twice; a
  * changed note or reason is a new intent with a new key.
  */
-function Decide(props: { item: QueueItem; onDone: (message: string, position?: string) => Promise<void>; rejectOnly?: boolean }) {
+function Decide(props: { item: QueueItem; onDone: (message: string, position?: string | null) => Promise<void>; rejectOnly?: boolean }) {
   const { item } = props;
   const [note, setNote] = useState('');
   const [reason, setReason] = useState('');
@@ -183,7 +183,7 @@ function Decide(props: { item: QueueItem; onDone: (message: string, position?: s
   const reasonId = `reason-${item.id}`;
   const errorId = `error-${item.id}`;
 
-  const run = async (command: () => Promise<{ position?: string }>, message: string) => {
+  const run = async (command: () => Promise<{ position?: string | null }>, message: string) => {
     if (busy) return;
     setBusy(true);
     setError(null);
