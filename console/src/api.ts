@@ -52,24 +52,27 @@ export async function call<T>(path: string, init: RequestInit = {}, key: string 
 /** Adds `?position=` (a command's or a change's): the read waits until the read models have passed it. */
 export const withPosition = (path: string, position?: string | null) => (position ? `${path}${path.includes('?') ? '&' : '?'}position=${encodeURIComponent(position)}` : path);
 
+/** One person's intent to change what they saw: its Idempotency-Key and the revision they saw. */
+export interface Intent {
+  key: string;
+  revision: string;
+}
+export const intentHeaders = (intent: Intent): Record<string, string> => ({ 'Idempotency-Key': intent.key, 'If-Match': `"${intent.revision}"` });
+
 export const api = {
   /** Who holds this credential (before it is kept). */
   me: (key?: string) => call<Me>('/api/me', {}, key ?? credential.get()),
   /** Pending approvals, read at least up to `position` (a command's) when given. */
   approvalQueue: (position?: string | null) => call<{ items: QueueItem[] }>(withPosition('/api/hitl/approval-queue?limit=100', position)),
-  /** `idempotencyKey`: one per intent, so that a repeated click does nothing twice. */
-  approve: (id: string, note: string, idempotencyKey: string) =>
-    call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/approve`, {
-      method: 'POST',
-      headers: { 'Idempotency-Key': idempotencyKey },
-      body: JSON.stringify(note.trim() ? { note: note.trim() } : {}),
-    }),
-  reject: (id: string, reason: string, idempotencyKey: string) =>
-    call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/reject`, {
-      method: 'POST',
-      headers: { 'Idempotency-Key': idempotencyKey },
-      body: JSON.stringify({ reason: reason.trim() }),
-    }),
+  /**
+   * `intent.key`: one Idempotency-Key per intent, so that a repeated click does nothing twice;
+   * `intent.revision`: the revision the person saw, as If-Match, so that a decision on what has
+   * changed meanwhile is refused (412) rather than taken.
+   */
+  approve: (id: string, note: string, intent: Intent) =>
+    call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/approve`, { method: 'POST', headers: intentHeaders(intent), body: JSON.stringify(note.trim() ? { note: note.trim() } : {}) }),
+  reject: (id: string, reason: string, intent: Intent) =>
+    call<CommandResult>(`/api/actions/${encodeURIComponent(id)}/reject`, { method: 'POST', headers: intentHeaders(intent), body: JSON.stringify({ reason: reason.trim() }) }),
 };
 
 export const problemText = (error: unknown): string => (error instanceof ApiProblem ? error.detail : error instanceof Error ? error.message : String(error));

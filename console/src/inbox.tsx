@@ -1,13 +1,43 @@
 import { Fragment } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, problemText, type Me, type QueueItem } from './api.js';
+import { ApiProblem, api, problemText, type Me, type QueueItem } from './api.js';
+import { Link } from './link.js';
+import { href } from './router.js';
 
 const APPROVER_ROLES = ['admin', 'approver'];
 
 /** Soonest deadline first; an item without one last. */
 const byDeadline = (a: QueueItem, b: QueueItem) => (a.expiresAt ?? '9999').localeCompare(b.expiresAt ?? '9999') || a.proposedAt.localeCompare(b.proposedAt);
 
+const money = (amount: { amount: string; currency: string }) =>
+  new Intl.NumberFormat(undefined, { style: 'currency', currency: amount.currency, maximumFractionDigits: 2 }).format(Number(amount.amount));
+
 const when = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** Time left until `until`, ticking on a local clock (no request): seconds within the last hour. */
+function Countdown(props: { until: string }) {
+  const deadline = Date.parse(props.until);
+  const [now, setNow] = useState(Date.now());
+  const left = deadline - now;
+  const tick = left < 3_600_000 ? 1000 : 30_000;
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), tick);
+    return () => clearInterval(timer);
+  }, [tick]);
+  return (
+    <span class={left <= 0 ? 'overdue' : left < 3_600_000 ? 'soon' : undefined}>
+      {left <= 0 ? 'overdue' : `in ${duration(left)}`} <time dateTime={props.until}>({when(props.until)})</time>
+    </span>
+  );
+}
+
+function duration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const [d, h, m, s] = [Math.floor(seconds / 86_400), Math.floor(seconds / 3600) % 24, Math.floor(seconds / 60) % 60, seconds % 60];
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return `${m} min ${String(s).padStart(2, '0')} s`;
+}
 
 /** Why the caller may not approve an item, in words (the API's canApprove says whether). */
 function whyNot(item: QueueItem, me: Me): string {
@@ -88,16 +118,30 @@ function Item(props: { item: QueueItem; me: Me; onDone: (message: string, positi
         </dd>
         <dt>Deal</dt>
         <dd>
-          <code>{item.dealId}</code>
+          {item.deal ? (
+            <Link href={href(`/deals/${item.dealId}`)}>
+              {item.deal.name} ({item.deal.company})
+            </Link>
+          ) : (
+            <code>{item.dealId}</code>
+          )}
         </dd>
+        {item.deal && (
+          <>
+            <dt>Amount</dt>
+            <dd class="amount">{money(item.deal.amount)}</dd>
+            <dt>Stage</dt>
+            <dd>{item.deal.stage}</dd>
+          </>
+        )}
         <dt>Kind</dt>
         <dd>{item.kind}</dd>
         <dt>Proposed by</dt>
         <dd>
-          {item.proposedBy.id} ({item.proposedBy.kind}), {when(item.proposedAt)}
+          {item.proposerName ?? item.proposedBy.id} ({item.proposedBy.kind}), {when(item.proposedAt)}
         </dd>
         <dt>Deadline</dt>
-        <dd>{item.expiresAt ? when(item.expiresAt) : 'none'}</dd>
+        <dd>{item.expiresAt ? <Countdown until={item.expiresAt} /> : 'none'}</dd>
         <dt>Approvals</dt>
         <dd>
           <span class="approvals">
@@ -183,6 +227,11 @@ function Decide(props: { item: QueueItem; onDone: (message: string, position?: s
   const reasonId = `reason-${item.id}`;
   const errorId = `error-${item.id}`;
 
+  const renewKeys = () => {
+    setApproveKey(crypto.randomUUID());
+    setRejectKey(crypto.randomUUID());
+  };
+
   const run = async (command: () => Promise<{ position?: string | null }>, message: string) => {
     if (busy) return;
     setBusy(true);
@@ -192,11 +241,16 @@ function Decide(props: { item: QueueItem; onDone: (message: string, position?: s
       // Done: whatever is typed next is a new intent, with new keys.
       setNote('');
       setReason('');
-      setApproveKey(crypto.randomUUID());
-      setRejectKey(crypto.randomUUID());
+      renewKeys();
       await props.onDone(message, result.position);
     } catch (e) {
-      setError(problemText(e));
+      if (e instanceof ApiProblem && e.status === 412) {
+        // Someone changed the action since this page read it: nothing was done. Show what it is now.
+        const changed = `“${item.title}” changed while you were looking, so nothing was done. It has been reloaded: check it and decide again.`;
+        renewKeys();
+        setError(changed);
+        await props.onDone(changed);
+      } else setError(problemText(e));
     } finally {
       setBusy(false);
     }
@@ -208,7 +262,7 @@ function Decide(props: { item: QueueItem; onDone: (message: string, position?: s
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            void run(() => api.approve(item.id, note, approveKey), `Approved “${item.title}”.`);
+            void run(() => api.approve(item.id, note, { key: approveKey, revision: item.revision }), `Approved “${item.title}”.`);
           }}
         >
           <label for={noteId}>Note (optional)</label>
@@ -229,7 +283,7 @@ function Decide(props: { item: QueueItem; onDone: (message: string, position?: s
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          void run(() => api.reject(item.id, reason, rejectKey), `Rejected “${item.title}”.`);
+          void run(() => api.reject(item.id, reason, { key: rejectKey, revision: item.revision }), `Rejected “${item.title}”.`);
         }}
       >
         <label for={reasonId}>Reason for rejecting</label>

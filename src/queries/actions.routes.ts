@@ -4,7 +4,7 @@ import { RISKS } from '../domain/actions/risk-policy.js';
 import { NotFoundError } from '../domain/shared/errors.js';
 import { hasRole, type Principal, type Role } from '../auth/principal.js';
 import { ActionStatus, ActionStatusFilter, Approvals, answeredStatus, approvalsGivenSql, approvalsOf, storedStatuses, type ApprovalRow } from './action-answers.js';
-import { Actor, Id, Revision, Timestamp, pageOf } from './answers.js';
+import { Actor, Id, Money, Revision, Timestamp, moneyOf, pageOf } from './answers.js';
 import { Limit, cursorOf, encodeCursor, iso, isoTime, keysetPage, type Page } from './pagination.js';
 import { commaList } from './query-params.js';
 import { queryRoute } from './query-route.js';
@@ -72,6 +72,12 @@ const ApprovalQueueItem = ActionSummary.extend({
   riskReasons: z.array(z.string()),
   approvers: z.array(z.string()).meta({ ...deprecated, description: 'Deprecated: read approvals.given[].by' }),
   canApprove: z.boolean().describe('Whether the caller may approve it: an approver, not its proposer, not approved by them already'),
+  proposerName: z.string().nullable().describe("The proposer's name: the agent's, for an agent's principal; null when unknown"),
+  deal: z
+    .strictObject({ name: z.string(), company: z.string(), stage: z.string(), amount: Money })
+    .nullable()
+    .describe('The deal it acts on, as it stands now; null while the deals read model has not seen it'),
+  revision: Revision.describe("The action's revision: send it as If-Match so that an approval of what changed meanwhile is refused (412)"),
 }).meta({ id: 'ApprovalQueueItem', description: 'An action awaiting approval, as the queue shows it' });
 
 type Row = Record<string, unknown>;
@@ -125,10 +131,10 @@ export const actionQueries = [
     summary: 'Actions awaiting approval and not yet expired, highest risk first then oldest; canApprove says whether the caller may approve each',
     query: ApprovalQueueQuery,
     response: pageOf(ApprovalQueueItem),
-    reads: ['actions'],
+    reads: ['actions', 'deals', 'agents'],
     handler: async (query, { knex, principal }) => {
       const rows = summaries(knex)
-        .select(['a.risk_rank', 'a.risk_reasons', 'a.payload'])
+        .select('a.risk_rank', 'a.risk_reasons', 'a.payload', 'a.revision', knex.raw(DEAL_OF_ACTION_SQL), knex.raw(PROPOSER_NAME_SQL))
         .whereIn('status', storedStatuses('awaiting_approval'))
         .where('expires_at', '>', knex.fn.now());
       if (query.dealId) rows.where('deal_id', query.dealId);
@@ -141,6 +147,9 @@ export const actionQueries = [
           riskReasons: row.risk_reasons as string[],
           approvers: row.approver_ids as string[],
           canApprove: canApprove(principal, row),
+          proposerName: row.proposer_name as string | null,
+          deal: dealOf(row.deal as DealRow | null),
+          revision: String(row.revision),
         })),
         nextCursor: page.nextCursor,
       };
@@ -176,6 +185,22 @@ function summary(row: Row): z.infer<typeof ActionSummary> {
     expiresAt: iso(row.expires_at),
   };
 }
+
+/** What an approver weighs beside the action: the deal (amount as text, exact), one row per action. */
+const DEAL_OF_ACTION_SQL = `(SELECT json_build_object('name', d.name, 'company', d.company, 'stage', d.stage, 'amount', d.amount::text, 'currency', d.currency)
+   FROM read.deals d WHERE d.deal_id = a.deal_id) AS deal`;
+/** An agent principal's agent's name, else the principal's own. */
+const PROPOSER_NAME_SQL = `(SELECT coalesce(g.name, p.name) FROM principals p LEFT JOIN read.agents g ON g.agent_id = p.agent_id::text
+   WHERE p.id = a.proposed_by_id) AS proposer_name`;
+
+interface DealRow {
+  name: string;
+  company: string;
+  stage: string;
+  amount: string;
+  currency: string;
+}
+const dealOf = (row: DealRow | null) => (row ? { name: row.name, company: row.company, stage: row.stage, amount: moneyOf(row.amount, row.currency)! } : null);
 
 /** The decider's rules, seen from the caller: an approver's role, not the proposer, not twice. */
 function canApprove(principal: Principal, row: Row): boolean {

@@ -45,7 +45,7 @@ describe('the operator console in a browser', function () {
     consoleDir = mkdtempSync(path.join(tmpdir(), 'dealstream-console-'));
     await build({ configFile: path.join(ROOT, 'console/vite.config.ts'), logLevel: 'error', build: { outDir: consoleDir, emptyOutDir: true } });
     harness = await startTestApp({ projections: true, http: { consoleDir } });
-    keys = await createKeys(harness.knex, { olga: 'operator', ana: 'approver', scout: 'agent' });
+    keys = await createKeys(harness.knex, { olga: 'operator', ana: 'approver', bo: 'approver', scout: 'agent' });
     server = harness.app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -70,8 +70,8 @@ describe('the operator console in a browser', function () {
     });
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => {
-      // A refused request (401, 400) is logged by the browser; the page shows its detail itself.
-      if (message.type() === 'error' && !/status of 40[01]/.test(message.text())) pageErrors.push(message.text());
+      // A refused request (400, 401, 412) is logged by the browser; the page shows its detail itself.
+      if (message.type() === 'error' && !/status of 4(00|01|12)/.test(message.text())) pageErrors.push(message.text());
     });
     return page;
   }
@@ -89,17 +89,20 @@ describe('the operator console in a browser', function () {
     expect(grave.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), `${name}: axe`).to.deep.equal([]);
   }
 
-  async function proposeOnNewDeal(title: string): Promise<{ dealId: string; actionId: string }> {
-    const bearer = (who: string) => ({ authorization: `Bearer ${keys[who]}` });
-    const deal = await request(harness.app).post('/api/deals').set(bearer('olga')).send({ name: 'Initech renewal', company: 'Initech', amount: { amount: '40000', currency: 'EUR' } });
+  const bearer = (who: string) => ({ authorization: `Bearer ${keys[who]}` });
+
+  /** An agent's proposal: an email on a 40,000 EUR deal (one approver), or a data room on a large one (critical: two). */
+  async function proposeOnNewDeal(title: string, critical = false): Promise<{ dealId: string; actionId: string }> {
+    const amount = critical ? '25000000' : '40000';
+    const deal = await request(harness.app).post('/api/deals').set(bearer('olga')).send({ name: 'Initech renewal', company: 'Initech', amount: { amount, currency: 'EUR' } });
     expect(deal.status, JSON.stringify(deal.body)).to.equal(201);
-    const proposed = await request(harness.app)
-      .post('/api/actions')
-      .set(bearer('scout'))
-      .send({ dealId: deal.body.id, kind: 'send_email', title, payload: { to: ['cfo@initech.test'], subject: 'Renewal terms', body: 'Please find the renewal terms attached.' } });
+    const proposal = critical
+      ? { kind: 'share_data_room', payload: { recipients: ['cfo@initech.test'], access: 'view' } }
+      : { kind: 'send_email', payload: { to: ['cfo@initech.test'], subject: 'Renewal terms', body: 'Please find the renewal terms attached.' } };
+    const proposed = await request(harness.app).post('/api/actions').set(bearer('scout')).send({ dealId: deal.body.id, title, ...proposal });
     expect(proposed.status, JSON.stringify(proposed.body)).to.equal(201);
     const action = await request(harness.app).get(`/api/actions/${proposed.body.id}`).query({ position: proposed.body.position }).set(bearer('ana'));
-    expect(action.body, 'the policy asks one approver').to.deep.include({ risk: 'medium', status: 'awaiting_approval' });
+    expect(action.body, 'the policy asks one approver, or two').to.deep.include({ risk: critical ? 'critical' : 'medium', status: 'awaiting_approval' });
     return { dealId: deal.body.id, actionId: proposed.body.id };
   }
 
@@ -151,6 +154,8 @@ describe('the operator console in a browser', function () {
     await item.waitFor();
     const text = (await item.textContent()) ?? '';
     expect(text).to.include('medium').and.include('send_email').and.include('0 of 1 given').and.include('cfo@initech.test').and.include('Renewal terms');
+    // The deal by name with its amount, the proposing agent by name, and the time left.
+    expect(text).to.include('Initech renewal').and.include('40,000').and.include('scout (agent)').and.match(/in \d+ (d|h|min) /);
     await expectAccessible(approver, 'inbox (approver)');
     await approver.screenshot({ path: path.join(ARTIFACTS, 'inbox.png'), fullPage: true });
 
@@ -182,6 +187,37 @@ describe('the operator console in a browser', function () {
     await item.waitFor({ state: 'detached' });
     const rejected = await request(harness.app).get(`/api/actions/${actionId}`).set({ authorization: `Bearer ${keys.ana}` });
     expect(rejected.body.rejection).to.deep.equal({ by: 'ana', reason: 'Not before the audit' });
+    await page.context().close();
+  });
+
+  it('refuses a decision on what changed meanwhile (412): reloads the item, says so, and the decision then goes through', async () => {
+    const title = 'Open the data room';
+    const { actionId } = await proposeOnNewDeal(title, true);
+    const page = await session();
+    // No live updates for this page (as when its connection drops): what it shows goes stale.
+    await page.route('**/api/changes*', (route) => route.abort());
+    await signIn(page, keys.ana!);
+    const item = page.getByRole('article', { name: title });
+    await item.getByText('0 of 2 given').waitFor();
+
+    const meanwhile = await request(harness.app).post(`/api/actions/${actionId}/approve`).set(bearer('bo')).send({ note: 'fine by me' });
+    expect(meanwhile.status, JSON.stringify(meanwhile.body)).to.equal(200);
+
+    await item.getByLabel('Note (optional)').fill('Checked the recipients');
+    await item.getByRole('button', { name: `Approve “${title}”` }).click();
+    await item.getByRole('alert').getByText(`“${title}” changed while you were looking, so nothing was done`).waitFor();
+    await item.getByText('1 of 2 given').waitFor();
+    expect(await item.textContent()).to.include('bo').and.include('fine by me');
+    expect((await request(harness.app).get(`/api/actions/${actionId}`).set(bearer('ana'))).body.approvals.given.map((a: { by: string }) => a.by)).to.deep.equal(['bo']);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inbox-412.png'), fullPage: true });
+
+    // What was typed is kept; deciding again on what it now shows goes through.
+    expect(await item.getByLabel('Note (optional)').inputValue()).to.equal('Checked the recipients');
+    await item.getByRole('button', { name: `Approve “${title}”` }).click();
+    await page.getByRole('status').getByText(`Approved “${title}”.`).waitFor();
+    await item.waitFor({ state: 'detached' });
+    const approved = await request(harness.app).get(`/api/actions/${actionId}`).set(bearer('ana'));
+    expect(approved.body.approvals.given.map((a: { by: string; note: string }) => [a.by, a.note])).to.deep.equal([['bo', 'fine by me'], ['ana', 'Checked the recipients']]);
     await page.context().close();
   });
 

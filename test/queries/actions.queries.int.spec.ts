@@ -226,6 +226,26 @@ describe('action queries and the approval queue', () => {
       expect(body.items[0].payload).to.deep.equal((await ok(`/api/actions/${a.critical}`)).payload);
     });
 
+    it('names the deal (its amount exact), the proposer and the revision to send as If-Match', async () => {
+      const [critical, high1] = await Promise.all([a.critical, a.high1].map(async (id) => (await ok(queue)).items.find((item: { id: string }) => item.id === id)));
+      const large = await ok(`/api/deals/${deals.large}`);
+      expect(critical.deal).to.deep.equal({ name: 'Acme', company: 'Acme Ltd', stage: large.stage, amount: large.amount });
+      expect(critical.deal.amount.amount).to.match(/^50000000(\.0+)?$/);
+      expect(critical).to.deep.include({ proposerName: 'root', revision: (await ok(`/api/actions/${a.critical}`)).revision });
+      expect(high1.proposerName, "an agent principal bound to no agent: the principal's name").to.equal('scout');
+    });
+
+    it("names an agent's proposal by the agent's name", async () => {
+      const agentId = idOf((await command('/api/agents', 'root', { name: 'Deal scout', model: 'm' })).headers.location!);
+      keys['scout-bound'] = (await createApiKey(harness.knex, 'scout-bound', 'agent', { agentId })).key;
+      const proposed = await request(app).post('/api/actions').set(as('scout-bound')).send({ dealId: deals.small, kind: 'send_email', title: 'Mail', payload: payloadOf('send_email') });
+      expect(proposed.status, JSON.stringify(proposed.body)).to.equal(201);
+      position = proposed.body.position;
+      const item = (await ok(queue)).items.find((entry: { id: string }) => entry.id === proposed.body.id);
+      expect(item.proposerName).to.equal('Deal scout');
+      await command(`/api/actions/${proposed.body.id}/reject`, 'bo', { reason: 'not now' });
+    });
+
     it('leaves out an action whose deadline passed, though nobody has expired it yet', async () => {
       expect((await ok(`/api/actions/${a.expired}`)).status).to.equal('awaiting_approval');
       expect((await ok(queue, { risk: 'high' })).items.map((item: { id: string }) => item.id)).to.deep.equal([a.high1, a.high2]);

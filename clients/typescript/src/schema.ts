@@ -666,7 +666,7 @@ export interface paths {
         };
         /**
          * Actions awaiting approval and not yet expired, highest risk first then oldest; canApprove says whether the caller may approve each
-         * @description Every role may read. Reads the actions read model.
+         * @description Every role may read. Reads the actions, deals, agents read models.
          */
         get: operations["listPendingApprovals"];
         put?: never;
@@ -1526,6 +1526,13 @@ export interface components {
             approvers: string[];
             /** @description Whether the caller may approve it: an approver, not its proposer, not approved by them already */
             canApprove: boolean;
+            /** @description The deal it acts on, as it stands now; null while the deals read model has not seen it */
+            deal: {
+                amount: components["schemas"]["Money"];
+                company: string;
+                name: string;
+                stage: string;
+            } | null;
             /** Format: uuid */
             dealId: string;
             /** @description While it awaits approval: when the request expires */
@@ -1540,6 +1547,10 @@ export interface components {
             /** Format: date-time */
             proposedAt: string;
             proposedBy: components["schemas"]["Actor"];
+            /** @description The proposer's name: the agent's, for an agent's principal; null when unknown */
+            proposerName: string | null;
+            /** @description The action's revision: send it as If-Match so that an approval of what changed meanwhile is refused (412) */
+            revision: string;
             /** @enum {string} */
             risk: "low" | "medium" | "high" | "critical";
             riskReasons: string[];
