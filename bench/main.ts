@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: measures the event store, the HTTP command API and the workers on the local
  * PostgreSQL, in a database of its own, and prints a table and JSON (also written to bench/results/).
- * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild, visibility, workers or
- * streams (comma separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default
+ * BENCH_SECONDS sets each phase's length; BENCH=eventstore, http, rebuild, visibility, workers,
+ * streams or console (comma separated) runs some parts; BENCH_REBUILD_EVENTS sets the log size of the rebuild (default
  * 1,000,000); BENCH_RATE the visibility phase's commands a second (default 200) and
  * BENCH_WARMUP_SECONDS its uncounted warm-up at that rate (default 3). The workers run in this
  * process on Redis (REDIS_URL, default redis://127.0.0.1:6379) under a BullMQ prefix of their own;
  * BENCH_WORKER_RATE sets the actions a second of their latency phase (default 100) and
  * BENCH_WORKER_ACTIONS the actions of their throughput phase (default 2000, at most 10,000).
+ * BENCH=console times cold loads of the console's inbox in Chromium (BENCH_CONSOLE_LOADS, default 20,
+ * with BENCH_CONSOLE_ITEMS pending approvals, default 50) against a blank page, and reports the assets' gzip size.
  * BENCH=streams measures a note command against its stream's length: a deal stream of
  * BENCH_LONG_STREAM_EVENTS events (default 100,000) beside 10-event ones, through one warm API
  * process, BENCH_FRESH_PROCESSES fresh ones (default 3; their first command on the stream) and two
@@ -19,6 +21,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { createKnex, migrateLatest } from '../src/platform/database.js';
 import { ensureProjections } from '../src/projections/index.js';
+import { benchConsole } from './console.bench.js';
 import { benchEventStore } from './eventstore.bench.js';
 import { benchHttpCommands } from './http.bench.js';
 import { benchRebuild, benchVisibility } from './projections.bench.js';
@@ -28,7 +31,7 @@ import { benchWorkers } from './workers.bench.js';
 
 const server = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility,workers,streams').split(',');
+const parts = (process.env.BENCH ?? 'eventstore,http,rebuild,visibility,workers,streams,console').split(',');
 const rebuildEvents = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
 const name = `dealstream_bench_${process.pid}`;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -62,6 +65,7 @@ try {
   }
   if (parts.includes('visibility')) results.commandToQuery = await benchVisibility({ databaseUrl: url.toString(), seconds, warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 3), rate: Number(process.env.BENCH_RATE ?? 200), log });
   if (parts.includes('workers')) Object.assign(results, await benchWorkers({ databaseUrl: url.toString(), seconds, rate: Number(process.env.BENCH_WORKER_RATE ?? 100), actions: Number(process.env.BENCH_WORKER_ACTIONS ?? 2000), log }));
+  if (parts.includes('console')) Object.assign(results, await benchConsole({ databaseUrl: url.toString(), loads: Number(process.env.BENCH_CONSOLE_LOADS ?? 20), items: Number(process.env.BENCH_CONSOLE_ITEMS ?? 50), log }));
   if (parts.includes('rebuild')) Object.assign(results, await benchRebuild({ databaseUrl: url.toString(), events: rebuildEvents, log }));
   if (parts.includes('streams')) {
     Object.assign(results, await benchStreams({
@@ -110,6 +114,11 @@ function checks(r: Record<string, Figures>): Record<string, { value: number; tar
   if (r.httpCommands && r.httpCommandsLimited) {
     const ratio = round(r.httpCommandsLimited.eventsPerSecond / r.httpCommands.eventsPerSecond);
     all['HTTP commands/s, rate limits on / off'] = { value: ratio, target: 'report', ok: !r.httpCommandsLimited.non2xx };
+  }
+  if (r.consoleInbox) {
+    const c = r.consoleInbox;
+    all['console inbox usable p50 (ms)'] = { value: c.p50Ms!, target: '<= 1000', ok: c.p50Ms! <= 1000 };
+    all['console inbox usable / blank page, p50'] = { value: round(c.p50Ms! / c.blankPageP50Ms!), target: 'report', ok: true };
   }
   if (r.rebuildAll) all['rebuild, all projections (log events/s)'] = { value: r.rebuildAll.eventsPerSecond, target: '>= 20000', ok: r.rebuildAll.eventsPerSecond >= 20_000 };
   if (r.commandToQuery) {

@@ -1,10 +1,24 @@
 import { Fragment } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiProblem, api, problemText, type Me, type QueueItem } from './api.js';
+import { ApiProblem, api, credential, problemText, type Me, type QueueItem } from './api.js';
 import { Link } from './link.js';
 import { href } from './router.js';
 
 const APPROVER_ROLES = ['admin', 'approver'];
+
+const READY_MARK = 'dealstream:inbox-ready';
+
+/**
+ * Opened on the inbox with a credential kept in the tab, the queue is asked for while the console
+ * still asks who is signed in: the first page is usable one round trip sooner. Used once.
+ */
+let earlyRead: Promise<{ items: QueueItem[] }> | null = credential.get() && /^\/console\/inbox\/?$/.test(location.pathname) ? api.approvalQueue() : null;
+earlyRead?.catch(() => undefined); // a refusal is met again by the read that replaces it
+function takeEarlyRead(position?: string | null) {
+  const early = position ? null : earlyRead;
+  earlyRead = null;
+  return early?.catch(() => api.approvalQueue());
+}
 
 /** Soonest deadline first; an item without one last. */
 const byDeadline = (a: QueueItem, b: QueueItem) => (a.expiresAt ?? '9999').localeCompare(b.expiresAt ?? '9999') || a.proposedAt.localeCompare(b.proposedAt);
@@ -55,8 +69,10 @@ export function Inbox(props: { me: Me }) {
   /** Reads the queue, at least up to `position` (a command's): each item carries its payload. */
   const load = useCallback(async (position?: string | null) => {
     try {
-      const queue = await api.approvalQueue(position);
+      const queue = await (takeEarlyRead(position) ?? api.approvalQueue(position));
       setItems([...queue.items].sort(byDeadline));
+      // The first page is usable from here on: `npm run bench` (BENCH=console) reads this mark.
+      if (performance.getEntriesByName(READY_MARK).length === 0) requestAnimationFrame(() => performance.mark(READY_MARK));
       setError(null);
     } catch (e) {
       setError(problemText(e));
